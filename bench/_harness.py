@@ -1,0 +1,453 @@
+"""Shared pieces for pointkeeper's HTTP benchmarks.
+
+A benchmark script builds a throwaway server with `bench_server()`, seeds data through
+the admin API (`create_customers`), drives load with `run_wrk()` and reports with
+`print_table()` / `write_json()`. Everything here is stdlib + httpx so the benchmarks run
+from the project's own venv; the only outside tool is wrk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+BENCH_DIR = Path(__file__).resolve().parent
+RESULTS_DIR = BENCH_DIR / "results"
+PROGRAM = "Bench program"
+# printf-style so the same pattern works in Python (`%`) and in wrk Lua (`string.format`).
+CUSTOMER_FORMAT = "BENCH-%06d"
+WRK = "wrk"
+WRK_THREADS = 2
+HEALTH_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 10.0
+
+
+class BenchError(RuntimeError):
+    """A benchmark precondition or correctness check failed; the message says which."""
+
+
+# --------------------------------------------------------------------------- server
+
+
+@dataclass(frozen=True)
+class Secrets:
+    admin_token: str
+    bearer_token: str
+    jwt_secret: str
+
+
+@dataclass
+class Server:
+    """A running `pointkeeper serve` plus what a benchmark needs to talk to it."""
+
+    base_url: str
+    secrets: Secrets
+    workdir: Path
+    config: Path
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def peak_rss_mb(self) -> float:
+        return peak_rss_mb(self.pid)
+
+
+def free_port() -> int:
+    # Racy by nature (the port could be taken before the server binds) but fine on a
+    # bench box; binding port 0 is the only portable way to ask the kernel for one.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def pointkeeper_command() -> list[str]:
+    """The console script next to this interpreter, else the module (works uninstalled)."""
+    script = Path(sys.executable).parent / "pointkeeper"
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-m", "pointkeeper.cli"]
+
+
+def _toml_str(value: str) -> str:
+    # JSON string escaping is valid TOML basic-string escaping for what we write here.
+    return json.dumps(value)
+
+
+def write_config(
+    workdir: Path, port: int, database_url: str | None, extra_toml: str = ""
+) -> tuple[Path, Secrets]:
+    """Write a minimal config with fresh random secrets; jobs off so they don't skew load."""
+    found = Secrets(
+        admin_token=secrets.token_urlsafe(24),
+        bearer_token=secrets.token_urlsafe(24),
+        jwt_secret=secrets.token_urlsafe(32),
+    )
+    url = database_url or f"sqlite:///{workdir / 'bench.db'}"
+    text = f"""\
+[database]
+url = {_toml_str(url)}
+
+[server]
+host = "127.0.0.1"
+port = {port}
+
+[jobs]
+enabled = false
+
+[admin]
+tokens = [{_toml_str(found.admin_token)}]
+
+[cp_extender]
+tokens = [{_toml_str(found.bearer_token)}]
+jwt_secret = {_toml_str(found.jwt_secret)}
+users = []
+
+[[programs]]
+name = {_toml_str(PROGRAM)}
+"""
+    config = workdir / "pointkeeper.toml"
+    config.write_text(text + extra_toml)
+    return config, found
+
+
+def _log_tail(log: Path, lines: int = 40) -> str:
+    try:
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no server log)"
+
+
+def migrate(config: Path, log: Path) -> None:
+    with log.open("ab") as out:
+        done = subprocess.run(
+            [*pointkeeper_command(), "migrate", "--config", str(config)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            check=False,
+        )
+    if done.returncode != 0:
+        raise BenchError(f"pointkeeper migrate failed ({done.returncode}):\n{_log_tail(log)}")
+
+
+def wait_healthy(base_url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + HEALTH_TIMEOUT_S
+    with httpx.Client(timeout=2.0) as client:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise BenchError(
+                    f"server exited with {process.returncode} before /healthz:\n{_log_tail(log)}"
+                )
+            try:
+                if client.get(f"{base_url}/healthz").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass  # not listening yet
+            time.sleep(0.1)
+    raise BenchError(f"/healthz not 200 within {HEALTH_TIMEOUT_S:.0f}s:\n{_log_tail(log)}")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM for a graceful shutdown, SIGKILL after STOP_TIMEOUT_S.
+
+    The server runs in its own session, so signalling its process group also reaches
+    any workers it forked and nothing else.
+    """
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    except ProcessLookupError:
+        process.wait()
+
+
+@contextmanager
+def bench_server(database_url: str | None = None, extra_toml: str = "") -> Iterator[Server]:
+    """Temp dir + config + migrated database + running server; all torn down on exit."""
+    workdir = Path(tempfile.mkdtemp(prefix="pointkeeper-bench-"))
+    process: subprocess.Popen[bytes] | None = None
+    log = workdir / "server.log"
+    try:
+        port = free_port()
+        config, found = write_config(workdir, port, database_url, extra_toml)
+        migrate(config, log)
+        with log.open("ab") as out:
+            process = subprocess.Popen(
+                [*pointkeeper_command(), "serve", "--config", str(config)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        base_url = f"http://127.0.0.1:{port}"
+        wait_healthy(base_url, process, log)
+        yield Server(base_url, found, workdir, config, process, log)
+    except BaseException:
+        # The temp dir (and the log in it) is about to go: show the log first.
+        print(f"--- server log tail ---\n{_log_tail(log)}", file=sys.stderr)
+        raise
+    finally:
+        if process is not None:
+            stop(process)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def peak_rss_mb(pid: int) -> float:
+    """VmHWM (peak resident set) of pid plus its descendants, in MiB.
+
+    Summing the tree over-counts shared pages, but it keeps the figure honest if the
+    server ever forks workers; with a single process it is exactly that process's peak.
+    """
+    total_kb = 0
+    for each in _process_tree(pid):
+        try:
+            status = Path(f"/proc/{each}/status").read_text()
+        except OSError:
+            continue  # exited meanwhile
+        match = re.search(r"^VmHWM:\s+(\d+)\s+kB", status, re.MULTILINE)
+        if match:
+            total_kb += int(match.group(1))
+    return total_kb / 1024
+
+
+def _process_tree(pid: int) -> list[int]:
+    found = [pid]
+    for tasks in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            children = tasks.read_text().split()
+        except OSError:
+            continue
+        for child in children:
+            found.extend(_process_tree(int(child)))
+    return found
+
+
+# --------------------------------------------------------------------------- admin API
+
+
+def customer_number(index: int) -> str:
+    return CUSTOMER_FORMAT % index
+
+
+def customer_numbers(count: int) -> list[str]:
+    return [customer_number(i) for i in range(1, count + 1)]
+
+
+async def _gather_limited(
+    calls: Iterable[Callable[[], Awaitable[Any]]], concurrency: int
+) -> list[Any]:
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(call: Callable[[], Awaitable[Any]]) -> Any:
+        async with gate:
+            return await call()
+
+    return await asyncio.gather(*(one(call) for call in calls))
+
+
+def create_customers(server: Server, numbers: list[str], concurrency: int = 32) -> None:
+    """PUT each customer enrolled in the bench program; any non-2xx aborts the bench."""
+    headers = {"Authorization": f"Bearer {server.secrets.admin_token}"}
+
+    async def run() -> None:
+        async with httpx.AsyncClient(base_url=server.base_url, headers=headers, timeout=30) as c:
+
+            def put(number: str) -> Callable[[], Awaitable[httpx.Response]]:
+                return lambda: c.put(f"/admin/v1/customers/{number}", json={"program": PROGRAM})
+
+            answers = await _gather_limited((put(n) for n in numbers), concurrency)
+        bad = [(n, r) for n, r in zip(numbers, answers, strict=True) if not r.is_success]
+        if bad:
+            number, answer = bad[0]
+            raise BenchError(
+                f"{len(bad)} customer PUTs failed; first {number}: "
+                f"{answer.status_code} {answer.text[:300]}"
+            )
+
+    asyncio.run(run())
+
+
+def sum_point_balances(server: Server, numbers: list[str], concurrency: int = 32) -> int:
+    """Sum of CP Extender PointBalance over the given customers."""
+    headers = {"Authorization": f"Bearer {server.secrets.bearer_token}"}
+
+    async def run() -> int:
+        async with httpx.AsyncClient(base_url=server.base_url, headers=headers, timeout=30) as c:
+
+            def get(number: str) -> Callable[[], Awaitable[httpx.Response]]:
+                return lambda: c.get(f"/Loyalty/{number}/BalanceCheck")
+
+            answers = await _gather_limited((get(n) for n in numbers), concurrency)
+        total = 0
+        for number, answer in zip(numbers, answers, strict=True):
+            if answer.status_code != 200:
+                raise BenchError(f"BalanceCheck {number}: {answer.status_code} {answer.text[:300]}")
+            total += int(answer.json()["Loyalty"]["PointBalance"])
+        return total
+
+    return asyncio.run(run())
+
+
+# --------------------------------------------------------------------------- wrk
+
+
+@dataclass(frozen=True)
+class WrkResult:
+    requests: int
+    duration_s: float
+    requests_per_s: float
+    p50_ms: float
+    p99_ms: float
+    non_2xx: int
+    socket_errors: dict[str, int]
+
+    @property
+    def socket_error_count(self) -> int:
+        return sum(self.socket_errors.values())
+
+
+# wrk prints times with units us / ms / s / m / h (src/units.c).
+_TIME_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
+_TIME = r"([\d.]+)(us|ms|s|m|h)\b"
+
+
+def to_ms(value: str, unit: str) -> float:
+    return float(value) * _TIME_MS[unit]
+
+
+def _need(pattern: str, text: str) -> re.Match[str]:
+    match = re.search(pattern, text, re.MULTILINE)
+    if match is None:
+        raise BenchError(f"wrk output has no match for {pattern!r}:\n{text}")
+    return match
+
+
+def parse_wrk(text: str) -> WrkResult:
+    """Parse `wrk --latency` output (wrk 4.x)."""
+    total = _need(rf"^\s*(\d+) requests in {_TIME}", text)
+    p50 = _need(rf"^\s*50%\s+{_TIME}", text)
+    p99 = _need(rf"^\s*99%\s+{_TIME}", text)
+    rate = _need(r"^Requests/sec:\s+([\d.]+)", text)
+    # These two lines only appear when the count is non-zero.
+    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+    errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text
+    )
+    return WrkResult(
+        requests=int(total.group(1)),
+        duration_s=to_ms(total.group(2), total.group(3)) / 1000,
+        requests_per_s=float(rate.group(1)),
+        p50_ms=to_ms(p50.group(1), p50.group(2)),
+        p99_ms=to_ms(p99.group(1), p99.group(2)),
+        non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
+        socket_errors=dict(
+            zip(
+                ("connect", "read", "write", "timeout"),
+                (int(g) for g in errors.groups()) if errors else (0, 0, 0, 0),
+                strict=True,
+            )
+        ),
+    )
+
+
+def require_wrk() -> None:
+    if shutil.which(WRK) is None:
+        print("install wrk: apt-get install wrk", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def run_wrk(url: str, connections: int, duration_s: int, script: Path | None = None) -> WrkResult:
+    command = [WRK, "--latency", "-t", str(WRK_THREADS), "-c", str(connections)]
+    command += ["-d", f"{duration_s}s"]
+    if script is not None:
+        command += ["-s", str(script)]
+    done = subprocess.run([*command, url], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise BenchError(f"wrk failed ({done.returncode}):\n{done.stdout}{done.stderr}")
+    print(done.stdout.rstrip(), file=sys.stderr)  # raw output for the curious, off stdout
+    return parse_wrk(done.stdout)
+
+
+def lua_string(value: str) -> str:
+    # A JSON string literal is a valid Lua string literal for the ASCII we embed.
+    return json.dumps(value)
+
+
+# --------------------------------------------------------------------------- report
+
+
+@dataclass(frozen=True)
+class Row:
+    benchmark: str
+    connections: int
+    requests_per_s: float
+    p50_ms: float
+    p99_ms: float
+    server_peak_rss_mb: float
+
+    @classmethod
+    def of(cls, name: str, connections: int, result: WrkResult, rss_mb: float) -> Row:
+        return cls(name, connections, result.requests_per_s, result.p50_ms, result.p99_ms, rss_mb)
+
+
+def table(rows: list[Row]) -> str:
+    lines = [
+        "| benchmark | connections | requests/s | p50 ms | p99 ms | server peak RSS MB |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {r.benchmark} | {r.connections} | {r.requests_per_s:,.0f} | {r.p50_ms:.2f} | "
+        f"{r.p99_ms:.2f} | {r.server_peak_rss_mb:.1f} |"
+        for r in rows
+    ]
+    return "\n".join(lines)
+
+
+def print_table(rows: list[Row], notes: Iterable[str] = ()) -> None:
+    print(table(rows))
+    for note in notes:
+        print(f"\n{note}")
+
+
+def write_json(name: str, payload: dict[str, Any]) -> Path:
+    RESULTS_DIR.mkdir(exist_ok=True)
+    path = RESULTS_DIR / f"{name}.json"
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+    return path
+
+
+def rows_json(rows: list[Row]) -> list[dict[str, Any]]:
+    return [asdict(r) for r in rows]
+
+
+def redact_url(url: str) -> str:
+    """Drop a password from a database URL before it goes into results."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))

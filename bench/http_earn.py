@@ -1,0 +1,132 @@
+"""Throughput of CP Extender `POST /Loyalty/Earn` against the server's ceiling.
+
+    .venv/bin/python bench/http_earn.py [--connections 64] [--duration 10] [--customers 1000]
+                                        [--database-url postgresql://...]
+
+Runs wrk against `GET /Connection/Status` (no auth, no database: what the HTTP stack can
+do at all) and then against Earn, checks that every Earn landed in the ledger, and prints
+a markdown table (also written to bench/results/http_earn.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import sys
+import time
+from pathlib import Path
+
+import _harness as h
+
+# One global sequence per run: request k of thread `id` is number k*THREADS + id, which
+# picks the customer round robin and, with the run nonce, makes Reference unique even
+# when a persistent database (PostgreSQL) is reused across runs.
+EARN_LUA = """\
+local threads = 0
+function setup(thread)
+  thread:set("id", threads)
+  threads = threads + 1
+end
+
+wrk.method = "POST"
+wrk.headers["Authorization"] = "Bearer " .. {token}
+wrk.headers["Content-Type"] = "application/json"
+
+local counter = 0
+function request()
+  local seq = counter * {threads} + id
+  counter = counter + 1
+  local customer = string.format({customer_format}, seq % {customers} + 1)
+  local body = string.format(
+    '{{"CustomerNumber":"%s","Points":1,"Reason":"bench","Reference":"%s-%d-%d"}}',
+    customer, {run}, id, counter)
+  return wrk.format(nil, nil, nil, body)
+end
+"""
+
+
+def write_earn_script(server: h.Server, customers: int) -> Path:
+    script = server.workdir / "earn.lua"
+    script.write_text(
+        EARN_LUA.format(
+            token=h.lua_string(server.secrets.bearer_token),
+            threads=h.WRK_THREADS,
+            customer_format=h.lua_string(h.CUSTOMER_FORMAT),
+            customers=customers,
+            run=h.lua_string(secrets.token_hex(4)),
+        )
+    )
+    return script
+
+
+def check_ledger(earned: int, result: h.WrkResult, connections: int) -> list[str]:
+    """Every counted 2xx Earn must be in the ledger.
+
+    wrk counts only responses it read; requests still in flight when it stopped (at most
+    one per connection, plus one per socket error) may have been applied too.
+    """
+    if result.non_2xx:
+        raise h.BenchError(f"Earn: {result.non_2xx} non-2xx responses out of {result.requests}")
+    ceiling = result.requests + connections + result.socket_error_count
+    if not result.requests <= earned <= ceiling:
+        raise h.BenchError(
+            f"ledger mismatch: balances grew by {earned}, wrk counted {result.requests} "
+            f"2xx Earns (allowed up to {ceiling})"
+        )
+    return [f"Earn correctness: wrk counted {result.requests} 2xx, balances grew by {earned}"]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--customers", type=int, default=1000)
+    parser.add_argument("--database-url", help="default: SQLite in the temp dir")
+    args = parser.parse_args()
+    if args.connections < h.WRK_THREADS:
+        parser.error(f"--connections must be at least {h.WRK_THREADS} (wrk threads)")
+    h.require_wrk()
+
+    with h.bench_server(args.database_url) as server:
+        numbers = h.customer_numbers(args.customers)
+        h.create_customers(server, numbers)
+        before = h.sum_point_balances(server, numbers)  # non-zero on a reused PostgreSQL
+
+        status = h.run_wrk(f"{server.base_url}/Connection/Status", args.connections, args.duration)
+        rows = [h.Row.of("GET /Connection/Status", args.connections, status, server.peak_rss_mb())]
+
+        script = write_earn_script(server, args.customers)
+        earn = h.run_wrk(f"{server.base_url}/Loyalty/Earn", args.connections, args.duration, script)
+        rows.append(h.Row.of("POST /Loyalty/Earn", args.connections, earn, server.peak_rss_mb()))
+        time.sleep(0.5)  # let requests wrk abandoned at the deadline finish before counting
+        earned = h.sum_point_balances(server, numbers) - before
+        notes = check_ledger(earned, earn, args.connections)
+
+    ratio = earn.requests_per_s / status.requests_per_s
+    notes = [f"Earn / ceiling: {ratio:.2f}", *notes]
+    if earn.socket_error_count or status.socket_error_count:
+        notes.append(f"socket errors: ceiling {status.socket_errors}, Earn {earn.socket_errors}")
+    h.print_table(rows, notes)
+    path = h.write_json(
+        "http_earn",
+        {
+            "rows": h.rows_json(rows),
+            "earn_over_ceiling": ratio,
+            "duration_s": args.duration,
+            "customers": args.customers,
+            "database": h.redact_url(args.database_url) if args.database_url else "sqlite",
+            "earn_requests": earn.requests,
+            "earn_balance_delta": earned,
+            "socket_errors": {"ceiling": status.socket_errors, "earn": earn.socket_errors},
+        },
+    )
+    print(f"\nwritten {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except h.BenchError as error:
+        print(f"BENCH FAILED: {error}", file=sys.stderr)
+        sys.exit(1)

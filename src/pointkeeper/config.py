@@ -1,0 +1,216 @@
+"""The configuration: one TOML file, single values overridden by
+``POINTKEEPER_<SECTION>_<KEY>`` environment variables, validated whole.
+
+Loading does no I/O beyond reading the file; a wrong file stops start-up
+with a ``ConfigError`` that names the key.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from pointkeeper import limits
+from pointkeeper.secrets import SecretSet
+
+__all__ = ["Config", "ConfigError", "load_config", "parse_config"]
+
+_env_prefix = "POINTKEEPER_"
+_table_sections = ("database", "server", "jobs", "admin", "cp_extender")
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+
+def _secrets(values: list[str]) -> SecretSet:
+    if any(not isinstance(value, str) or not value for value in values):
+        raise ValueError("every secret must be a non-empty string")
+    return SecretSet(values)
+
+
+class DatabaseConfig(_Section):
+    url: str = "sqlite:///./pointkeeper-data/pointkeeper.db"
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, url: str) -> str:
+        if not url.startswith(("sqlite:///", "postgresql://", "postgresql+")):
+            raise ValueError("must start with sqlite:/// or postgresql://")
+        return url
+
+
+class ServerConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    body_bytes_max: int = Field(limits.body_bytes_max_default, ge=1024, le=1024**3)
+
+
+class JobsConfig(_Section):
+    enabled: bool = True
+    interval_seconds: float = Field(limits.jobs_interval_seconds_default, gt=0, le=86_400)
+
+
+class AdminConfig(_Section):
+    tokens: SecretSet = Field(default_factory=lambda: SecretSet(()))
+
+    _hash = field_validator("tokens", mode="before")(classmethod(lambda cls, v: _secrets(v)))
+
+
+class UserConfig(_Section):
+    name: str = Field(min_length=1)
+    password: SecretSet
+
+    _hash = field_validator("password", mode="before")(
+        classmethod(lambda cls, v: _secrets([v]) if isinstance(v, str) else v)
+    )
+
+
+class CpExtenderConfig(_Section):
+    tokens: SecretSet = Field(default_factory=lambda: SecretSet(()))
+    jwt_secret: str | None = Field(None, min_length=16, repr=False)
+    hold_ttl_seconds: int = Field(limits.hold_ttl_seconds_default, ge=1)
+    sso_token_ttl_seconds: int = Field(limits.sso_token_ttl_seconds_default, ge=1)
+    users: tuple[UserConfig, ...] = ()
+
+    _hash = field_validator("tokens", mode="before")(classmethod(lambda cls, v: _secrets(v)))
+
+
+class ProgramConfig(_Section):
+    name: str = Field(min_length=1, max_length=limits.id_chars_max)
+    earning_description: str = ""
+    redemption_description: str = ""
+    balance_type: str = "Points"
+    credit_lifetime_days: int | None = Field(None, ge=1)
+    order_bonus_pending_days: int | None = Field(None, ge=0)
+    # Not in the seed: how many points one currency unit of an Authorize
+    # RequestedAmount costs ("100 points = $1").
+    points_per_currency_unit: int = Field(100, ge=1)
+
+
+class EndpointConfig(_Section):
+    id: str = Field(min_length=1, max_length=limits.id_chars_max)
+    secret_key: SecretSet
+
+    _hash = field_validator("secret_key", mode="before")(
+        classmethod(lambda cls, v: _secrets([v]) if isinstance(v, str) else v)
+    )
+
+
+class OperationConfig(BaseModel):
+    """A named Maestra operation; kind-specific settings stay as extra keys
+    and are validated by the operation kind that reads them."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    name: str = Field(min_length=1, max_length=limits.id_chars_max)
+    kind: Literal[
+        "ExportBalanceChanges",
+        "IssuePromoCode",
+        "RedeemPromoCode",
+        "CancelPromoCodeRedemption",
+        "GetCustomerBalance",
+        "GetCustomerBalanceHistory",
+        "ChangeCustomerBalance",
+        "RegisterCustomer",
+        "EditCustomer",
+    ]
+    endpoints: tuple[str, ...] = ()
+    mode: Literal["by-value", "by-value-or-create", "from-pool"] | None = None
+    pool: str | None = None
+
+
+class Config(_Section):
+    database: DatabaseConfig = DatabaseConfig()
+    server: ServerConfig = ServerConfig()
+    jobs: JobsConfig = JobsConfig()
+    admin: AdminConfig = AdminConfig()
+    cp_extender: CpExtenderConfig = CpExtenderConfig()
+    programs: tuple[ProgramConfig, ...] = ()
+    endpoints: tuple[EndpointConfig, ...] = ()
+    operations: tuple[OperationConfig, ...] = ()
+
+    def program(self, name: str) -> ProgramConfig | None:
+        return next((p for p in self.programs if p.name == name), None)
+
+
+def _check_references(config: Config) -> None:
+    names = [program.name for program in config.programs]
+    if len(set(names)) != len(names):
+        raise ConfigError("programs: two programs share a name")
+    endpoint_ids = [endpoint.id for endpoint in config.endpoints]
+    if len(set(endpoint_ids)) != len(endpoint_ids):
+        raise ConfigError("endpoints: two endpoints share an id")
+    operation_names = [operation.name for operation in config.operations]
+    if len(set(operation_names)) != len(operation_names):
+        raise ConfigError("operations: two operations share a name")
+    for index, operation in enumerate(config.operations):
+        for endpoint in operation.endpoints:
+            if endpoint not in endpoint_ids:
+                raise ConfigError(f"operations[{index}].endpoints: unknown endpoint {endpoint!r}")
+    if config.cp_extender.users and not config.cp_extender.jwt_secret:
+        raise ConfigError("cp_extender.jwt_secret: required when cp_extender.users is set")
+
+
+def _env_value(raw: str) -> Any:
+    """An override is read as a TOML value where it parses as one
+    (numbers, booleans, arrays), and as a plain string otherwise."""
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> None:
+    for name, raw in environ.items():
+        if not name.startswith(_env_prefix):
+            continue
+        rest = name[len(_env_prefix) :].lower()
+        section = next((s for s in _table_sections if rest.startswith(s + "_")), None)
+        if section is None:
+            if rest != "config":
+                raise ConfigError(f"{name}: no such configuration section")
+            continue
+        table = data.setdefault(section, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"{section}: must be a table")
+        table[rest[len(section) + 1 :]] = _env_value(raw)
+
+
+def _location(error: Any) -> str:
+    return ".".join(str(part) for part in error["loc"]) or "(top level)"
+
+
+def parse_config(data: dict[str, Any], environ: Mapping[str, str] | None = None) -> Config:
+    _apply_env(data, os.environ if environ is None else environ)
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ConfigError(f"{_location(first)}: {first['msg']}") from None
+    _check_references(config)
+    return config
+
+
+def load_config(path: str | Path | None, environ: Mapping[str, str] | None = None) -> Config:
+    """Reads ``path`` (or ``POINTKEEPER_CONFIG``); no file at all means defaults."""
+    env = os.environ if environ is None else environ
+    path = path or env.get("POINTKEEPER_CONFIG")
+    data: dict[str, Any] = {}
+    if path:
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"{path}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+    return parse_config(data, env)

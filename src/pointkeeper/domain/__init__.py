@@ -1,0 +1,1 @@
+"""Pure rules of the loyalty domain: standard library only, no I/O."""

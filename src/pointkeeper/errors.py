@@ -1,0 +1,77 @@
+"""The domain error tree.
+
+Expected refusals are typed errors that protocol adapters translate into
+their own wire shapes; programmer errors are asserts and crash loudly.
+
+    PointkeeperError
+    ├── InvalidRequest          a value is missing, of the wrong type or out of range
+    ├── NotFound                an id names nothing
+    │   ├── CustomerNotFound
+    │   └── HoldNotFound
+    ├── NotEnrolled             the customer has no active loyalty program
+    ├── InsufficientBalance     available points are fewer than asked for
+    ├── Conflict                an idempotency key reused with a different request,
+    │                           or a hold already resolved the other way
+    └── StoreError              backend-neutral storage failure
+        └── Overloaded          the write queue is full
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "Conflict",
+    "CustomerNotFound",
+    "HoldNotFound",
+    "InsufficientBalance",
+    "InvalidRequest",
+    "NotEnrolled",
+    "NotFound",
+    "Overloaded",
+    "PointkeeperError",
+    "StoreError",
+]
+
+
+class PointkeeperError(Exception):
+    """Base of every error the server expects and answers."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class InvalidRequest(PointkeeperError):
+    """A request value is missing, malformed or out of range."""
+
+
+class NotFound(PointkeeperError):
+    """An id names nothing."""
+
+
+class CustomerNotFound(NotFound):
+    """No customer has the given id."""
+
+
+class HoldNotFound(NotFound):
+    """No hold has the given auth code for this customer."""
+
+
+class NotEnrolled(PointkeeperError):
+    """The customer is not actively enrolled in a loyalty program."""
+
+
+class InsufficientBalance(PointkeeperError):
+    """The customer's available points are fewer than requested."""
+
+
+class Conflict(PointkeeperError):
+    """The request contradicts one already recorded."""
+
+
+class StoreError(PointkeeperError):
+    """The store failed in a way the caller cannot fix by changing the request."""
+
+
+class Overloaded(StoreError):
+    """The write queue is full; the caller should retry later."""

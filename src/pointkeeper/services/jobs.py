@@ -1,0 +1,49 @@
+"""Periodic work: hold timeouts, expiry and pending activation, each in
+bounded batches so that one run never holds the writer for long."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from pointkeeper import limits
+from pointkeeper.domain.ledger import HoldStatus
+from pointkeeper.domain.time import Instant
+from pointkeeper.store.tx import SqliteTx
+
+from .ledger import release_hold, settle
+
+__all__ = ["JobReport", "run_batch"]
+
+
+@dataclass(slots=True)
+class JobReport:
+    holds_expired: int = 0
+    lots_expired: int = 0
+    points_expired: int = 0
+    credits_activated: int = 0
+
+    def add(self, other: JobReport) -> None:
+        for name, value in asdict(other).items():
+            setattr(self, name, getattr(self, name) + value)
+
+    @property
+    def did_anything(self) -> bool:
+        return any(asdict(self).values())
+
+
+def run_batch(tx: SqliteTx, *, now: Instant) -> JobReport:
+    """One transaction's share of every job; callers repeat it until it
+    answers a report that did nothing."""
+    report = JobReport()
+    for hold in tx.due_holds(now, limits.job_batch_max):
+        report.points_expired += release_hold(
+            tx, hold, HoldStatus.EXPIRED, at=hold.expires_at, now=now
+        )
+        report.holds_expired += 1
+    for customer_id in tx.customers_with_expired_lots(now, limits.job_batch_max):
+        settled = settle(tx, customer_id, now=now)
+        report.holds_expired += settled.holds_expired
+        report.lots_expired += settled.lots_expired
+        report.points_expired += settled.points_expired
+    report.credits_activated = tx.activate_lots(now, limits.job_batch_max)
+    return report

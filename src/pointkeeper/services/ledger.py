@@ -1,0 +1,262 @@
+"""Credits, debits, refunds and settlement (hold timeouts and expiry) of one
+customer's points."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from pointkeeper import limits
+from pointkeeper.domain.customers import Customer, Program
+from pointkeeper.domain.ledger import (
+    KIND_EXPIRED,
+    KIND_REFUND,
+    KIND_RETAIL_ORDER_BONUS,
+    Balances,
+    Draw,
+    Hold,
+    HoldStatus,
+    WriteOff,
+    allocate,
+    balances,
+    expire_lots,
+    release,
+)
+from pointkeeper.domain.time import Instant
+from pointkeeper.errors import Conflict, InvalidRequest, NotFound
+from pointkeeper.store.tx import SqliteTx
+
+from .reference import TEMPLATE_EXPIRY, TEMPLATE_REFUND
+
+__all__ = [
+    "ActionSpec",
+    "Settlement",
+    "credit",
+    "current_balances",
+    "debit",
+    "open_action",
+    "refund",
+    "release_hold",
+    "settle",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ActionSpec:
+    """Who, when and under which key a customer action happens."""
+
+    customer_id: int
+    template: str
+    at: Instant
+    now: Instant
+    point_of_contact_id: int | None = None
+    transaction_id: str | None = None
+    idempotency_key: str | None = None
+    fingerprint: str | None = None
+
+
+@dataclass(slots=True)
+class Settlement:
+    holds_expired: int = 0
+    lots_expired: int = 0
+    points_expired: int = 0
+
+    def add(self, other: Settlement) -> None:
+        self.holds_expired += other.holds_expired
+        self.lots_expired += other.lots_expired
+        self.points_expired += other.points_expired
+
+
+def open_action(tx: SqliteTx, spec: ActionSpec) -> int | None:
+    """Records the action; None when its idempotency key was already used
+    with the same fingerprint (a replay), ``Conflict`` when with another."""
+    template_id = tx.template_id(spec.template)
+    if template_id is None:
+        raise NotFound(f"Action template {spec.template} not found", field="actionTemplate")
+    action_id = tx.insert_action(
+        customer_id=spec.customer_id,
+        template_id=template_id,
+        at=spec.at,
+        point_of_contact_id=spec.point_of_contact_id,
+        transaction_id=spec.transaction_id,
+        idempotency_key=spec.idempotency_key,
+        fingerprint=spec.fingerprint,
+        recorded_at=spec.now,
+    )
+    if action_id is None:
+        assert spec.idempotency_key is not None
+        if tx.action_fingerprint(spec.idempotency_key) != spec.fingerprint:
+            raise Conflict("This transaction id was already used for a different request")
+    return action_id
+
+
+def credit(
+    tx: SqliteTx,
+    action_id: int,
+    spec: ActionSpec,
+    program: Program,
+    *,
+    amount: int,
+    kind: str,
+    expires_at: Instant | None = None,
+    available_from: Instant | None = None,
+    comment: str | None = None,
+    document: str | None = None,
+    location: str | None = None,
+) -> int:
+    """Adds ``amount`` points and opens their lot. A retail-order bonus waits
+    the program's pending period; without an explicit expiry the credit
+    lives the program's default lifetime from when it becomes available."""
+    assert amount > 0
+    if available_from is None:
+        bonus = kind == KIND_RETAIL_ORDER_BONUS
+        available_from = program.order_bonus_available_from(spec.at) if bonus else spec.at
+    if expires_at is None:
+        expires_at = program.credit_expiry(available_from)
+    if expires_at is not None and expires_at <= available_from:
+        raise InvalidRequest(
+            "The expiry must come after the credit becomes available", field="expirationDateTimeUtc"
+        )
+    change_id = tx.insert_change(
+        action_id=action_id,
+        customer_id=spec.customer_id,
+        amount=amount,
+        kind=kind,
+        at=spec.at,
+        recorded_at=spec.now,
+        expires_at=expires_at,
+        available_from=available_from,
+        comment=comment,
+        document=document,
+        location=location,
+    )
+    tx.insert_lot(
+        lot_id=change_id,
+        customer_id=spec.customer_id,
+        amount=amount,
+        available_from=available_from,
+        expires_at=expires_at,
+        activated=available_from <= spec.now,
+    )
+    if expires_at is not None and expires_at <= spec.now:
+        settle(tx, spec.customer_id, now=spec.now)
+    return change_id
+
+
+def debit(
+    tx: SqliteTx,
+    action_id: int,
+    spec: ActionSpec,
+    *,
+    amount: int,
+    kind: str,
+    comment: str | None = None,
+    document: str | None = None,
+    location: str | None = None,
+) -> int:
+    """Takes ``amount`` available points, soonest-expiring lots first."""
+    assert amount > 0
+    settle(tx, spec.customer_id, now=spec.now)
+    draws = allocate(tx.drawable_lots(spec.customer_id, spec.now), amount, at=spec.now)
+    change_id = tx.insert_change(
+        action_id=action_id,
+        customer_id=spec.customer_id,
+        amount=-amount,
+        kind=kind,
+        at=spec.at,
+        recorded_at=spec.now,
+        comment=comment,
+        document=document,
+        location=location,
+    )
+    tx.draw(change_id, draws)
+    return change_id
+
+
+def refund(tx: SqliteTx, change_id: int, *, now: Instant, comment: str | None) -> int:
+    """Reverses a debit into the very lots it drew from; points that land in
+    a lot that has expired meanwhile are written off at once."""
+    found = tx.change(change_id)
+    if found is None:
+        raise NotFound("Balance change not found", field="balanceChangeId")
+    customer_id, amount, kind, document = found
+    if amount >= 0 or kind == KIND_EXPIRED:
+        raise InvalidRequest("Only a debit can be refunded", field="balanceChangeId")
+    if tx.reversal_of(change_id) is not None:
+        raise Conflict("This balance change was already refunded")
+    spec = ActionSpec(customer_id=customer_id, template=TEMPLATE_REFUND, at=now, now=now)
+    action_id = open_action(tx, spec)
+    assert action_id is not None
+    draws = tx.draws_of(change_id)
+    refund_id = tx.insert_change(
+        action_id=action_id,
+        customer_id=customer_id,
+        amount=-amount,
+        kind=KIND_REFUND,
+        at=now,
+        recorded_at=now,
+        comment=comment,
+        document=document,
+        reverses_change_id=change_id,
+    )
+    tx.draw(refund_id, [Draw(d.lot_id, -d.points) for d in draws])
+    outcome = release(draws, tx.lots_by_id(d.lot_id for d in draws), at=now)
+    _write_off(tx, customer_id, outcome.write_offs, now=now)
+    return refund_id
+
+
+def release_hold(tx: SqliteTx, hold: Hold, status: str, *, at: Instant, now: Instant) -> int:
+    """Cancels or times out an open hold: its points go back to their lots,
+    or are written off where the lot has expired by ``at``. Answers the
+    points written off."""
+    assert status in (HoldStatus.CANCELLED, HoldStatus.EXPIRED)
+    outcome = release(hold.draws, tx.lots_by_id(d.lot_id for d in hold.draws), at=at)
+    tx.resolve_hold(hold, status, at=at)
+    _write_off(tx, hold.customer_id, outcome.write_offs, now=now)
+    return sum(w.points for w in outcome.write_offs)
+
+
+def settle(tx: SqliteTx, customer_id: int, *, now: Instant) -> Settlement:
+    """Brings one customer's ledger up to ``now``: holds past their time
+    expire, then lots past their expiry are written off."""
+    result = Settlement()
+    while due := tx.due_holds(now, limits.job_batch_max, customer_id=customer_id):
+        for hold in due:
+            result.points_expired += release_hold(
+                tx, hold, HoldStatus.EXPIRED, at=hold.expires_at, now=now
+            )
+        result.holds_expired += len(due)
+    write_offs = expire_lots(tx.expired_lots(customer_id, now), at=now)
+    _write_off(tx, customer_id, write_offs, now=now)
+    result.lots_expired += len(write_offs)
+    result.points_expired += sum(w.points for w in write_offs)
+    return result
+
+
+def _write_off(
+    tx: SqliteTx, customer_id: int, write_offs: Iterable[WriteOff], *, now: Instant
+) -> None:
+    for write_off in write_offs:
+        spec = ActionSpec(
+            customer_id=customer_id, template=TEMPLATE_EXPIRY, at=write_off.at, now=now
+        )
+        action_id = open_action(tx, spec)
+        assert action_id is not None
+        change_id = tx.insert_change(
+            action_id=action_id,
+            customer_id=customer_id,
+            amount=-write_off.points,
+            kind=KIND_EXPIRED,
+            at=write_off.at,
+            recorded_at=now,
+        )
+        tx.draw(change_id, [Draw(write_off.lot_id, write_off.points)])
+
+
+def current_balances(tx: SqliteTx, customer: Customer, *, now: Instant) -> Balances:
+    """The figures of a settled ledger (callers settle first, or check
+    ``tx.is_settled``)."""
+    active, pending = tx.lot_sums(customer.id, now)
+    return balances(
+        active=active, pending=pending, open_authorizations=tx.open_hold_points(customer.id)
+    )

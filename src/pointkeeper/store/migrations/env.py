@@ -1,0 +1,11 @@
+"""Alembic environment: runs migrations on the connection the caller hands
+over in ``config.attributes["connection"]``."""
+
+from __future__ import annotations
+
+from alembic import context
+
+connection = context.config.attributes["connection"]
+context.configure(connection=connection, target_metadata=None, render_as_batch=True)
+with context.begin_transaction():
+    context.run_migrations()
