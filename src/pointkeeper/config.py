@@ -77,7 +77,7 @@ class UserConfig(_Section):
 
 class CpExtenderConfig(_Section):
     tokens: SecretSet = Field(default_factory=lambda: SecretSet(()))
-    jwt_secret: str | None = Field(None, min_length=16, repr=False)
+    jwt_secret: str | None = Field(None, min_length=32, repr=False)
     hold_ttl_seconds: int = Field(limits.hold_ttl_seconds_default, ge=1)
     sso_token_ttl_seconds: int = Field(limits.sso_token_ttl_seconds_default, ge=1)
     users: tuple[UserConfig, ...] = ()

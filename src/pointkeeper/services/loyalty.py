@@ -25,7 +25,16 @@ from .customers import find_customer
 from .ledger import ActionSpec, credit, current_balances, open_action, release_hold, settle
 from .reference import TEMPLATE_EARN, TEMPLATE_PAYMENT
 
-__all__ = ["Statement", "authorize", "earn", "resolve_authorization", "statement"]
+__all__ = [
+    "NeedsSettlement",
+    "Statement",
+    "authorize",
+    "customer_view",
+    "earn",
+    "resolve_authorization",
+    "settle_customer",
+    "statement",
+]
 
 
 def earn(
@@ -184,6 +193,16 @@ def statement(
         changes=changes,
         open_holds=tx.open_holds(customer.id),
     )
+
+
+def customer_view(
+    tx: SqliteTx, *, customer_number: str, now: Instant
+) -> tuple[Customer, Program | None, Balances]:
+    customer = find_customer(tx, "customer_number", customer_number)
+    if not tx.is_settled(customer.id, now):
+        raise NeedsSettlement
+    program = None if customer.program_id is None else tx.program(customer.program_id)
+    return customer, program, current_balances(tx, customer, now=now)
 
 
 def settle_customer(tx: SqliteTx, *, customer_number: str, now: Instant) -> None:

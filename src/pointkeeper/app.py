@@ -1,0 +1,82 @@
+"""Wires configuration, store and protocols into one ASGI application."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route
+
+from pointkeeper.config import Config
+from pointkeeper.domain import time
+from pointkeeper.domain.time import Instant
+from pointkeeper.jobs import run_periodically
+from pointkeeper.logs import RequestIdMiddleware
+from pointkeeper.services.reference import sync_reference_data
+from pointkeeper.store import open_store
+from pointkeeper.store.sqlite import SqliteStore
+
+__all__ = ["AppState", "create_app"]
+
+
+@dataclass
+class AppState:
+    """What every protocol adapter needs: set up by the lifespan."""
+
+    config: Config
+    clock: Callable[[], Instant] = time.now
+    store: SqliteStore | None = field(default=None)
+
+    @property
+    def ready_store(self) -> SqliteStore:
+        assert self.store is not None, "the store opens in the application's lifespan"
+        return self.store
+
+
+async def _healthz(request: Request) -> Response:
+    state: AppState = request.app.state.pointkeeper
+    if state.store is None:
+        return JSONResponse({"status": "starting"}, status_code=503)
+    return JSONResponse({"status": "ok"})
+
+
+def create_app(config: Config, *, clock: Callable[[], Instant] = time.now) -> Starlette:
+    # Imported here so that the protocol packages may import AppState.
+    from pointkeeper.protocols.admin import create_admin_app
+    from pointkeeper.protocols.cp_extender import cp_extender_routes
+
+    state = AppState(config=config, clock=clock)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        store = await asyncio.to_thread(open_store, config.database.url)
+        context = await store.write(sync_reference_data, config.programs)
+        store.context.update(context)
+        state.store = store
+        jobs = None
+        if config.jobs.enabled:
+            jobs = asyncio.create_task(run_periodically(store, clock, config.jobs.interval_seconds))
+        try:
+            yield
+        finally:
+            if jobs is not None:
+                jobs.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await jobs
+            state.store = None
+            await asyncio.to_thread(store.close)
+
+    routes = [
+        Route("/healthz", _healthz),
+        *cp_extender_routes(),
+        Mount("/admin", app=create_admin_app(state)),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(RequestIdMiddleware)])
+    app.state.pointkeeper = state
+    return app

@@ -1,0 +1,153 @@
+"""The ``pointkeeper`` command: demo | serve | worker | migrate | jobs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from pathlib import Path
+
+import click
+
+from pointkeeper.config import Config, ConfigError, load_config
+
+__all__ = ["main"]
+
+_config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    envvar="POINTKEEPER_CONFIG",
+    help="TOML configuration file (default: POINTKEEPER_CONFIG).",
+)
+
+
+def _load(config_path: str | None) -> Config:
+    try:
+        return load_config(config_path)
+    except ConfigError as exc:
+        raise click.ClickException(f"configuration: {exc}") from None
+
+
+def _serve(config: Config, *, host: str | None = None, port: int | None = None) -> None:
+    import uvicorn
+
+    from pointkeeper.app import create_app
+    from pointkeeper.logs import configure_logging
+
+    configure_logging()
+    uvicorn.run(
+        create_app(config),
+        host=host or config.server.host,
+        port=port or config.server.port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_config=None,
+        timeout_graceful_shutdown=10,
+    )
+
+
+@click.group()
+@click.version_option(package_name="pointkeeper")
+def main() -> None:
+    """pointkeeper: loyalty points and promo codes behind the Maestra v3 and
+    CP Extender APIs."""
+
+
+@main.command()
+@_config_option
+def serve(config_path: str | None) -> None:
+    """Serve the APIs; periodic jobs run inside unless jobs.enabled is false."""
+    _serve(_load(config_path))
+
+
+@main.command()
+@_config_option
+def migrate(config_path: str | None) -> None:
+    """Bring the database schema to the newest version."""
+    from pointkeeper.store.migrate import migrate as run_migrations
+
+    config = _load(config_path)
+    run_migrations(config.database.url)
+    click.echo("database is at the newest schema")
+
+
+@main.group()
+def jobs() -> None:
+    """Periodic jobs: hold timeouts, expiry, pending activation."""
+
+
+@jobs.command("run")
+@_config_option
+def jobs_run(config_path: str | None) -> None:
+    """Run every due job once and print what each did."""
+    click.echo(asyncio.run(_run_jobs_once(_load(config_path))))
+
+
+async def _run_jobs_once(config: Config) -> str:
+    from pointkeeper.domain import time
+    from pointkeeper.jobs import run_jobs
+    from pointkeeper.services.reference import sync_reference_data
+    from pointkeeper.store import open_store
+
+    store = open_store(config.database.url)
+    try:
+        store.context.update(await store.write(sync_reference_data, config.programs))
+        return repr(await run_jobs(store, time.now))
+    finally:
+        store.close()
+
+
+@main.command()
+@_config_option
+def worker(config_path: str | None) -> None:
+    """Run the periodic jobs in their own process (set jobs.enabled = false
+    for the servers then)."""
+    from pointkeeper.logs import configure_logging
+
+    configure_logging()
+    config = _load(config_path)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_work(config))
+
+
+async def _work(config: Config) -> None:
+    from pointkeeper.domain import time
+    from pointkeeper.jobs import run_periodically
+    from pointkeeper.services.reference import sync_reference_data
+    from pointkeeper.store import open_store
+
+    store = open_store(config.database.url)
+    try:
+        store.context.update(await store.write(sync_reference_data, config.programs))
+        await run_periodically(store, time.now, config.jobs.interval_seconds)
+    finally:
+        store.close()
+
+
+@main.command()
+@click.option(
+    "--dir",
+    "folder",
+    default="pointkeeper-demo",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Data folder.",
+)
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--no-serve", is_flag=True, help="Prepare the folder and print, do not serve.")
+def demo(folder: Path, port: int, no_serve: bool) -> None:
+    """Start a demo server: local SQLite, demo configuration and customers."""
+    from pointkeeper.demo import prepare_demo, usage
+
+    config, secrets = prepare_demo(folder, port)
+    url = f"http://{config.server.host}:{config.server.port}"
+    click.echo(usage(folder, url, secrets))
+    sys.stdout.flush()
+    if not no_serve:
+        _serve(config)
+
+
+if __name__ == "__main__":
+    main()

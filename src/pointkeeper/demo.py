@@ -1,0 +1,159 @@
+"""``pointkeeper demo``: a ready server with no configuration to write.
+
+A local data folder gets a demo configuration with fresh random secrets and
+an SQLite database with a few customers and some history; the command
+prints the URLs, the tokens and a ready-to-paste ``curl`` line per method.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pointkeeper.config import Config, load_config
+from pointkeeper.domain.time import from_datetime, ms_per_day, now
+from pointkeeper.secrets import new_secret
+from pointkeeper.services import loyalty
+from pointkeeper.services.adjustments import BalanceChangeRequest, change_balance
+from pointkeeper.services.customers import put_customer
+from pointkeeper.services.reference import sync_reference_data
+from pointkeeper.store import open_store
+
+__all__ = ["DemoSecrets", "prepare_demo", "usage"]
+
+PROGRAM = "Loyalty program 1"
+
+
+class DemoSecrets:
+    def __init__(self) -> None:
+        self.admin_token = new_secret()
+        self.cp_token = new_secret()
+        self.jwt_secret = new_secret(32)
+        self.user_password = new_secret(12)
+        self.endpoint_key = new_secret()
+
+
+def _config_text(folder: Path, port: int, secrets: DemoSecrets) -> str:
+    return f"""# pointkeeper demo configuration: made by `pointkeeper demo`, with random secrets.
+[database]
+url = "sqlite:///{folder.resolve()}/pointkeeper.db"
+
+[server]
+host = "127.0.0.1"
+port = {port}
+
+[jobs]
+enabled = true
+interval_seconds = 60
+
+[admin]
+tokens = ["{secrets.admin_token}"]
+
+[cp_extender]
+tokens = ["{secrets.cp_token}"]
+jwt_secret = "{secrets.jwt_secret}"
+users = [{{ name = "web", password = "{secrets.user_password}" }}]
+
+[[programs]]
+name = "{PROGRAM}"
+earning_description = "1 point per dollar"
+redemption_description = "100 points = $1"
+balance_type = "Points"
+
+[[endpoints]]
+id = "shop-web"
+secret_key = "{secrets.endpoint_key}"
+"""
+
+
+def _seed(config: Config) -> None:
+    store = open_store(config.database.url)
+    try:
+        store.context.update(store.write_sync(sync_reference_data, config.programs))
+        at = now()
+        if store.read_sync(lambda tx: tx.customer_by("customer_number", "CPOL-123185")):
+            return
+        for number, website_id in (("CPOL-123185", "web-1"), ("CPOL-200001", "web-2")):
+            store.write_sync(
+                put_customer, number, fields={"website_id": website_id}, program=PROGRAM, now=at
+            )
+        history = from_datetime(__import__("datetime").datetime(2015, 11, 29, 10, 15))
+        store.write_sync(
+            change_balance,
+            customer_kind="customer_number",
+            customer_value="CPOL-123185",
+            request=BalanceChangeRequest(1404, comment="Opening balance", at=history),
+            key_scope="demo",
+            now=at,
+        )
+        store.write_sync(
+            loyalty.earn,
+            customer_number="CPOL-123185",
+            points=100,
+            reason="Facebook Share",
+            reference="123456789",
+            now=at,
+        )
+        store.write_sync(
+            loyalty.authorize,
+            customer_number="CPOL-123185",
+            sale_id="WB-101-10444",
+            points=1000,
+            amount_units=None,
+            location="Web Order",
+            ttl_ms=7 * ms_per_day,
+            now=at,
+        )
+        store.write_sync(
+            loyalty.earn,
+            customer_number="CPOL-200001",
+            points=250,
+            reason="Welcome bonus",
+            reference="welcome",
+            now=at,
+        )
+    finally:
+        store.close()
+
+
+def prepare_demo(folder: Path, port: int) -> tuple[Config, DemoSecrets | None]:
+    """Writes the demo configuration unless one is there, and seeds the
+    database once. Secrets are returned only when they were just made."""
+    folder.mkdir(parents=True, exist_ok=True)
+    config_path = folder / "config.toml"
+    secrets = None
+    if not config_path.exists():
+        secrets = DemoSecrets()
+        config_path.write_text(_config_text(folder, port, secrets), encoding="utf-8")
+        config_path.chmod(0o600)
+    config = load_config(config_path, environ={})
+    _seed(config)
+    return config, secrets
+
+
+def usage(folder: Path, url: str, secrets: DemoSecrets | None) -> str:
+    if secrets is None:
+        return (
+            f"pointkeeper demo at {url}\nSecrets are in {folder / 'config.toml'} "
+            "(printed only when first made).\n"
+        )
+    cp = f"-H 'Authorization: Bearer {secrets.cp_token}' -H 'Content-Type: application/json'"
+    admin = f"-H 'Authorization: Bearer {secrets.admin_token}'"
+    return f"""pointkeeper demo at {url}  (configuration: {folder / "config.toml"})
+admin token:        {secrets.admin_token}
+CP Extender token:  {secrets.cp_token}
+SSO user:           web / {secrets.user_password}
+Admin API docs:     {url}/admin/docs
+
+curl {url}/Connection/Status
+curl -X POST {url}/SSO/Login -H 'Content-Type: application/json' -d '{{"UserName":"web","Password":"{secrets.user_password}"}}'
+curl -X POST {url}/Loyalty/Earn {cp} -d '{{"CustomerNumber":"CPOL-123185","Points":100,"Reason":"Facebook Share","Reference":"demo-1"}}'
+curl {url}/Loyalty/CPOL-123185/BalanceCheck {cp}
+curl {url}/Loyalty/CPOL-123185/BalanceCheck {cp} -X GET -d '{{"startDate":"01/01/2015 00:00:00.000","endDate":"12/31/2030 23:59:59.999"}}'
+curl -X POST {url}/Loyalty/Authorize {cp} -d '{{"Type":"loyalty","Ref":"CPOL-200001","SaleId":"WB-101-20000","RequestedPoints":50}}'
+curl -X POST {url}/Authorize/Confirm {cp} -d '{{"Ref":"CPOL-200001","AuthCode":"<AuthCode from Authorize>"}}'
+curl -X POST {url}/Authorize/Cancel {cp} -d '{{"Ref":"CPOL-200001","AuthCode":"<AuthCode from Authorize>"}}'
+curl -X PUT {url}/admin/v1/customers/CPOL-300001 {admin} -H 'Content-Type: application/json' -d '{{"program":"{PROGRAM}","email":"ann@example.com"}}'
+curl {url}/admin/v1/customers/CPOL-123185 {admin}
+curl -X POST {url}/admin/v1/customers/CPOL-123185/balance-changes {admin} -H 'Content-Type: application/json' -d '{{"changeAmount":-4,"comment":"Manual correction"}}'
+curl -X POST {url}/admin/v1/jobs/run {admin}
+"""

@@ -1,0 +1,1 @@
+"""Protocol adapters: parse a request, call one service, render the answer."""

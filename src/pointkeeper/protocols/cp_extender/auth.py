@@ -1,0 +1,69 @@
+"""Bearer tokens of the CP Extender API: permanent tokens from the
+configuration, or signed, expiring tokens from ``POST /SSO/Login``."""
+
+from __future__ import annotations
+
+import hmac
+
+import jwt
+
+from pointkeeper.config import CpExtenderConfig
+from pointkeeper.domain.time import Instant
+
+__all__ = ["is_authorized", "issue_token", "login"]
+
+_issuer = "pointkeeper"
+_audience = "cp-extender"
+_algorithm = "HS256"
+
+
+def _bearer(header: str | None) -> str | None:
+    if header is None:
+        return None
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def is_authorized(config: CpExtenderConfig, header: str | None, *, now: Instant) -> bool:
+    token = _bearer(header)
+    if token is None:
+        return False
+    if token in config.tokens:
+        return True
+    if config.jwt_secret is None or token.count(".") != 2:
+        return False
+    try:
+        claims = jwt.decode(
+            token,
+            config.jwt_secret,
+            algorithms=[_algorithm],
+            audience=_audience,
+            issuer=_issuer,
+            options={"require": ["exp", "sub"], "verify_exp": False},
+        )
+    except jwt.PyJWTError:
+        return False
+    # Expiry is checked against the server's clock so that it is testable.
+    return isinstance(claims.get("exp"), int) and claims["exp"] * 1000 > now
+
+
+def login(config: CpExtenderConfig, user_name: object, password: object) -> bool:
+    if not isinstance(user_name, str) or not isinstance(password, str):
+        return False
+    found = False
+    for user in config.users:
+        name_matches = hmac.compare_digest(user.name.encode(), user_name.encode())
+        found |= name_matches and password in user.password
+    return found
+
+
+def issue_token(config: CpExtenderConfig, user_name: str, *, now: Instant) -> str:
+    assert config.jwt_secret is not None
+    claims = {
+        "sub": user_name,
+        "iss": _issuer,
+        "aud": _audience,
+        "iat": now // 1000,
+        "exp": now // 1000 + config.sso_token_ttl_seconds,
+    }
+    return jwt.encode(claims, config.jwt_secret, algorithm=_algorithm)
