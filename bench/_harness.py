@@ -191,6 +191,7 @@ def bench_server(database_url: str | None = None, extra_toml: str = "") -> Itera
     workdir = Path(tempfile.mkdtemp(prefix="pointkeeper-bench-"))
     process: subprocess.Popen[bytes] | None = None
     log = workdir / "server.log"
+    started = False
     try:
         port = free_port()
         config, found = write_config(workdir, port, database_url, extra_toml)
@@ -205,10 +206,13 @@ def bench_server(database_url: str | None = None, extra_toml: str = "") -> Itera
             )
         base_url = f"http://127.0.0.1:{port}"
         wait_healthy(base_url, process, log)
+        started = True
         yield Server(base_url, found, workdir, config, process, log)
     except BaseException:
-        # The temp dir (and the log in it) is about to go: show the log first.
-        print(f"--- server log tail ---\n{_log_tail(log)}", file=sys.stderr)
+        # The temp dir (and the log in it) is about to go: show the log first. Startup
+        # errors already carry it in their message.
+        if started:
+            print(f"--- server log tail ---\n{_log_tail(log)}", file=sys.stderr)
         raise
     finally:
         if process is not None:

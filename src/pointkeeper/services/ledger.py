@@ -182,7 +182,7 @@ def refund(tx: SqliteTx, change_id: int, *, now: Instant, comment: str | None) -
     customer_id, amount, kind, document = found
     if amount >= 0 or kind == KIND_EXPIRED:
         raise InvalidRequest("Only a debit can be refunded", field="balanceChangeId")
-    if tx.reversal_of(change_id) is not None:
+    if tx.refund_of(change_id) is not None:
         raise Conflict("This balance change was already refunded")
     spec = ActionSpec(customer_id=customer_id, template=TEMPLATE_REFUND, at=now, now=now)
     action_id = open_action(tx, spec)
@@ -197,8 +197,8 @@ def refund(tx: SqliteTx, change_id: int, *, now: Instant, comment: str | None) -
         recorded_at=now,
         comment=comment,
         document=document,
-        reverses_change_id=change_id,
     )
+    tx.record_refund(change_id, refund_id)
     tx.draw(refund_id, [Draw(d.lot_id, -d.points) for d in draws])
     outcome = release(draws, tx.lots_by_id(d.lot_id for d in draws), at=now)
     _write_off(tx, customer_id, outcome.write_offs, now=now)

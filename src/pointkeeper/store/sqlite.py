@@ -32,6 +32,10 @@ Work = Callable[..., Any]
 _log = logging.getLogger(__name__)
 
 _reader_threads = 2
+# The WAL is checkpointed by a thread of its own, so that copying pages back
+# into the database never stalls a commit of the writer.
+_checkpoint_interval_seconds = 1.0
+_wal_bytes_max = 64 * 1024 * 1024
 
 
 def _connect(path: str) -> sqlite3.Connection:
@@ -40,6 +44,7 @@ def _connect(path: str) -> sqlite3.Connection:
     connection.execute("PRAGMA synchronous=FULL")
     connection.execute("PRAGMA foreign_keys=ON")
     connection.execute("PRAGMA busy_timeout=10000")
+    connection.execute(f"PRAGMA journal_size_limit={_wal_bytes_max}")
     return connection
 
 
@@ -84,7 +89,12 @@ class SqliteStore:
         self._local = threading.local()
         self._readers = ThreadPoolExecutor(_reader_threads, thread_name_prefix="sqlite-reader")
         self._closed = False
+        self._stop_checkpoints = threading.Event()
+        self._checkpointer = threading.Thread(
+            target=self._checkpoint_loop, name="sqlite-checkpointer", daemon=True
+        )
         self._writer.start()
+        self._checkpointer.start()
 
     @property
     def context(self) -> dict[str, Any]:
@@ -112,8 +122,20 @@ class SqliteStore:
         except queue.Full:
             raise Overloaded("Too many writes are waiting; retry later") from None
 
+    def _checkpoint_loop(self) -> None:
+        connection = _connect(self._path)
+        try:
+            while not self._stop_checkpoints.wait(_checkpoint_interval_seconds):
+                try:
+                    connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.Error:
+                    _log.exception("WAL checkpoint failed; trying again")
+        finally:
+            connection.close()
+
     def _write_loop(self) -> None:
         connection = _connect(self._path)
+        connection.execute("PRAGMA wal_autocheckpoint=0")
         tx = SqliteTx(connection, self._context)
         try:
             while True:
@@ -204,4 +226,6 @@ class SqliteStore:
         self._closed = True
         self._queue.put(None)
         self._writer.join()
+        self._stop_checkpoints.set()
+        self._checkpointer.join()
         self._readers.shutdown(wait=True)

@@ -244,13 +244,11 @@ class SqliteTx:
         comment: str | None = None,
         document: str | None = None,
         location: str | None = None,
-        reverses_change_id: int | None = None,
     ) -> int:
         row = self._one(
             "INSERT INTO balance_changes (action_id, customer_id, change_amount, kind,"
             " date_time_utc, expires_at, available_from, comment, document, location,"
-            " reverses_change_id, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            " RETURNING id",
+            " recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (
                 action_id,
                 customer_id,
@@ -262,7 +260,6 @@ class SqliteTx:
                 comment,
                 document,
                 location,
-                reverses_change_id,
                 recorded_at,
             ),
         )
@@ -276,9 +273,17 @@ class SqliteTx:
         )
         return None if row is None else (row[0], row[1], row[2], row[3])
 
-    def reversal_of(self, change_id: int) -> int | None:
-        row = self._one("SELECT id FROM balance_changes WHERE reverses_change_id = ?", (change_id,))
+    def refund_of(self, debit_change_id: int) -> int | None:
+        row = self._one(
+            "SELECT refund_change_id FROM refunds WHERE debit_change_id = ?", (debit_change_id,)
+        )
         return None if row is None else int(row[0])
+
+    def record_refund(self, debit_change_id: int, refund_change_id: int) -> None:
+        self.connection.execute(
+            "INSERT INTO refunds (debit_change_id, refund_change_id) VALUES (?, ?)",
+            (debit_change_id, refund_change_id),
+        )
 
     # -- lots ------------------------------------------------------------
 

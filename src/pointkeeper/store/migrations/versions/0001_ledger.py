@@ -93,7 +93,6 @@ def upgrade() -> None:
         _instant("recorded_at"),
         sa.UniqueConstraint("idempotency_key"),
     )
-    op.create_index("customer_actions_by_date", "customer_actions", ["date_time_utc", "id"])
     op.create_table(
         "balance_changes",
         _id(),
@@ -107,14 +106,25 @@ def upgrade() -> None:
         _text("comment"),
         _text("document"),
         _text("location"),
-        _ref("reverses_change_id", "balance_changes", nullable=True),
         _instant("recorded_at"),
-        sa.UniqueConstraint("reverses_change_id"),
     )
     op.create_index(
         "balance_changes_by_customer", "balance_changes", ["customer_id", "date_time_utc", "id"]
     )
-    op.create_index("balance_changes_by_action", "balance_changes", ["action_id"])
+    # Exports read changes by the action's date (copied onto each change) and
+    # group them by action.
+    op.create_index(
+        "balance_changes_by_date", "balance_changes", ["date_time_utc", "action_id", "id"]
+    )
+    # Which debit a refund reverses: a table of its own, so that the hot
+    # balance_changes table carries no index for the rare refund.
+    op.create_table(
+        "refunds",
+        sa.Column(
+            "debit_change_id", sa.BigInteger, sa.ForeignKey("balance_changes.id"), primary_key=True
+        ),
+        _ref("refund_change_id", "balance_changes"),
+    )
     op.create_table(
         "lots",
         sa.Column(
@@ -134,7 +144,12 @@ def upgrade() -> None:
     op.create_index(
         "lots_drawable", "lots", ["customer_id", "expires_at", "id"], **_partial("remaining > 0")
     )
-    op.create_index("lots_to_expire", "lots", ["expires_at"], **_partial("remaining > 0"))
+    op.create_index(
+        "lots_to_expire",
+        "lots",
+        ["expires_at"],
+        **_partial("remaining > 0 AND expires_at IS NOT NULL"),
+    )
     op.create_index("lots_to_activate", "lots", ["available_from"], **_partial("NOT activated"))
     op.create_table(
         "lot_draws",
