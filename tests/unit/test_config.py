@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -77,11 +78,6 @@ def test_secrets_are_not_kept_in_plain_text(tmp_path: Path) -> None:
     shown = repr(config)
     for secret in ("admin-token", "permanent-token", "0123456789abcdef", 'secret"', "pw'"):
         assert secret not in shown
-    assert "admin-token" not in repr(
-        vars(config.admin.tokens)
-        if hasattr(config.admin.tokens, "__dict__")
-        else config.admin.tokens._hashes
-    )
 
 
 def test_environment_overrides_single_values() -> None:
@@ -131,17 +127,17 @@ def test_environment_overrides_single_values() -> None:
 def test_a_wrong_configuration_names_the_key(
     data: dict[str, object], environ: dict[str, str], named: str
 ) -> None:
-    with pytest.raises(ConfigError, match=named.replace("[", r"\[").replace("]", r"\]")):
+    with pytest.raises(ConfigError, match=re.escape(named)):
         parse_config(data, environ)
 
 
 def test_a_missing_file_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="nope.toml"):
+    with pytest.raises(ConfigError, match=r"nope\.toml"):
         load_config(tmp_path / "nope.toml", environ={})
 
 
 def test_a_broken_file_is_an_error(tmp_path: Path) -> None:
     path = tmp_path / "bad.toml"
     path.write_text("[server\nport = 1")
-    with pytest.raises(ConfigError, match="bad.toml"):
+    with pytest.raises(ConfigError, match=r"bad\.toml"):
         load_config(path, environ={})
