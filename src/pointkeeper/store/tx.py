@@ -535,4 +535,4 @@ class SqliteTx:
             " FROM lots l WHERE l.customer_id = ?",
             (customer_id,),
         )
-        return [tuple(row) for row in rows]  # type: ignore[misc]
+        return [tuple(row) for row in rows]

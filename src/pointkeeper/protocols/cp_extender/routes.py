@@ -154,7 +154,7 @@ async def _authorize(request: Request, state: AppState) -> Response:
         ttl_ms=state.config.cp_extender.hold_ttl_seconds * ms_per_second,
         now=state.clock(),
     )
-    answer = {
+    answer: dict[str, Any] = {
         key: body[key]
         for key in ("Type", "Ref", "SaleId", "RequestedAmount", "RequestedPoints", "Location")
         if key in body

@@ -9,6 +9,8 @@ Revises:
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -16,23 +18,23 @@ revision = "0001"
 down_revision = None
 
 
-def _id() -> sa.Column:
+def _id() -> sa.Column[Any]:
     return sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
 
 
-def _ref(name: str, table: str, *, nullable: bool = False) -> sa.Column:
+def _ref(name: str, table: str, *, nullable: bool = False) -> sa.Column[Any]:
     return sa.Column(name, sa.BigInteger, sa.ForeignKey(f"{table}.id"), nullable=nullable)
 
 
-def _instant(name: str, *, nullable: bool = False) -> sa.Column:
+def _instant(name: str, *, nullable: bool = False) -> sa.Column[Any]:
     return sa.Column(name, sa.BigInteger, nullable=nullable)
 
 
-def _text(name: str, *, nullable: bool = True) -> sa.Column:
+def _text(name: str, *, nullable: bool = True) -> sa.Column[Any]:
     return sa.Column(name, sa.Text, nullable=nullable)
 
 
-def _partial(where: str) -> dict[str, sa.TextClause]:
+def _partial(where: str) -> dict[str, Any]:
     return {"sqlite_where": sa.text(where), "postgresql_where": sa.text(where)}
 
 
