@@ -40,11 +40,24 @@ _wal_bytes_max = 64 * 1024 * 1024
 
 def _connect(path: str) -> sqlite3.Connection:
     connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    connection.execute("PRAGMA journal_mode=WAL")
+    # The busy timeout comes first: every later statement may meet a lock.
+    connection.execute("PRAGMA busy_timeout=10000")
     connection.execute("PRAGMA synchronous=FULL")
     connection.execute("PRAGMA foreign_keys=ON")
-    connection.execute("PRAGMA busy_timeout=10000")
     connection.execute(f"PRAGMA journal_size_limit={_wal_bytes_max}")
+    return connection
+
+
+def _connect_writer(path: str) -> sqlite3.Connection:
+    """The write connection, opened by the caller of the store so that a
+    database that cannot be opened fails there, not in a thread."""
+    connection = _connect(path)
+    # WAL is a property of the file: set once here, before any other thread connects.
+    (mode,) = connection.execute("PRAGMA journal_mode=WAL").fetchone()
+    if mode != "wal":
+        connection.close()
+        raise StoreError(f"{path}: SQLite refused WAL mode (got {mode!r})")
+    connection.execute("PRAGMA wal_autocheckpoint=0")
     return connection
 
 
@@ -89,6 +102,9 @@ class SqliteStore:
         self._local = threading.local()
         self._readers = ThreadPoolExecutor(_reader_threads, thread_name_prefix="sqlite-reader")
         self._closed = False
+        self._failure: StoreError | None = None
+        self._write_connection = _connect_writer(path)
+        self._checkpoint_connection = _connect(path)
         self._stop_checkpoints = threading.Event()
         self._checkpointer = threading.Thread(
             target=self._checkpoint_loop, name="sqlite-checkpointer", daemon=True
@@ -115,15 +131,20 @@ class SqliteStore:
         return future.result()
 
     def _enqueue(self, request: _Request) -> None:
+        if self._failure is not None:
+            raise self._failure
         if self._closed:
             raise StoreError("The store is closed")
         try:
             self._queue.put_nowait(request)
         except queue.Full:
             raise Overloaded("Too many writes are waiting; retry later") from None
+        if self._failure is not None:
+            # The writer stopped between the check above and the put.
+            self._fail_queued()
 
     def _checkpoint_loop(self) -> None:
-        connection = _connect(self._path)
+        connection = self._checkpoint_connection
         try:
             while not self._stop_checkpoints.wait(_checkpoint_interval_seconds):
                 try:
@@ -134,27 +155,50 @@ class SqliteStore:
             connection.close()
 
     def _write_loop(self) -> None:
-        connection = _connect(self._path)
-        connection.execute("PRAGMA wal_autocheckpoint=0")
+        connection = self._write_connection
         tx = SqliteTx(connection, self._context)
+        batch: list[_Request] = []
         try:
-            while True:
-                first = self._queue.get()
-                if first is None:
-                    return
-                batch = [first]
-                while len(batch) < limits.write_batch_max:
-                    try:
-                        item = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if item is None:
-                        self._queue.put(None)
-                        break
-                    batch.append(item)
+            while batch := self._next_batch():
                 self._answer(batch, self._run_batch(connection, tx, batch))
+                batch = []
+        except BaseException as exc:
+            # Nothing may wait forever on a writer that is gone: fail the
+            # batch in hand and every queued request, and refuse new ones.
+            _log.critical("the SQLite writer stopped", exc_info=exc)
+            self._failure = StoreError("The database writer stopped; see the server log")
+            self._answer(batch, [(False, self._failure)] * len(batch))
+            self._fail_queued()
         finally:
             connection.close()
+
+    def _next_batch(self) -> list[_Request]:
+        """Waits for a request, then takes every other one already waiting
+        (up to ``write_batch_max``); an empty batch means the store closes."""
+        first = self._queue.get()
+        if first is None:
+            return []
+        batch = [first]
+        while len(batch) < limits.write_batch_max:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                self._queue.put(None)
+                break
+            batch.append(item)
+        return batch
+
+    def _fail_queued(self) -> None:
+        assert self._failure is not None
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if item is not None:
+                self._answer([item], [(False, self._failure)])
 
     @staticmethod
     def _run_batch(

@@ -1,0 +1,84 @@
+"""The SQLite store's group commit: isolation of failures, durability of
+answers, and no caller left waiting when the writer cannot go on."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from pointkeeper.errors import StoreError
+from pointkeeper.store import open_store
+from pointkeeper.store.sqlite import SqliteStore
+from pointkeeper.store.tx import SqliteTx
+
+
+def _add_template(tx: SqliteTx, name: str) -> int:
+    return tx.upsert_template(name, name)
+
+
+def _add_then_fail(tx: SqliteTx, name: str) -> None:
+    tx.upsert_template(name, name)
+    raise ValueError("refused after writing")
+
+
+def _names(tx: SqliteTx) -> list[str]:
+    rows = tx.connection.execute("SELECT system_name FROM action_templates ORDER BY 1")
+    return [row[0] for row in rows]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SqliteStore:
+    opened = open_store(f"sqlite:///{tmp_path}/db.sqlite")
+    yield opened
+    opened.close()
+
+
+def test_a_failing_request_rolls_back_alone_within_its_batch(store: SqliteStore) -> None:
+    async def run() -> list[object]:
+        calls = [store.write(_add_template, f"ok-{i}") for i in range(20)]
+        calls += [store.write(_add_then_fail, f"bad-{i}") for i in range(20)]
+        return await asyncio.gather(*calls, return_exceptions=True)
+
+    outcomes = asyncio.run(run())
+    assert all(isinstance(o, int) for o in outcomes[:20])
+    assert all(isinstance(o, ValueError) for o in outcomes[20:])
+    names = store.read_sync(_names)
+    assert [n for n in names if n.startswith("ok-")] == sorted(f"ok-{i}" for i in range(20))
+    assert not [n for n in names if n.startswith("bad-")]
+
+
+def test_an_answered_write_is_on_disk(store: SqliteStore, tmp_path: Path) -> None:
+    store.write_sync(_add_template, "durable")
+    with sqlite3.connect(tmp_path / "db.sqlite") as other:
+        rows = other.execute("SELECT 1 FROM action_templates WHERE system_name = 'durable'")
+        assert rows.fetchone() == (1,)
+
+
+def test_the_database_runs_in_wal_mode_with_full_sync(store: SqliteStore) -> None:
+    def pragmas(tx: SqliteTx) -> tuple[str, int]:
+        mode = tx.connection.execute("PRAGMA journal_mode").fetchone()[0]
+        sync = tx.connection.execute("PRAGMA synchronous").fetchone()[0]
+        return mode, sync
+
+    assert store.read_sync(pragmas) == ("wal", 2)
+
+
+def _stop_the_writer(tx: SqliteTx) -> None:
+    raise SystemExit("simulated fatal failure of the writer thread")
+
+
+def test_a_dead_writer_fails_every_caller_instead_of_hanging(store: SqliteStore) -> None:
+    with pytest.raises(StoreError, match="writer stopped"):
+        store.write_sync(_stop_the_writer)
+    with pytest.raises(StoreError, match="writer stopped"):
+        store.write_sync(_add_template, "after")
+
+
+def test_a_closed_store_refuses_writes(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path}/db.sqlite")
+    store.close()
+    with pytest.raises(StoreError, match="closed"):
+        store.write_sync(_add_template, "late")
