@@ -16,6 +16,8 @@ __all__ = [
     "TEMPLATE_EXPIRY",
     "TEMPLATE_PAYMENT",
     "TEMPLATE_REFUND",
+    "put_action_template",
+    "put_point_of_contact",
     "sync_reference_data",
 ]
 
@@ -39,9 +41,26 @@ def sync_reference_data(tx: SqliteTx, programs: tuple[ProgramConfig, ...]) -> di
     the context the store hands to every later transaction."""
     for program in programs:
         tx.upsert_program(program.model_dump())
+    # Built-in templates are created once; an operator may rename them later.
     templates = {
-        system_name: tx.upsert_template(system_name, name)
+        system_name: tx.ensure_template(system_name, name)
         for system_name, name in BUILTIN_TEMPLATES.items()
     }
     loaded: dict[int, Program] = tx.load_programs()
     return {"programs": loaded, "templates": templates}
+
+
+def put_point_of_contact(tx: SqliteTx, *, external_id: str, name: str) -> tuple[str, str]:
+    """Creates or renames a point of contact; answers (externalId, name)."""
+    tx.upsert_point_of_contact(external_id, name)
+    stored = tx.point_of_contact(external_id)
+    assert stored is not None
+    return stored
+
+
+def put_action_template(tx: SqliteTx, *, system_name: str, name: str) -> tuple[str, str]:
+    """Creates or renames an action template; answers (systemName, name)."""
+    tx.upsert_template(system_name, name)
+    stored = tx.template(system_name)
+    assert stored is not None
+    return stored

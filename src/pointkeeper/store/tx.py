@@ -128,6 +128,17 @@ class SqliteTx:
         )
         return int(row[0])
 
+    def ensure_template(self, system_name: str, name: str) -> int:
+        """The template's id, creating it with ``name`` when missing."""
+        self.connection.execute(
+            "INSERT INTO action_templates (system_name, name) VALUES (?, ?)"
+            " ON CONFLICT (system_name) DO NOTHING",
+            (system_name, name),
+        )
+        template_id = self.template_id(system_name)
+        assert template_id is not None
+        return template_id
+
     def template(self, system_name: str) -> tuple[str, str] | None:
         row = self._one(
             "SELECT system_name, name FROM action_templates WHERE system_name = ?", (system_name,)
