@@ -80,7 +80,9 @@ def change_balance(
         point_of_contact_id=point_of_contact_id,
         transaction_id=request.transaction_id,
         idempotency_key=key,
-        fingerprint=repr(request) if key else None,
+        # The customer belongs to the request: the same id for another
+        # customer is a different request, so a conflict, not a replay.
+        fingerprint=f"{customer.id}:{request!r}" if key else None,
     )
     action_id = open_action(tx, spec)
     if action_id is None:

@@ -103,6 +103,8 @@ class SqliteStore:
         self._readers = ThreadPoolExecutor(_reader_threads, thread_name_prefix="sqlite-reader")
         self._closed = False
         self._failure: StoreError | None = None
+        self._read_connections: list[sqlite3.Connection] = []
+        self._read_connections_lock = threading.Lock()
         self._write_connection = _connect_writer(path)
         self._checkpoint_connection = _connect(path)
         self._stop_checkpoints = threading.Event()
@@ -257,6 +259,8 @@ class SqliteStore:
         if tx is None:
             tx = SqliteTx(_connect(self._path), self._context)
             self._local.tx = tx
+            with self._read_connections_lock:
+                self._read_connections.append(tx.connection)
         connection = tx.connection
         connection.execute("BEGIN")
         try:
@@ -273,3 +277,7 @@ class SqliteStore:
         self._stop_checkpoints.set()
         self._checkpointer.join()
         self._readers.shutdown(wait=True)
+        with self._read_connections_lock:
+            for connection in self._read_connections:
+                connection.close()
+            self._read_connections.clear()
