@@ -19,12 +19,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["RequestIdMiddleware", "configure_logging", "request_id"]
 
-request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+request_id: contextvars.ContextVar[bytes | None] = contextvars.ContextVar(
+    "request_id", default=None
+)
 _sane_id = re.compile(rb"[A-Za-z0-9._:-]{1,64}")
 _record_fields = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "color_message"}
 # A made-up request id is this process's random prefix and a counter: unique
 # enough to find a request in the logs, and far cheaper than uuid4 per request.
-_id_prefix = os.urandom(4).hex()
+_id_prefix = os.urandom(4).hex().encode()
 _id_counter = itertools.count(1)
 
 
@@ -37,7 +39,7 @@ class _JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         if (current := request_id.get()) is not None:
-            entry["requestId"] = current
+            entry["requestId"] = current.decode()
         for key, value in vars(record).items():
             if key not in _record_fields:
                 entry[key] = value
@@ -60,6 +62,12 @@ def configure_logging(level: str = "INFO") -> None:
 
 
 class RequestIdMiddleware:
+    """Sets the request id for the logs and echoes it as ``X-Request-Id``.
+
+    It runs for every request, so it is kept to a loop over the headers and
+    one bytes formatting.
+    """
+
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
@@ -67,15 +75,19 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        given = next((v for k, v in scope["headers"] if k == b"x-request-id"), None)
-        value = given if given is not None and _sane_id.fullmatch(given) else None
-        current = value.decode() if value is not None else f"{_id_prefix}-{next(_id_counter)}"
+        current = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                current = value if _sane_id.fullmatch(value) else None
+                break
+        if current is None:
+            current = b"%s-%d" % (_id_prefix, next(_id_counter))
         token = request_id.set(current)
-        header = (b"x-request-id", current.encode())
+        header = (b"x-request-id", current)
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), header]
+                message["headers"] = [*message.get("headers", ()), header]
             await send(message)
 
         try:

@@ -1,7 +1,12 @@
-"""The CP Extender loyalty REST API: thin Starlette endpoints.
+"""The CP Extender loyalty REST API: thin endpoints under Starlette's router.
 
 Checks run in the seed's order, the first failure answering: token, body
 shape, customer exists, enrolled, balance.
+
+Each handler answers a status and a JSON body, and ``_Endpoint`` sends them
+as raw ASGI messages: these are the hottest paths of the server, and
+Starlette's per-request Response and exception wrappers cost them a tenth
+of their time for nothing they use (measured with wrk).
 """
 
 from __future__ import annotations
@@ -13,8 +18,8 @@ from typing import Any
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from pointkeeper.app import AppState
 from pointkeeper.domain.ledger import HoldStatus
@@ -37,7 +42,6 @@ from . import auth, wire
 __all__ = ["cp_extender_routes"]
 
 _log = logging.getLogger(__name__)
-_json = "application/json"
 _status_by_error: list[tuple[type[PointkeeperError], int]] = [
     (InvalidRequest, 400),
     (NotEnrolled, 400),
@@ -47,24 +51,39 @@ _status_by_error: list[tuple[type[PointkeeperError], int]] = [
     (Overloaded, 503),
 ]
 _default_history_ms = 365 * ms_per_day
-Handler = Callable[[Request, AppState], Awaitable[Response]]
+_json_headers = [(b"content-type", b"application/json")]
+
+# A status and a JSON body (empty for 204).
+Answer = tuple[int, bytes]
+Handler = Callable[[Request, AppState], Awaitable[Answer]]
+_no_content: Answer = (204, b"")
 
 
-def _message(status: int, message: str) -> Response:
-    return Response(orjson.dumps({"Message": message}), status, media_type=_json)
+def _message(status: int, message: str) -> Answer:
+    return status, orjson.dumps({"Message": message})
 
 
-def _endpoint(handler: Handler, *, authorized: bool = True) -> Callable[[Request], Any]:
-    """Wraps a handler with the token check and the error translation."""
+class _Endpoint:
+    """An ASGI endpoint: the token check, the handler, the error translation."""
 
-    async def endpoint(request: Request) -> Response:
-        state: AppState = request.app.state.pointkeeper
-        if authorized and not auth.is_authorized(
+    def __init__(self, handler: Handler, *, authorized: bool = True) -> None:
+        self._handler = handler
+        self._authorized = authorized
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        status, body = await self._answer(request, scope["app"].state.pointkeeper)
+        headers = [*_json_headers, (b"content-length", b"%d" % len(body))] if body else []
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _answer(self, request: Request, state: AppState) -> Answer:
+        if self._authorized and not auth.is_authorized(
             state.config.cp_extender, request.headers.get("authorization"), now=state.clock()
         ):
             return _message(401, "Not Authorized")
         try:
-            return await handler(request, state)
+            return await self._handler(request, state)
         except BodyTooLarge:
             return _message(413, "Request body too large")
         except PointkeeperError as exc:
@@ -78,19 +97,17 @@ def _endpoint(handler: Handler, *, authorized: bool = True) -> Callable[[Request
             _log.exception("unexpected failure", extra={"error_id": error_id})
             return _message(500, f"Internal Server Error ({error_id})")
 
-    return endpoint
-
 
 async def _json_body(request: Request, state: AppState) -> dict[str, Any]:
     body = await read_body(request, state.config.server.body_bytes_max)
     return wire.parse_json_object(body)
 
 
-async def _status(request: Request, state: AppState) -> Response:
-    return Response(b'{"Status":"Ok"}', media_type=_json)
+async def _status(request: Request, state: AppState) -> Answer:
+    return 200, b'{"Status":"Ok"}'
 
 
-async def _login(request: Request, state: AppState) -> Response:
+async def _login(request: Request, state: AppState) -> Answer:
     try:
         body = await _json_body(request, state)
     except InvalidRequest:
@@ -101,10 +118,10 @@ async def _login(request: Request, state: AppState) -> Response:
     ):
         return _message(401, "Not Authorized")
     token = auth.issue_token(config, body["UserName"], now=state.clock())
-    return Response(orjson.dumps({"APItoken": token}), media_type=_json)
+    return 200, orjson.dumps({"APItoken": token})
 
 
-async def _earn(request: Request, state: AppState) -> Response:
+async def _earn(request: Request, state: AppState) -> Answer:
     customer_number, points, reason, reference = wire.parse_earn(await _json_body(request, state))
     await state.ready_store.write(
         loyalty.earn,
@@ -114,10 +131,10 @@ async def _earn(request: Request, state: AppState) -> Response:
         reference=reference,
         now=state.clock(),
     )
-    return Response(status_code=204)
+    return _no_content
 
 
-async def _balance_check(request: Request, state: AppState) -> Response:
+async def _balance_check(request: Request, state: AppState) -> Answer:
     body = await read_body(request, state.config.server.body_bytes_max)
     options = wire.parse_json_object(body) if body.strip() else {}
     options.update(request.query_params)
@@ -138,10 +155,10 @@ async def _balance_check(request: Request, state: AppState) -> Response:
         start=start,
         end=end,
     )
-    return Response(wire.balance_check_body(statement, now=now), media_type=_json)
+    return 200, wire.balance_check_body(statement, now=now)
 
 
-async def _authorize(request: Request, state: AppState) -> Response:
+async def _authorize(request: Request, state: AppState) -> Answer:
     body = await _json_body(request, state)
     customer_number, sale_id, points, amount, location = wire.parse_authorize(body)
     hold = await state.ready_store.write(
@@ -161,11 +178,11 @@ async def _authorize(request: Request, state: AppState) -> Response:
     }
     answer["RequestedPoints"] = hold.points
     answer["AuthCode"] = hold.auth_code
-    return Response(orjson.dumps(answer), media_type=_json)
+    return 200, orjson.dumps(answer)
 
 
 def _resolve(target: str) -> Handler:
-    async def handler(request: Request, state: AppState) -> Response:
+    async def handler(request: Request, state: AppState) -> Answer:
         customer_number, auth_code = wire.parse_hold_reference(await _json_body(request, state))
         await state.ready_store.write(
             loyalty.resolve_authorization,
@@ -174,18 +191,18 @@ def _resolve(target: str) -> Handler:
             target=target,
             now=state.clock(),
         )
-        return Response(status_code=204)
+        return _no_content
 
     return handler
 
 
 def cp_extender_routes() -> list[Route]:
     return [
-        Route("/Connection/Status", _endpoint(_status, authorized=False), methods=["GET"]),
-        Route("/SSO/Login", _endpoint(_login, authorized=False), methods=["POST"]),
-        Route("/Loyalty/Earn", _endpoint(_earn), methods=["POST"]),
-        Route("/Loyalty/{id}/BalanceCheck", _endpoint(_balance_check), methods=["GET", "POST"]),
-        Route("/Loyalty/Authorize", _endpoint(_authorize), methods=["POST"]),
-        Route("/Authorize/Confirm", _endpoint(_resolve(HoldStatus.CONFIRMED)), methods=["POST"]),
-        Route("/Authorize/Cancel", _endpoint(_resolve(HoldStatus.CANCELLED)), methods=["POST"]),
+        Route("/Connection/Status", _Endpoint(_status, authorized=False), methods=["GET"]),
+        Route("/SSO/Login", _Endpoint(_login, authorized=False), methods=["POST"]),
+        Route("/Loyalty/Earn", _Endpoint(_earn), methods=["POST"]),
+        Route("/Loyalty/{id}/BalanceCheck", _Endpoint(_balance_check), methods=["GET", "POST"]),
+        Route("/Loyalty/Authorize", _Endpoint(_authorize), methods=["POST"]),
+        Route("/Authorize/Confirm", _Endpoint(_resolve(HoldStatus.CONFIRMED)), methods=["POST"]),
+        Route("/Authorize/Cancel", _Endpoint(_resolve(HoldStatus.CANCELLED)), methods=["POST"]),
     ]
