@@ -1,25 +1,40 @@
-"""Reading a request body under the configured size limit."""
+"""Reading a request's headers and body straight from the ASGI scope, under
+the configured size limit."""
 
 from __future__ import annotations
 
-from starlette.requests import Request
+from starlette.types import Receive, Scope
 
-__all__ = ["BodyTooLarge", "read_body"]
+__all__ = ["BodyTooLarge", "header", "read_body"]
 
 
 class BodyTooLarge(Exception):
     """The body is over ``server.body_bytes_max``; answered with 413."""
 
 
-async def read_body(request: Request, body_bytes_max: int) -> bytes:
-    declared = request.headers.get("content-length")
+def header(scope: Scope, name: bytes) -> bytes | None:
+    """The first value of a header; ``name`` in lower case, as ASGI gives them."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return value  # type: ignore[no-any-return]
+    return None
+
+
+async def read_body(scope: Scope, receive: Receive, body_bytes_max: int) -> bytes:
+    declared = header(scope, b"content-length")
     if declared is not None and declared.isdigit() and int(declared) > body_bytes_max:
         raise BodyTooLarge
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > body_bytes_max:
             raise BodyTooLarge
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            break
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)

@@ -17,14 +17,14 @@ _audience = "cp-extender"
 _algorithm = "HS256"
 
 
-def _bearer(header: str | None) -> str | None:
+def _bearer(header: bytes | None) -> str | None:
     if header is None:
         return None
-    scheme, _, token = header.partition(" ")
+    scheme, _, token = header.decode("latin-1").partition(" ")
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-def is_authorized(config: CpExtenderConfig, header: str | None, *, now: Instant) -> bool:
+def is_authorized(config: CpExtenderConfig, header: bytes | None, *, now: Instant) -> bool:
     token = _bearer(header)
     if token is None:
         return False

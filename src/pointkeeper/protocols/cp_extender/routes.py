@@ -33,7 +33,7 @@ from pointkeeper.errors import (
     Overloaded,
     PointkeeperError,
 )
-from pointkeeper.protocols.body import BodyTooLarge, read_body
+from pointkeeper.protocols.body import BodyTooLarge, header, read_body
 from pointkeeper.services import loyalty
 from pointkeeper.services.reads import read_settled
 
@@ -79,7 +79,7 @@ class _Endpoint:
 
     async def _answer(self, request: Request, state: AppState) -> Answer:
         if self._authorized and not auth.is_authorized(
-            state.config.cp_extender, request.headers.get("authorization"), now=state.clock()
+            state.config.cp_extender, header(request.scope, b"authorization"), now=state.clock()
         ):
             return _message(401, "Not Authorized")
         try:
@@ -99,7 +99,7 @@ class _Endpoint:
 
 
 async def _json_body(request: Request, state: AppState) -> dict[str, Any]:
-    body = await read_body(request, state.config.server.body_bytes_max)
+    body = await read_body(request.scope, request.receive, state.config.server.body_bytes_max)
     return wire.parse_json_object(body)
 
 
@@ -135,7 +135,7 @@ async def _earn(request: Request, state: AppState) -> Answer:
 
 
 async def _balance_check(request: Request, state: AppState) -> Answer:
-    body = await read_body(request, state.config.server.body_bytes_max)
+    body = await read_body(request.scope, request.receive, state.config.server.body_bytes_max)
     options = wire.parse_json_object(body) if body.strip() else {}
     options.update(request.query_params)
     now = state.clock()
