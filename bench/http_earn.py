@@ -3,8 +3,10 @@
     .venv/bin/python bench/http_earn.py [--connections 64] [--duration 10] [--customers 1000]
                                         [--database-url postgresql://...]
 
-Runs wrk against `GET /Connection/Status` (no auth, no database: what the HTTP stack can
-do at all) and then against Earn, checks that every Earn landed in the ledger, and prints
+Runs wrk against `GET /Connection/Status` (no auth, no database, a raw ASGI endpoint like
+Earn's: what the HTTP stack can do at all), `GET /healthz` (the same through an ordinary
+Starlette route and response, for comparison with other Starlette services) and then
+against Earn, checks that every Earn landed in the ledger, and prints
 a markdown table (also written to bench/results/http_earn.json).
 """
 
@@ -94,6 +96,8 @@ def main() -> int:
 
         status = h.run_wrk(f"{server.base_url}/Connection/Status", args.connections, args.duration)
         rows = [h.Row.of("GET /Connection/Status", args.connections, status, server.peak_rss_mb())]
+        healthz = h.run_wrk(f"{server.base_url}/healthz", args.connections, args.duration)
+        rows.append(h.Row.of("GET /healthz", args.connections, healthz, server.peak_rss_mb()))
 
         script = write_earn_script(server, args.customers)
         earn = h.run_wrk(f"{server.base_url}/Loyalty/Earn", args.connections, args.duration, script)
@@ -103,7 +107,12 @@ def main() -> int:
         notes = check_ledger(earned, earn, args.connections)
 
     ratio = earn.requests_per_s / status.requests_per_s
-    notes = [f"Earn / ceiling: {ratio:.2f}", *notes]
+    over_starlette = earn.requests_per_s / healthz.requests_per_s
+    notes = [
+        f"Earn / ceiling: {ratio:.2f}",
+        f"Earn / Starlette no-op (/healthz): {over_starlette:.2f}",
+        *notes,
+    ]
     if earn.socket_error_count or status.socket_error_count:
         notes.append(f"socket errors: ceiling {status.socket_errors}, Earn {earn.socket_errors}")
     h.print_table(rows, notes)
@@ -112,6 +121,7 @@ def main() -> int:
         {
             "rows": h.rows_json(rows),
             "earn_over_ceiling": ratio,
+            "earn_over_starlette_noop": over_starlette,
             "duration_s": args.duration,
             "customers": args.customers,
             "database": h.redact_url(args.database_url) if args.database_url else "sqlite",
