@@ -16,6 +16,9 @@ from pointkeeper.domain.customers import ID_KINDS, Customer, Program
 from pointkeeper.domain.ledger import Draw, Hold, HoldStatus, Lot
 from pointkeeper.domain.time import Instant
 
+from .operation_queries import OperationQueries
+from .segment_queries import SegmentQueries
+
 __all__ = ["ChangeRow", "DuplicateKey", "SqliteTx"]
 
 _customer_columns = (
@@ -70,7 +73,9 @@ def _unique_column(error: sqlite3.IntegrityError) -> str:
     return text.rsplit(".", 1)[-1]
 
 
-class SqliteTx:
+class SqliteTx(SegmentQueries, OperationQueries):
+    """The ledger's queries here; segments' and operations' in their mixins."""
+
     __slots__ = ("_context", "connection")
 
     def __init__(self, connection: sqlite3.Connection, context: dict[str, Any]) -> None:
