@@ -1,0 +1,116 @@
+"""Segments: named sets of customers, kept by an operator and read by the
+Maestra export ("customers currently in that segment").
+
+Every function is one unit of work: the store runs it as
+``store.write(fn, ...)`` (or ``store.read(get_segment, ...)``) in one
+transaction that rolls back unless the function returns. Refusals are
+checked before anything is written, so a refused request changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pointkeeper.errors import CustomerNotFound, InvalidRequest, NotFound
+from pointkeeper.limits import id_chars_max, text_chars_max
+from pointkeeper.store.segment_queries import SegmentRow
+from pointkeeper.store.tx import SqliteTx
+
+__all__ = [
+    "MembersAdded",
+    "SegmentView",
+    "add_members",
+    "customer_numbers_per_request_max",
+    "get_segment",
+    "put_segment",
+    "remove_member",
+]
+
+# Customer numbers one add_members call takes: a bigger list is split by the
+# caller, so that no single write holds the database for long.
+customer_numbers_per_request_max = 10_000
+# Unknown customer numbers named in a refusal; the rest are only counted.
+_unknown_numbers_shown_max = 10
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentView:
+    external_id: str
+    name: str
+    member_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class MembersAdded:
+    added: int
+    member_count: int
+
+
+def _check_id(value: str, field: str) -> None:
+    if not 1 <= len(value) <= id_chars_max:
+        raise InvalidRequest(f"must be 1 to {id_chars_max} characters", field=field)
+
+
+def _segment(tx: SqliteTx, external_id: str) -> SegmentRow:
+    segment = tx.segment(external_id)
+    if segment is None:
+        raise NotFound("Segment not found", field="externalId")
+    return segment
+
+
+def put_segment(tx: SqliteTx, external_id: str, *, name: str) -> SegmentView:
+    """Creates the segment or renames it; its members stay."""
+    _check_id(external_id, "externalId")
+    if not 1 <= len(name) <= text_chars_max:
+        raise InvalidRequest(f"must be 1 to {text_chars_max} characters", field="name")
+    segment_id = tx.upsert_segment(external_id, name)
+    return SegmentView(external_id, name, tx.segment_member_count(segment_id))
+
+
+def get_segment(tx: SqliteTx, external_id: str) -> SegmentView:
+    segment = _segment(tx, external_id)
+    return SegmentView(segment.external_id, segment.name, tx.segment_member_count(segment.id))
+
+
+def _unknown_message(unknown: Sequence[str]) -> str:
+    shown = ", ".join(unknown[:_unknown_numbers_shown_max])
+    more = len(unknown) - _unknown_numbers_shown_max
+    suffix = f" and {more} more" if more > 0 else ""
+    return f"Customers not found: {shown}{suffix}"
+
+
+def add_members(tx: SqliteTx, external_id: str, *, customer_numbers: Sequence[str]) -> MembersAdded:
+    """Adds customers to an existing segment, all or none.
+
+    A number named twice, or of a customer already in the segment, adds
+    nothing (``added`` counts only new members), so a retried call is
+    harmless. If any number names no customer the whole call is refused
+    with ``CustomerNotFound`` naming the unknown ones and nothing is added:
+    a half-applied list would leave the caller guessing which part to
+    resend. An empty list adds nothing and is not an error.
+    """
+    if len(customer_numbers) > customer_numbers_per_request_max:
+        raise InvalidRequest(
+            f"at most {customer_numbers_per_request_max} customer numbers per call",
+            field="customerNumbers",
+        )
+    segment = _segment(tx, external_id)
+    numbers = list(dict.fromkeys(customer_numbers))
+    found = tx.customer_ids_by_number(numbers)
+    unknown = [number for number in numbers if number not in found]
+    if unknown:
+        raise CustomerNotFound(_unknown_message(unknown), field="customerNumbers")
+    added = tx.add_segment_members(segment.id, (found[number] for number in numbers))
+    return MembersAdded(added, tx.segment_member_count(segment.id))
+
+
+def remove_member(tx: SqliteTx, external_id: str, customer_number: str) -> bool:
+    """Takes a customer out of a segment; answers whether they were in it.
+    Removing a customer who is not a member succeeds and changes nothing;
+    an unknown segment or customer is refused."""
+    segment = _segment(tx, external_id)
+    customer = tx.customer_by("customer_number", customer_number)
+    if customer is None:
+        raise CustomerNotFound("Customer not found", field="customerNumber")
+    return tx.remove_segment_member(segment.id, customer.id)
