@@ -33,6 +33,8 @@ class AppState:
     config: Config
     clock: Callable[[], Instant] = time.now
     store: SqliteStore | None = field(default=None)
+    # Set when an asynchronous call is queued, so the jobs run it soon.
+    async_work: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def ready_store(self) -> SqliteStore:
@@ -51,6 +53,7 @@ def create_app(config: Config, *, clock: Callable[[], Instant] = time.now) -> St
     # Imported here so that the protocol packages may import AppState.
     from pointkeeper.protocols.admin import create_admin_app
     from pointkeeper.protocols.cp_extender import cp_extender_routes
+    from pointkeeper.protocols.maestra.routes import maestra_routes
 
     state = AppState(config=config, clock=clock)
 
@@ -68,7 +71,9 @@ def create_app(config: Config, *, clock: Callable[[], Instant] = time.now) -> St
         gc.freeze()
         jobs = None
         if config.jobs.enabled:
-            jobs = asyncio.create_task(run_periodically(store, clock, config.jobs.interval_seconds))
+            jobs = asyncio.create_task(
+                run_periodically(store, clock, config, wake=state.async_work)
+            )
         try:
             yield
         finally:
@@ -82,6 +87,7 @@ def create_app(config: Config, *, clock: Callable[[], Instant] = time.now) -> St
     routes = [
         Route("/healthz", _healthz),
         *cp_extender_routes(),
+        *maestra_routes(),
         Mount("/admin", app=create_admin_app(state)),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(RequestIdMiddleware)])

@@ -101,7 +101,7 @@ async def _run_jobs_once(config: Config) -> str:
     store = open_store(config.database.url)
     try:
         store.context.update(await store.write(sync_reference_data, config.programs))
-        return repr(await run_jobs(store, time.now))
+        return repr(await run_jobs(store, time.now, config))
     finally:
         store.close()
 
@@ -128,7 +128,7 @@ async def _work(config: Config) -> None:
     store = open_store(config.database.url)
     try:
         store.context.update(await store.write(sync_reference_data, config.programs))
-        await run_periodically(store, time.now, config.jobs.interval_seconds)
+        await run_periodically(store, time.now, config)
     finally:
         store.close()
 
@@ -154,6 +154,11 @@ def demo(folder: Path, port: int, no_serve: bool) -> None:
     sys.stdout.flush()
     if not no_serve:
         _serve(config)
+
+
+from pointkeeper.commands.segments import segments  # noqa: E402 - groups register after main
+
+main.add_command(segments)
 
 
 if __name__ == "__main__":

@@ -10,8 +10,8 @@ their own wire shapes; programmer errors are asserts and crash loudly.
     │   └── HoldNotFound
     ├── NotEnrolled             the customer has no active loyalty program
     ├── InsufficientBalance     available points are fewer than asked for
-    ├── Conflict                an idempotency key reused with a different request,
-    │                           or a hold already resolved the other way
+    ├── Conflict                a hold already resolved the other way, an id taken
+    │   └── DuplicateTransaction  an idempotency key reused with a different request
     └── StoreError              backend-neutral storage failure
         └── Overloaded          the write queue is full
 """
@@ -21,6 +21,7 @@ from __future__ import annotations
 __all__ = [
     "Conflict",
     "CustomerNotFound",
+    "DuplicateTransaction",
     "HoldNotFound",
     "InsufficientBalance",
     "InvalidRequest",
@@ -67,6 +68,11 @@ class InsufficientBalance(PointkeeperError):
 
 class Conflict(PointkeeperError):
     """The request contradicts one already recorded."""
+
+
+class DuplicateTransaction(Conflict):
+    """An idempotency key (Reference, transactionId) was already used for a
+    different request."""
 
 
 class StoreError(PointkeeperError):

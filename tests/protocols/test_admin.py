@@ -290,7 +290,7 @@ def test_a_transaction_id_replay_records_nothing(
     assert again.json() == {**first.json(), "recorded": False}
     assert db_snapshot(config) == before
     other = change(client, {**body, "changeAmount": 26})
-    assert (other.status_code, error(other)["code"]) == (409, "conflict")
+    assert (other.status_code, error(other)["code"]) == (409, "duplicate_transaction")
     assert db_snapshot(config) == before
     assert balances(client) == figures(125)
 
@@ -391,6 +391,7 @@ def test_jobs_run_expires_a_credit_once_its_time_has_passed(
         "lotsExpired": 0,
         "pointsExpired": 0,
         "creditsActivated": 0,
+        "asyncOperations": 0,
     }
     clock.advance(2 * DAY_MS)
     answer = client.post("/admin/v1/jobs/run", headers=admin_headers())
@@ -400,6 +401,7 @@ def test_jobs_run_expires_a_credit_once_its_time_has_passed(
         "lotsExpired": 1,
         "pointsExpired": 30,
         "creditsActivated": 0,
+        "asyncOperations": 0,
     }
     assert balances(client) == figures(100)
 
@@ -489,6 +491,10 @@ def test_the_openapi_document_and_docs_are_served_under_admin(client: TestClient
         "/v1/points-of-contact/{externalId}",
         "/v1/action-templates/{systemName}",
         "/v1/jobs/run",
+        "/v1/async-operations",
+        "/v1/segments/{externalId}",
+        "/v1/segments/{externalId}/members",
+        "/v1/segments/{externalId}/members/{customerNumber}",
     }
     assert document["servers"] == [{"url": "/admin"}]
     assert document["components"]["securitySchemes"]["adminToken"]["scheme"] == "bearer"

@@ -1,42 +1,70 @@
-"""Periodic jobs: hold timeouts, expiry and pending activation."""
+"""Periodic jobs: hold timeouts, expiry, pending activation, and the queued
+asynchronous Maestra calls."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from pointkeeper import limits
+from pointkeeper.config import Config
 from pointkeeper.domain.time import Instant
 from pointkeeper.services.jobs import JobReport, run_batch
 from pointkeeper.store.sqlite import SqliteStore
 
-__all__ = ["run_jobs", "run_periodically"]
+__all__ = ["JobsReport", "run_jobs", "run_periodically"]
 
 _log = logging.getLogger(__name__)
 
 
-async def run_jobs(store: SqliteStore, clock: Callable[[], Instant]) -> JobReport:
+@dataclass(slots=True)
+class JobsReport:
+    ledger: JobReport
+    async_operations: int
+
+
+async def run_jobs(store: SqliteStore, clock: Callable[[], Instant], config: Config) -> JobsReport:
     """Runs every job until nothing is due, one bounded batch per transaction."""
-    total = JobReport()
+    # Imported here: the jobs run protocol work, the protocols do not import jobs.
+    from pointkeeper.protocols.maestra.asynchronous import run_due
+
+    ledger = JobReport()
     for _ in range(limits.job_batches_per_run_max):
         report: JobReport = await store.write(run_batch, now=clock())
-        total.add(report)
+        ledger.add(report)
         if not report.did_anything:
             break
-    return total
+    handled = 0
+    for _ in range(limits.job_batches_per_run_max):
+        count: int = await store.write(run_due, config=config, now=clock())
+        handled += count
+        if count == 0:
+            break
+    return JobsReport(ledger, handled)
 
 
 async def run_periodically(
-    store: SqliteStore, clock: Callable[[], Instant], interval_seconds: float
+    store: SqliteStore,
+    clock: Callable[[], Instant],
+    config: Config,
+    *,
+    wake: asyncio.Event | None = None,
 ) -> None:
+    """Runs the jobs every ``jobs.interval_seconds``, and at once when ``wake``
+    is set (an asynchronous call was queued)."""
+    wake = wake or asyncio.Event()
     while True:
+        wake.clear()
         try:
-            report = await run_jobs(store, clock)
-            if report.did_anything:
+            report = await run_jobs(store, clock, config)
+            if report.ledger.did_anything or report.async_operations:
                 _log.info("jobs ran", extra={"report": report})
         except asyncio.CancelledError:
             raise
         except Exception:
             _log.exception("periodic jobs failed; trying again next interval")
-        await asyncio.sleep(interval_seconds)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), config.jobs.interval_seconds)

@@ -9,7 +9,7 @@ from pointkeeper.domain.time import Instant
 from pointkeeper.errors import Conflict, CustomerNotFound, InvalidRequest
 from pointkeeper.store.tx import DuplicateKey, SqliteTx
 
-__all__ = ["find_customer", "put_customer"]
+__all__ = ["edit_customer", "find_customer", "put_customer", "register_customer"]
 
 _wire_names = {
     "customer_number": "customerNumber",
@@ -24,8 +24,34 @@ def find_customer(
 ) -> Customer:
     customer = tx.customer_by(kind, value)
     if customer is None:
-        raise CustomerNotFound(message)
+        raise CustomerNotFound(message, field="customer")
     return customer
+
+
+def _enrollment(tx: SqliteTx, fields: dict[str, Any], program: str | None) -> dict[str, Any]:
+    """The column values for ``fields``; naming a program enrolls the customer
+    in it with status ``active`` unless a status is given."""
+    values = dict(fields)
+    if values.get("status") is not None:
+        check_status(values["status"])
+    if program is not None:
+        program_id = tx.program_id(program)
+        if program_id is None:
+            raise InvalidRequest(f"Program {program!r} not found", field="program")
+        values["program_id"] = program_id
+        values.setdefault("status", "active")
+    return values
+
+
+def _write(tx: SqliteTx, existing: Customer | None, values: dict[str, Any], now: Instant) -> int:
+    try:
+        if existing is None:
+            return tx.insert_customer(values, at=now)
+        tx.update_customer(existing.id, values)
+        return existing.id
+    except DuplicateKey as exc:
+        name = _wire_names.get(exc.column, exc.column)
+        raise Conflict(f"{name} already belongs to another customer", field=name) from None
 
 
 def put_customer(
@@ -36,25 +62,36 @@ def put_customer(
     program: str | None,
     now: Instant,
 ) -> Customer:
-    """Creates or updates the customer with ``customer_number``. Naming a
-    program enrolls the customer in it with status ``active`` unless a
-    status is given."""
-    values = dict(fields)
-    if "status" in values and values["status"] is not None:
-        check_status(values["status"])
-    if program is not None:
-        program_id = tx.program_id(program)
-        if program_id is None:
-            raise InvalidRequest(f"Program {program!r} not found", field="program")
-        values["program_id"] = program_id
-        values.setdefault("status", "active")
+    """Creates or updates the customer with ``customer_number``."""
+    values = _enrollment(tx, fields, program)
     existing = tx.customer_by("customer_number", customer_number)
-    try:
-        if existing is None:
-            tx.insert_customer({"customer_number": customer_number, **values}, at=now)
-        else:
-            tx.update_customer(existing.id, values)
-    except DuplicateKey as exc:
-        name = _wire_names.get(exc.column, exc.column)
-        raise Conflict(f"{name} already belongs to another customer", field=name) from None
+    if existing is None:
+        values["customer_number"] = customer_number
+    _write(tx, existing, values, now)
     return find_customer(tx, "customer_number", customer_number)
+
+
+def register_customer(
+    tx: SqliteTx, *, fields: dict[str, Any], program: str | None, now: Instant
+) -> Customer:
+    """Creates a customer; at least one external id is needed, and none may
+    belong to another customer already."""
+    if not any(fields.get(kind) for kind in _wire_names):
+        raise InvalidRequest("A customer needs at least one id", field="ids")
+    customer_id = _write(tx, None, _enrollment(tx, fields, program), now)
+    return find_customer(tx, "customer_id", customer_id)
+
+
+def edit_customer(
+    tx: SqliteTx,
+    *,
+    kind: str,
+    value: object,
+    fields: dict[str, Any],
+    program: str | None,
+    now: Instant,
+) -> Customer:
+    """Changes the given fields of the customer found by one of its ids."""
+    existing = find_customer(tx, kind, value)
+    _write(tx, existing, _enrollment(tx, fields, program), now)
+    return find_customer(tx, "customer_id", existing.id)

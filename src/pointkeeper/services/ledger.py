@@ -23,7 +23,7 @@ from pointkeeper.domain.ledger import (
     release,
 )
 from pointkeeper.domain.time import Instant
-from pointkeeper.errors import Conflict, InvalidRequest, NotFound
+from pointkeeper.errors import Conflict, DuplicateTransaction, InvalidRequest, NotFound
 from pointkeeper.store.tx import SqliteTx
 
 from .reference import TEMPLATE_EXPIRY, TEMPLATE_REFUND
@@ -86,7 +86,9 @@ def open_action(tx: SqliteTx, spec: ActionSpec) -> int | None:
     if action_id is None:
         assert spec.idempotency_key is not None
         if tx.action_fingerprint(spec.idempotency_key) != spec.fingerprint:
-            raise Conflict("This transaction id was already used for a different request")
+            raise DuplicateTransaction(
+                "This transaction id was already used for a different request"
+            )
     return action_id
 
 

@@ -26,7 +26,7 @@ import collections
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,7 @@ Work = Callable[..., Any]
 _log = logging.getLogger(__name__)
 
 _reader_threads = 2
+_stream_chunks_waiting_max = 4
 # The WAL is checkpointed by a thread of its own, so that copying pages back
 # into the database never stalls a commit.
 _checkpoint_interval_seconds = 1.0
@@ -284,6 +285,49 @@ class SqliteStore:
             return work(tx, *args, **kwargs)
         finally:
             connection.execute("COMMIT")
+
+    async def stream(
+        self, work: Callable[..., Iterator[bytes]], /, *args: Any
+    ) -> AsyncGenerator[bytes, None]:
+        """Runs a generator of chunks on a reader connection in a thread of its
+        own, handing the chunks over as they come; at most
+        ``_stream_chunks_waiting_max`` wait, so a slow reader slows the query
+        instead of filling memory. One snapshot covers the whole stream."""
+        loop = asyncio.get_running_loop()
+        chunks: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(
+            _stream_chunks_waiting_max
+        )
+        stop = threading.Event()
+
+        def hand_over(item: bytes | BaseException | None) -> None:
+            asyncio.run_coroutine_threadsafe(chunks.put(item), loop).result()
+
+        def produce() -> None:
+            connection = _connect(self._path)
+            try:
+                connection.execute("BEGIN")
+                for chunk in work(SqliteTx(connection, self._context), *args):
+                    if stop.is_set():
+                        return
+                    hand_over(chunk)
+                hand_over(None)
+            except BaseException as exc:  # handed to the consumer, which raises it
+                if not stop.is_set():
+                    hand_over(exc)
+            finally:
+                connection.close()
+
+        producer = threading.Thread(target=produce, name="sqlite-stream", daemon=True)
+        producer.start()
+        try:
+            while (item := await chunks.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+            while not chunks.empty():  # unblock a producer waiting to hand over
+                chunks.get_nowait()
 
     def close(self) -> None:
         """Closes the store; call it once its event loop has no writes under way."""

@@ -7,6 +7,7 @@ plain values; nothing here decides a rule.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from pointkeeper.domain.customers import ID_KINDS, Customer, Program
 from pointkeeper.domain.ledger import Draw, Hold, HoldStatus, Lot
 from pointkeeper.domain.time import Instant
 
+from .action_queries import ActionQueries
 from .operation_queries import OperationQueries
 from .segment_queries import SegmentQueries
 
@@ -73,14 +75,27 @@ def _unique_column(error: sqlite3.IntegrityError) -> str:
     return text.rsplit(".", 1)[-1]
 
 
-class SqliteTx(SegmentQueries, OperationQueries):
-    """The ledger's queries here; segments' and operations' in their mixins."""
+class SqliteTx(ActionQueries, SegmentQueries, OperationQueries):
+    """The ledger's queries here; histories', segments' and operations' in
+    their mixins."""
 
     __slots__ = ("_context", "connection")
 
     def __init__(self, connection: sqlite3.Connection, context: dict[str, Any]) -> None:
         self.connection = connection
         self._context = context
+
+    @contextlib.contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A nested unit of work: rolled back alone when it raises."""
+        self.connection.execute("SAVEPOINT nested")
+        try:
+            yield
+        except BaseException:
+            self.connection.execute("ROLLBACK TO nested")
+            self.connection.execute("RELEASE nested")
+            raise
+        self.connection.execute("RELEASE nested")
 
     def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self.connection.execute(sql, params).fetchone()

@@ -22,6 +22,7 @@ from .auth import AdminAuth
 from .body_limit import BodyLimit
 from .errors import install_error_handlers
 from .routes import router
+from .segments import router as segments_router
 
 __all__ = ["create_admin_app"]
 
@@ -70,6 +71,7 @@ def create_admin_app(state: AppState) -> FastAPI:
     )
     app.state.pointkeeper = state
     app.include_router(router)
+    app.include_router(segments_router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     install_error_handlers(app)
     public_paths = {app.openapi_url, app.docs_url, app.swagger_ui_oauth2_redirect_url}

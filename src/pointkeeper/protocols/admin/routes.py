@@ -9,19 +9,23 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Path, Request
+import orjson
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
 
 from pointkeeper.app import AppState
-from pointkeeper.domain.time import Instant, from_datetime
+from pointkeeper.domain.time import Instant, from_datetime, to_datetime
 from pointkeeper.jobs import run_jobs
 from pointkeeper.limits import id_chars_max
 from pointkeeper.services import customers, ledger, loyalty, reference
 from pointkeeper.services.adjustments import BalanceChangeRequest, change_balance
 from pointkeeper.services.reads import read_settled
+from pointkeeper.store.operation_queries import AsyncOperation
+from pointkeeper.store.tx import SqliteTx
 
 from .schemas import (
     ActionTemplateIn,
     ActionTemplateOut,
+    AsyncOperationOut,
     BalanceChangeIn,
     BalanceChangeOut,
     CustomerIn,
@@ -57,6 +61,7 @@ _errors: dict[int | str, dict[str, object]] = {
 }
 
 router = APIRouter(prefix="/v1", responses=_errors)
+async_operations_listed_max = 100
 
 
 async def _customer_view(state: AppState, customer_number: str) -> CustomerOut:
@@ -173,11 +178,44 @@ async def put_action_template(
 
 @router.post("/jobs/run", tags=["jobs"])
 async def post_jobs_run(state: State) -> JobsOut:
-    """Runs hold timeouts, expiry and pending activation now."""
-    report = await run_jobs(state.ready_store, state.clock)
+    """Runs hold timeouts, expiry, pending activation and waiting
+    asynchronous calls now."""
+    report = await run_jobs(state.ready_store, state.clock, state.config)
+    ledger = report.ledger
     return JobsOut(
-        holds_expired=report.holds_expired,
-        lots_expired=report.lots_expired,
-        points_expired=report.points_expired,
-        credits_activated=report.credits_activated,
+        holds_expired=ledger.holds_expired,
+        lots_expired=ledger.lots_expired,
+        points_expired=ledger.points_expired,
+        credits_activated=ledger.credits_activated,
+        async_operations=report.async_operations,
     )
+
+
+def _async_operations(tx: SqliteTx, transaction_id: str) -> list[AsyncOperation]:
+    return tx.async_operations_by_transaction(transaction_id, async_operations_listed_max)
+
+
+@router.get("/async-operations", tags=["jobs"])
+async def get_async_operations(
+    state: State,
+    transaction_id: Annotated[
+        str, Query(alias="transactionId", min_length=1, max_length=id_chars_max)
+    ],
+) -> list[AsyncOperationOut]:
+    """The asynchronous calls made with this transactionId and their outcome."""
+    calls = await state.ready_store.read(_async_operations, transaction_id)
+    return [
+        AsyncOperationOut(
+            id=call.id,
+            endpoint_id=call.endpoint_id,
+            operation=call.operation,
+            transaction_id=call.transaction_id,
+            status=call.status,
+            attempts=call.attempts,
+            result=None if call.result is None else orjson.loads(call.result),
+            error=call.error,
+            created_at=to_datetime(call.created_at),
+            finished_at=None if call.finished_at is None else to_datetime(call.finished_at),
+        )
+        for call in calls
+    ]

@@ -8,7 +8,7 @@ points. Dates are ISO 8601 strings; one without an offset is UTC.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -27,6 +27,7 @@ from pointkeeper.limits import id_chars_max, points_per_request_max, text_chars_
 __all__ = [
     "ActionTemplateIn",
     "ActionTemplateOut",
+    "AsyncOperationOut",
     "BalanceChangeIn",
     "BalanceChangeOut",
     "BalancesOut",
@@ -198,6 +199,20 @@ class JobsOut(_Response):
     lots_expired: int
     points_expired: int
     credits_activated: int
+    async_operations: int
+
+
+class AsyncOperationOut(_Response):
+    id: int
+    endpoint_id: str
+    operation: str
+    transaction_id: str | None
+    status: str
+    attempts: int
+    result: dict[str, Any] | None
+    error: str | None
+    created_at: datetime
+    finished_at: datetime | None
 
 
 class ErrorBody(_Response):

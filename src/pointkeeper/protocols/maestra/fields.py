@@ -1,0 +1,143 @@
+"""Typed access to a Maestra request tree, each refusal naming its location.
+
+The tree comes from XML (every leaf a string) or JSON (numbers are numbers,
+flags are booleans); accessors accept what each format may carry and refuse
+the rest with an ``InvalidRequest`` whose field is the XPath-like location,
+e.g. ``/operation/balanceChanges/balanceChange/changeAmount``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pointkeeper import limits
+from pointkeeper.domain.time import Instant
+from pointkeeper.errors import InvalidRequest
+
+from .dates import parse_date
+
+__all__ = ["CUSTOMER_ID_NAMES", "Fields"]
+
+_integer = re.compile(r"-?[0-9]{1,19}")
+
+# Customer id names of the protocol, in the order they are looked up, with
+# the domain's name for each.
+CUSTOMER_ID_NAMES: tuple[tuple[str, str], ...] = (
+    ("customerId", "customer_id"),
+    ("mindboxId", "customer_id"),
+    ("customerNumber", "customer_number"),
+    ("webSiteUserId", "website_id"),
+    ("webSiteId", "website_id"),
+    ("email", "email"),
+    ("mobilePhone", "mobile_phone"),
+)
+
+
+class Fields:
+    """One request (or one item of a list in it) and where it sits."""
+
+    __slots__ = ("_from_xml", "_location", "_tree")
+
+    def __init__(self, tree: dict[str, Any], *, from_xml: bool, location: str = "/operation"):
+        self._tree = tree
+        self._from_xml = from_xml
+        self._location = location
+
+    def where(self, *path: str) -> str:
+        return "/".join((self._location, *path))
+
+    def _value(self, path: tuple[str, ...]) -> Any:
+        node: Any = self._tree
+        for index, name in enumerate(path):
+            if node is None:
+                return None
+            if not isinstance(node, dict):
+                raise InvalidRequest(
+                    "must be an element with children", field=self.where(*path[:index])
+                )
+            node = node.get(name)
+        return node
+
+    def has(self, *path: str) -> bool:
+        return self._value(path) not in (None, "", {})
+
+    def child(self, *path: str) -> Fields | None:
+        node = self._value(path)
+        if node in (None, ""):
+            return None
+        if not isinstance(node, dict):
+            raise InvalidRequest("must be an element with children", field=self.where(*path))
+        return Fields(node, from_xml=self._from_xml, location=self.where(*path))
+
+    def items(self, *path: str, item: str, limit: int) -> list[Fields]:
+        """The items of a list (``<balanceChanges><balanceChange>…`` in XML, an
+        array in JSON); a single object is taken as a list of one."""
+        node = self._value(path)
+        if node in (None, ""):
+            return []
+        if isinstance(node, dict):
+            node = [node]
+        if not isinstance(node, list) or not all(isinstance(entry, dict) for entry in node):
+            raise InvalidRequest("must be a list of elements", field=self.where(*path))
+        if len(node) > limit:
+            raise InvalidRequest(f"at most {limit} items", field=self.where(*path))
+        location = self.where(*path, item)
+        return [Fields(entry, from_xml=self._from_xml, location=location) for entry in node]
+
+    def text(
+        self, *path: str, required: bool = False, chars_max: int = limits.text_chars_max
+    ) -> str | None:
+        value = self._value(path)
+        if value is None or value == "":
+            if required:
+                raise InvalidRequest("is required", field=self.where(*path))
+            return None
+        if not isinstance(value, str) or len(value) > chars_max:
+            raise InvalidRequest(
+                f"must be text of at most {chars_max} characters", field=self.where(*path)
+            )
+        return value
+
+    def integer(self, *path: str, required: bool = False) -> int | None:
+        value = self._value(path)
+        if value is None or value == "":
+            if required:
+                raise InvalidRequest("is required", field=self.where(*path))
+            return None
+        if type(value) is int and not self._from_xml:
+            return value
+        if isinstance(value, str) and self._from_xml and _integer.fullmatch(value.strip()):
+            return int(value)
+        raise InvalidRequest("must be an integer", field=self.where(*path))
+
+    def boolean(self, *path: str) -> bool | None:
+        value = self._value(path)
+        if value is None or value == "":
+            return None
+        if type(value) is bool and not self._from_xml:
+            return bool(value)
+        if self._from_xml and value in ("true", "false"):
+            return bool(value == "true")
+        raise InvalidRequest("must be true or false", field=self.where(*path))
+
+    def date(self, *path: str, required: bool = False) -> Instant | None:
+        value = self._value(path)
+        if value is None or value == "":
+            if required:
+                raise InvalidRequest("is required", field=self.where(*path))
+            return None
+        return parse_date(value, self.where(*path))
+
+    def customer(self, *path: str) -> tuple[str, object]:
+        """The first customer id given under ``…/ids``, as (domain kind, value)."""
+        ids = self.child(*path, "ids")
+        if ids is None:
+            raise InvalidRequest("a customer id is required", field=self.where(*path, "ids"))
+        for wire_name, kind in CUSTOMER_ID_NAMES:
+            if not ids.has(wire_name):
+                continue
+            if kind == "customer_id":
+                return kind, ids.integer(wire_name)
+            return kind, ids.text(wire_name, chars_max=limits.id_chars_max)
+        raise InvalidRequest("a customer id is required", field=self.where(*path, "ids"))

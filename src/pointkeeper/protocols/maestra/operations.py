@@ -1,0 +1,282 @@
+"""The operation kinds answered as one unit of work: each reads its request
+into plain values (refusing bad ones with their location), and gives the
+work that runs in one transaction and answers the result tree.
+
+The streamed ``ExportBalanceChanges`` lives in ``export``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pointkeeper import limits
+from pointkeeper.config import OperationConfig
+from pointkeeper.domain.customers import Customer
+from pointkeeper.domain.ledger import Balances
+from pointkeeper.domain.time import Instant
+from pointkeeper.errors import InvalidRequest
+from pointkeeper.services.adjustments import BalanceChangeRequest, change_balance
+from pointkeeper.services.customers import edit_customer, find_customer, register_customer
+from pointkeeper.services.ledger import current_balances, settle
+from pointkeeper.store.action_queries import ActionChangeRow
+from pointkeeper.store.tx import SqliteTx
+
+from .dates import format_date
+from .fields import Fields
+
+__all__ = ["Prepared", "action_trees", "prepare"]
+
+Work = Callable[[SqliteTx, Instant], dict[str, Any]]
+balance_changes_per_request_max = 100
+history_page_items_max = 1_000
+_history_page_items_default = 100
+# Where a refusal from the ledger points in the request, by the service's field name.
+_error_locations = {
+    "customer": "/operation/customer/ids",
+    "changeAmount": "/operation/balanceChanges/balanceChange/changeAmount",
+    "program": "/operation/customer/program",
+    "pointOfContact": "/operation/pointOfContact/ids/externalId",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A checked request: the work to run, and whether it changes state (and
+    so is kept under its transactionId)."""
+
+    work: Work
+    changes_state: bool
+
+
+def error_location(field: str | None) -> str:
+    if field is None:
+        return "/operation"
+    if field.startswith("/"):
+        return field
+    return _error_locations.get(field, f"/operation/{field}")
+
+
+def _customer_ids(customer: Customer) -> dict[str, Any]:
+    return {
+        "customerId": customer.id,
+        "mindboxId": customer.id,
+        "customerNumber": customer.customer_number,
+        "webSiteUserId": customer.website_id,
+    }
+
+
+def _balances_tree(tx: SqliteTx, customer: Customer, figures: Balances) -> list[dict[str, Any]]:
+    program = None if customer.program_id is None else tx.program(customer.program_id)
+    balance_type = "Points" if program is None else program.balance_type
+    return [
+        {
+            "totalValue": figures.point_balance,
+            "availableValue": figures.available,
+            "blockedValue": figures.blocked,
+            "balanceType": {"ids": {"systemName": balance_type}, "name": balance_type},
+        }
+    ]
+
+
+def _settled_customer(tx: SqliteTx, kind: str, value: object, now: Instant) -> Customer:
+    customer = find_customer(tx, kind, value, message="Customer not found")
+    settle(tx, customer.id, now=now)
+    return customer
+
+
+def _get_balance(fields: Fields, operation: OperationConfig) -> Prepared:
+    kind, value = fields.customer("customer")
+
+    def work(tx: SqliteTx, now: Instant) -> dict[str, Any]:
+        customer = _settled_customer(tx, kind, value, now)
+        figures = current_balances(tx, customer, now=now)
+        return {
+            "customer": {"ids": _customer_ids(customer)},
+            "balances": _balances_tree(tx, customer, figures),
+        }
+
+    return Prepared(work, changes_state=False)
+
+
+def action_trees(
+    rows: list[ActionChangeRow],
+    templates: dict[int, tuple[str, str]],
+    points_of_contact: dict[int, str],
+) -> list[dict[str, Any]]:
+    """Customer actions in the export's shape (seed 000), from their changes."""
+    actions: list[dict[str, Any]] = []
+    current: dict[str, Any] | None = None
+    for row in rows:
+        if current is None or current["ids"]["customerActionId"] != row.action_id:
+            system_name, name = templates[row.template_id]
+            current = {
+                "ids": {"customerActionId": row.action_id, "transactionId": row.transaction_id},
+                "actionTemplate": {"systemName": system_name, "name": name},
+                "dateTimeUtc": format_date(row.date_time_utc),
+                "pointOfContact": None
+                if row.point_of_contact_id is None
+                else {"ids": {"externalId": points_of_contact[row.point_of_contact_id]}},
+                "customer": {"ids": {"customerId": row.customer_id, "webSiteId": row.website_id}},
+                "customerBalanceChanges": [],
+            }
+            actions.append(current)
+        current["customerBalanceChanges"].append(
+            {
+                "changeAmount": row.change_amount,
+                "expirationDateTimeUtc": None
+                if row.expires_at is None
+                else format_date(row.expires_at),
+                "balanceChangeKind": {"systemName": row.kind},
+            }
+        )
+    return actions
+
+
+def _get_history(fields: Fields, operation: OperationConfig) -> Prepared:
+    kind, value = fields.customer("customer")
+    page = fields.child("page")
+    if page is None:
+        raise InvalidRequest("is required", field=fields.where("page"))
+    since = page.date("sinceDateTimeUtc") or 0
+    till = page.date("tillDateTimeUtc")
+    number = page.integer("pageNumber") or 1
+    per_page = page.integer("itemsPerPage") or _history_page_items_default
+    if number < 1:
+        raise InvalidRequest("must be 1 or more", field=page.where("pageNumber"))
+    if not 1 <= per_page <= history_page_items_max:
+        raise InvalidRequest(
+            f"must be from 1 to {history_page_items_max}", field=page.where("itemsPerPage")
+        )
+
+    def work(tx: SqliteTx, now: Instant) -> dict[str, Any]:
+        customer = _settled_customer(tx, kind, value, now)
+        end = now + 1 if till is None else till
+        rows = tx.customer_action_page(
+            customer.id, since, end, offset=(number - 1) * per_page, limit=per_page
+        )
+        return {
+            "customerActionsCount": tx.customer_action_count(customer.id, since, end),
+            "customerActions": action_trees(
+                rows, tx.templates_by_id(), tx.points_of_contact_by_id()
+            ),
+        }
+
+    return Prepared(work, changes_state=False)
+
+
+def _change_balance(fields: Fields, operation: OperationConfig) -> Prepared:
+    kind, value = fields.customer("customer")
+    point_of_contact = fields.text(
+        "pointOfContact", "ids", "externalId", chars_max=limits.id_chars_max
+    )
+    requests = []
+    for change in fields.items(
+        "balanceChanges", item="balanceChange", limit=balance_changes_per_request_max
+    ):
+        amount = change.integer("changeAmount", required=True)
+        assert amount is not None
+        requests.append(
+            BalanceChangeRequest(
+                change_amount=amount,
+                comment=change.text("comment"),
+                expires_at=change.date("expirationDateTimeUtc"),
+                point_of_contact=point_of_contact,
+                action_template=operation.name,
+            )
+        )
+    if not requests:
+        raise InvalidRequest(
+            "at least one balanceChange is required", field=fields.where("balanceChanges")
+        )
+
+    def work(tx: SqliteTx, now: Instant) -> dict[str, Any]:
+        # Actions made by an operation carry its name as their template.
+        tx.ensure_template(operation.name, operation.name)
+        for request in requests:
+            change_balance(
+                tx,
+                customer_kind=kind,
+                customer_value=value,
+                request=request,
+                key_scope="maestra",
+                now=now,
+            )
+        customer = find_customer(tx, kind, value)
+        figures = current_balances(tx, customer, now=now)
+        return {
+            "customer": {"ids": _customer_ids(customer)},
+            "balances": _balances_tree(tx, customer, figures),
+        }
+
+    return Prepared(work, changes_state=True)
+
+
+def _customer_values(customer: Fields) -> tuple[dict[str, Any], str | None]:
+    """The customer's fields as the domain names them, and the program named."""
+    values: dict[str, Any] = {}
+    ids = customer.child("ids")
+    for wire_name, kind in (
+        ("customerNumber", "customer_number"),
+        ("webSiteUserId", "website_id"),
+        ("webSiteId", "website_id"),
+        ("email", "email"),
+        ("mobilePhone", "mobile_phone"),
+    ):
+        for source in (ids, customer):
+            if source is not None and source.has(wire_name):
+                values[kind] = source.text(wire_name, chars_max=limits.id_chars_max)
+    for wire_name, name in (
+        ("firstName", "first_name"),
+        ("lastName", "last_name"),
+        ("status", "status"),
+    ):
+        if customer.has(wire_name):
+            values[name] = customer.text(wire_name, chars_max=limits.id_chars_max)
+    return values, customer.text("program", chars_max=limits.id_chars_max)
+
+
+def _register(fields: Fields, operation: OperationConfig) -> Prepared:
+    customer = fields.child("customer")
+    if customer is None:
+        raise InvalidRequest("is required", field=fields.where("customer"))
+    values, program = _customer_values(customer)
+
+    def work(tx: SqliteTx, now: Instant) -> dict[str, Any]:
+        created = register_customer(tx, fields=values, program=program, now=now)
+        return {"customer": {"ids": _customer_ids(created)}}
+
+    return Prepared(work, changes_state=True)
+
+
+def _edit(fields: Fields, operation: OperationConfig) -> Prepared:
+    kind, value = fields.customer("customer")
+    customer = fields.child("customer")
+    assert customer is not None
+    values, program = _customer_values(customer)
+    # The id the customer was found by stays as it is.
+    values.pop(kind, None)
+
+    def work(tx: SqliteTx, now: Instant) -> dict[str, Any]:
+        edited = edit_customer(tx, kind=kind, value=value, fields=values, program=program, now=now)
+        return {"customer": {"ids": _customer_ids(edited)}}
+
+    return Prepared(work, changes_state=True)
+
+
+_kinds: dict[str, Callable[[Fields, OperationConfig], Prepared]] = {
+    "GetCustomerBalance": _get_balance,
+    "GetCustomerBalanceHistory": _get_history,
+    "ChangeCustomerBalance": _change_balance,
+    "RegisterCustomer": _register,
+    "EditCustomer": _edit,
+}
+
+
+def prepare(fields: Fields, operation: OperationConfig) -> Prepared:
+    """Checks a request for ``operation``; refusals are ``InvalidRequest``s."""
+    kind = _kinds.get(operation.kind)
+    if kind is None:
+        raise NotImplementedError(operation.kind)
+    return kind(fields, operation)

@@ -1,0 +1,262 @@
+"""``POST /v3/operations/sync`` and ``/async``: the Maestra v3 protocol.
+
+Checks run in this order, the first failure answering: endpoint and secret
+key (401), operation known (400), operation allowed on the endpoint (403),
+body size (413), body well-formed (400), request valid (200
+``ValidationError``); transactionId reused for another request (409).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from typing import Any
+from urllib.parse import parse_qs
+
+import orjson
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from pointkeeper.app import AppState
+from pointkeeper.config import Config, OperationConfig
+from pointkeeper.errors import DuplicateTransaction, Overloaded, PointkeeperError, StoreError
+from pointkeeper.protocols.body import BodyTooLarge, header, read_body
+from pointkeeper.services.idempotency import run_once
+from pointkeeper.store.tx import SqliteTx
+
+from . import asynchronous, codec
+from .export import export_chunks, read_export_request
+from .fields import Fields
+from .operations import error_location, prepare
+
+__all__ = ["maestra_routes"]
+
+_log = logging.getLogger(__name__)
+_content_types = {"xml": b"application/xml; charset=utf-8", "json": b"application/json"}
+
+
+class ProtocolError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _format_of(content_type: bytes | None) -> str | None:
+    if content_type is None:
+        return None
+    media = content_type.split(b";", 1)[0].strip().lower()
+    if media in (b"application/xml", b"text/xml"):
+        return "xml"
+    if media == b"application/json":
+        return "json"
+    return None
+
+
+def _answer_format(scope: Scope) -> str:
+    """By ``Accept``; by the body's format when it is absent or ``*/*``."""
+    accept = header(scope, b"accept")
+    if accept is not None:
+        for part in accept.split(b","):
+            wanted = _format_of(part) or ("any" if part.strip().startswith(b"*/*") else None)
+            if wanted in ("xml", "json"):
+                return wanted
+    return _format_of(header(scope, b"content-type")) or "xml"
+
+
+def _secret_key(value: bytes | None) -> str | None:
+    if value is None:
+        return None
+    text = value.decode("latin-1").strip()
+    if text.startswith("SecretKey "):
+        return text.removeprefix("SecretKey ").strip()
+    if text.startswith("Mindbox "):
+        rest = text.removeprefix("Mindbox ").strip()
+        if rest.startswith('secretKey="') and rest.endswith('"'):
+            return rest[len('secretKey="') : -1]
+    return None
+
+
+def _operation(config: Config, query: dict[str, str], scope: Scope) -> OperationConfig:
+    endpoint_id = query.get("endpointId") or query.get("endpoint")
+    key = _secret_key(header(scope, b"authorization"))
+    endpoint = next((e for e in config.endpoints if e.id == endpoint_id), None)
+    # The key is checked even for an unknown endpoint, so that timing tells nothing.
+    known = endpoint is not None and key is not None and key in endpoint.secret_key
+    if not known:
+        raise ProtocolError(401, "Unknown endpoint or wrong secret key")
+    operation = next((o for o in config.operations if o.name == query.get("operation")), None)
+    if operation is None:
+        raise ProtocolError(400, "Operation not found")
+    if endpoint_id not in operation.endpoints:
+        raise ProtocolError(403, "Operation is not allowed for this endpoint")
+    return operation
+
+
+def _parse(body: bytes, body_format: str | None) -> dict[str, Any]:
+    if body_format is None:
+        raise ProtocolError(400, "Content-Type must be application/xml or application/json")
+    try:
+        return codec.parse_xml(body) if body_format == "xml" else codec.parse_json(body)
+    except codec.MalformedRequest as exc:
+        raise ProtocolError(400, exc.message) from None
+
+
+def fingerprint(operation: str, tree: Any) -> str:
+    """The same request in XML or JSON gives the same fingerprint."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: plain(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [plain(item) for item in value]
+        return (
+            None if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+        )
+
+    canonical = orjson.dumps([operation, plain(tree)], option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(canonical).hexdigest()
+
+
+def _render(tree: dict[str, Any], answer_format: str) -> bytes:
+    return codec.render_xml(tree) if answer_format == "xml" else codec.render_json(tree)
+
+
+def _refusal(exc: PointkeeperError) -> dict[str, Any]:
+    return {
+        "status": "ValidationError",
+        "validationMessages": [{"message": exc.message, "location": error_location(exc.field)}],
+    }
+
+
+def _internal_error(message: str) -> tuple[int, dict[str, Any]]:
+    error_id = uuid.uuid4().hex
+    _log.error("internal error: %s", message, extra={"error_id": error_id})
+    return 500, {"status": "InternalServerError", "errorMessage": message, "errorId": error_id}
+
+
+async def _send(send: Send, status: int, body: bytes, answer_format: str) -> None:
+    headers = [
+        (b"content-type", _content_types[answer_format]),
+        (b"content-length", b"%d" % len(body)),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _stream_export(
+    state: AppState, send: Send, fields: Fields, answer_format: str
+) -> tuple[int, dict[str, Any]] | None:
+    """Streams the export; answers a status and tree only when it fails
+    before the first byte went out."""
+    request = read_export_request(fields)
+    chunks = state.ready_store.stream(export_chunks, request, answer_format)
+    try:
+        first = await anext(chunks)
+    except PointkeeperError as exc:
+        return 200, _refusal(exc)
+    headers = [(b"content-type", _content_types[answer_format])]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": first, "more_body": True})
+    try:
+        async for chunk in chunks:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    except Exception:
+        # Too late for another status: the answer stays unfinished, which
+        # no parser takes for a complete export.
+        _log.exception("export failed while streaming")
+        raise
+    finally:
+        await chunks.aclose()
+    await send({"type": "http.response.body", "body": b""})
+    return None
+
+
+async def _run(
+    state: AppState, scope: Scope, receive: Receive, send: Send, answer_format: str
+) -> tuple[int, dict[str, Any]] | None:
+    query = {key: values[0] for key, values in parse_qs(scope["query_string"].decode()).items()}
+    config = state.config
+    operation = _operation(config, query, scope)
+    body = await read_body(scope, receive, config.server.body_bytes_max)
+    body_format = _format_of(header(scope, b"content-type"))
+    tree = _parse(body, body_format)
+    fields = Fields(tree, from_xml=body_format == "xml")
+    endpoint_id = query.get("endpointId") or query["endpoint"]
+    transaction_id = query.get("transactionId")
+    asynchronous_call = scope["path"].endswith("/async")
+    if operation.kind == "ExportBalanceChanges":
+        if asynchronous_call:
+            raise ProtocolError(400, "ExportBalanceChanges cannot run asynchronously")
+        return await _stream_export(state, send, fields, answer_format)
+    prepared = prepare(fields, operation)
+    key = fingerprint(operation.name, tree)
+    if asynchronous_call:
+        await state.ready_store.write(
+            asynchronous.enqueue,
+            endpoint_id=endpoint_id,
+            operation=operation.name,
+            transaction_id=transaction_id,
+            fingerprint=key,
+            request_format=body_format or "xml",
+            body=body,
+            now=state.clock(),
+        )
+        state.async_work.set()
+        return 200, {"status": "Success"}
+
+    def work(tx: SqliteTx) -> dict[str, Any]:
+        now = state.clock()
+        if not prepared.changes_state:
+            return prepared.work(tx, now)
+        return run_once(
+            tx,
+            lambda inner: prepared.work(inner, now),
+            endpoint_id=endpoint_id,
+            transaction_id=transaction_id,
+            fingerprint=key,
+            now=now,
+        )
+
+    return 200, {"status": "Success", **await state.ready_store.write(work)}
+
+
+async def _operations(scope: Scope, receive: Receive, send: Send) -> None:
+    state: AppState = scope["app"].state.pointkeeper
+    answer_format = _answer_format(scope)
+    try:
+        outcome = await _run(state, scope, receive, send, answer_format)
+    except ProtocolError as exc:
+        outcome = exc.status, {"status": "ProtocolError", "errorMessage": exc.message}
+    except BodyTooLarge:
+        outcome = 413, {"status": "ProtocolError", "errorMessage": "Request body too large"}
+    except DuplicateTransaction as exc:
+        outcome = 409, {"status": "ProtocolError", "errorMessage": exc.message}
+    except Overloaded as exc:
+        outcome = 503, {"status": "InternalServerError", "errorMessage": exc.message}
+    except StoreError as exc:
+        outcome = _internal_error(exc.message)
+    except PointkeeperError as exc:
+        outcome = 200, _refusal(exc)
+    except Exception:
+        _log.exception("unexpected failure")
+        outcome = _internal_error("Unexpected server error")
+    if outcome is not None:
+        status, tree = outcome
+        await _send(send, status, _render(tree, answer_format), answer_format)
+
+
+class _Endpoint:
+    """An ASGI endpoint (Starlette would wrap a plain function in its
+    request/response machinery, which streaming and raw answers do not use)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await _operations(scope, receive, send)
+
+
+def maestra_routes() -> list[Route]:
+    return [
+        Route("/v3/operations/sync", _Endpoint(), methods=["POST"]),
+        Route("/v3/operations/async", _Endpoint(), methods=["POST"]),
+    ]

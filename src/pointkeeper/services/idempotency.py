@@ -1,0 +1,44 @@
+"""Running a state-changing call once per transactionId."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from pointkeeper.domain.time import Instant
+from pointkeeper.errors import DuplicateTransaction
+from pointkeeper.store.tx import SqliteTx
+
+__all__ = ["run_once"]
+
+
+def run_once(
+    tx: SqliteTx,
+    work: Callable[[SqliteTx], dict[str, Any]],
+    *,
+    endpoint_id: str,
+    transaction_id: str | None,
+    fingerprint: str,
+    now: Instant,
+) -> dict[str, Any]:
+    """Runs ``work`` and keeps its answer under the transactionId, in the same
+    transaction, so that a crash cannot separate the two. A retry with the same
+    request answers the kept answer and does nothing; another request under the
+    same id is a ``DuplicateTransaction``. A refused call keeps nothing: its
+    retry is judged anew."""
+    if transaction_id is None:
+        return work(tx)
+    kept = tx.operation_result(endpoint_id, transaction_id)
+    if kept is not None:
+        kept_fingerprint, result = kept
+        if kept_fingerprint != fingerprint:
+            raise DuplicateTransaction(
+                "This transactionId was already used for a different request"
+            )
+        answer: dict[str, Any] = orjson.loads(result)
+        return answer
+    answer = work(tx)
+    tx.record_operation_result(endpoint_id, transaction_id, fingerprint, orjson.dumps(answer), now)
+    return answer

@@ -1,0 +1,105 @@
+"""SQL that reads customer actions with their balance changes: paged
+histories and streamed exports."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from pointkeeper.domain.time import Instant
+
+__all__ = ["ActionChangeRow", "ActionQueries"]
+
+# One balance change with what its customer action says; rows of one action
+# come together, actions oldest first.
+_action_change_columns = (
+    "bc.action_id, bc.date_time_utc, a.transaction_id, a.template_id, a.point_of_contact_id,"
+    " bc.customer_id, c.website_id, bc.change_amount, bc.expires_at, bc.kind"
+)
+_action_change_joins = (
+    " FROM balance_changes bc JOIN customer_actions a ON a.id = bc.action_id"
+    " JOIN customers c ON c.id = bc.customer_id"
+)
+_export_rows_per_fetch = 2_000
+
+
+@dataclass(frozen=True, slots=True)
+class ActionChangeRow:
+    action_id: int
+    date_time_utc: Instant
+    transaction_id: str | None
+    template_id: int
+    point_of_contact_id: int | None
+    customer_id: int
+    website_id: str | None
+    change_amount: int
+    expires_at: Instant | None
+    kind: str
+
+
+class ActionQueries:
+    """Mixed into ``SqliteTx``."""
+
+    __slots__ = ()
+    connection: sqlite3.Connection
+
+    def templates_by_id(self) -> dict[int, tuple[str, str]]:
+        rows = self.connection.execute("SELECT id, system_name, name FROM action_templates")
+        return {row[0]: (row[1], row[2]) for row in rows}
+
+    def points_of_contact_by_id(self) -> dict[int, str]:
+        rows = self.connection.execute("SELECT id, external_id FROM points_of_contact")
+        return {row[0]: row[1] for row in rows}
+
+    def export_rows(
+        self, since: Instant, till: Instant, segment_id: int | None
+    ) -> Iterator[tuple[object, ...]]:
+        """Every balance change dated in [since, till), as plain tuples in
+        ``ActionChangeRow`` order (the export formats millions of them)."""
+        where = " WHERE bc.date_time_utc >= ? AND bc.date_time_utc < ?"
+        params: Sequence[object] = (since, till)
+        if segment_id is not None:
+            where += (
+                " AND bc.customer_id IN (SELECT customer_id FROM segment_members"
+                " WHERE segment_id = ?)"
+            )
+            params = (since, till, segment_id)
+        cursor = self.connection.execute(
+            f"SELECT {_action_change_columns}{_action_change_joins}{where}"
+            " ORDER BY bc.date_time_utc, bc.action_id, bc.id",
+            params,
+        )
+        while rows := cursor.fetchmany(_export_rows_per_fetch):
+            yield from rows
+
+    def customer_action_count(self, customer_id: int, since: Instant, till: Instant) -> int:
+        row = self.connection.execute(
+            "SELECT COUNT(DISTINCT action_id) FROM balance_changes"
+            " WHERE customer_id = ? AND date_time_utc >= ? AND date_time_utc < ?",
+            (customer_id, since, till),
+        ).fetchone()
+        return int(row[0])
+
+    def customer_action_page(
+        self, customer_id: int, since: Instant, till: Instant, *, offset: int, limit: int
+    ) -> list[ActionChangeRow]:
+        """The changes of one page of a customer's actions, oldest first."""
+        page = [
+            row[0]
+            for row in self.connection.execute(
+                "SELECT action_id FROM balance_changes WHERE customer_id = ?"
+                " AND date_time_utc >= ? AND date_time_utc < ? GROUP BY action_id"
+                " ORDER BY MIN(date_time_utc), action_id LIMIT ? OFFSET ?",
+                (customer_id, since, till, limit, offset),
+            )
+        ]
+        if not page:
+            return []
+        marks = ", ".join("?" * len(page))
+        rows = self.connection.execute(
+            f"SELECT {_action_change_columns}{_action_change_joins}"
+            f" WHERE bc.action_id IN ({marks}) ORDER BY bc.date_time_utc, bc.action_id, bc.id",
+            page,
+        )
+        return [ActionChangeRow(*row) for row in rows]
