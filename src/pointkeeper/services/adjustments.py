@@ -58,7 +58,7 @@ def change_balance(
     customer_kind: str,
     customer_value: object,
     request: BalanceChangeRequest,
-    key_scope: str,
+    key_scope: str | None,
     now: Instant,
 ) -> tuple[int, bool]:
     """Credits or debits a customer by hand. Answers the customer id and
@@ -71,7 +71,11 @@ def change_balance(
         point_of_contact_id = tx.point_of_contact_id(request.point_of_contact)
         if point_of_contact_id is None:
             raise NotFound("Point of contact not found", field="pointOfContact")
-    key = None if request.transaction_id is None else f"{key_scope}/{request.transaction_id}"
+    # Without a scope the caller keeps its own idempotency (Maestra's
+    # transactionId results) and the id is only recorded on the action.
+    key = None
+    if request.transaction_id is not None and key_scope is not None:
+        key = f"{key_scope}/{request.transaction_id}"
     spec = ActionSpec(
         customer_id=customer.id,
         template=request.action_template or TEMPLATE_ADMIN,

@@ -71,7 +71,7 @@ def _execute(tx: SqliteTx, call: AsyncOperation, config: Config, now: Instant) -
         raise PointkeeperError(f"Operation {call.operation} is no longer configured")
     parse = codec.parse_xml if call.request_format == "xml" else codec.parse_json
     fields = Fields(parse(call.body), from_xml=call.request_format == "xml")
-    prepared = prepare(fields, operation)
+    prepared = prepare(fields, operation, call.transaction_id)
     answer = run_once(
         tx,
         lambda inner: prepared.work(inner, now),

@@ -16,7 +16,7 @@ from pointkeeper.config import OperationConfig
 from pointkeeper.domain.customers import Customer
 from pointkeeper.domain.ledger import Balances
 from pointkeeper.domain.time import Instant
-from pointkeeper.errors import InvalidRequest
+from pointkeeper.errors import InsufficientBalance, InvalidRequest
 from pointkeeper.services.adjustments import BalanceChangeRequest, change_balance
 from pointkeeper.services.customers import edit_customer, find_customer, register_customer
 from pointkeeper.services.ledger import current_balances, settle
@@ -86,7 +86,9 @@ def _settled_customer(tx: SqliteTx, kind: str, value: object, now: Instant) -> C
     return customer
 
 
-def _get_balance(fields: Fields, operation: OperationConfig) -> Prepared:
+def _get_balance(
+    fields: Fields, operation: OperationConfig, transaction_id: str | None
+) -> Prepared:
     kind, value = fields.customer("customer")
 
     def work(tx: SqliteTx, now: Instant) -> dict[str, Any]:
@@ -134,7 +136,9 @@ def action_trees(
     return actions
 
 
-def _get_history(fields: Fields, operation: OperationConfig) -> Prepared:
+def _get_history(
+    fields: Fields, operation: OperationConfig, transaction_id: str | None
+) -> Prepared:
     kind, value = fields.customer("customer")
     page = fields.child("page")
     if page is None:
@@ -166,26 +170,28 @@ def _get_history(fields: Fields, operation: OperationConfig) -> Prepared:
     return Prepared(work, changes_state=False)
 
 
-def _change_balance(fields: Fields, operation: OperationConfig) -> Prepared:
+def _change_balance(
+    fields: Fields, operation: OperationConfig, transaction_id: str | None
+) -> Prepared:
     kind, value = fields.customer("customer")
     point_of_contact = fields.text(
         "pointOfContact", "ids", "externalId", chars_max=limits.id_chars_max
     )
-    requests = []
+    requests: list[tuple[BalanceChangeRequest, str]] = []
     for change in fields.items(
         "balanceChanges", item="balanceChange", limit=balance_changes_per_request_max
     ):
         amount = change.integer("changeAmount", required=True)
         assert amount is not None
-        requests.append(
-            BalanceChangeRequest(
-                change_amount=amount,
-                comment=change.text("comment"),
-                expires_at=change.date("expirationDateTimeUtc"),
-                point_of_contact=point_of_contact,
-                action_template=operation.name,
-            )
+        request = BalanceChangeRequest(
+            change_amount=amount,
+            comment=change.text("comment"),
+            expires_at=change.date("expirationDateTimeUtc"),
+            point_of_contact=point_of_contact,
+            action_template=operation.name,
+            transaction_id=transaction_id,
         )
+        requests.append((request, change.where("changeAmount")))
     if not requests:
         raise InvalidRequest(
             "at least one balanceChange is required", field=fields.where("balanceChanges")
@@ -194,15 +200,21 @@ def _change_balance(fields: Fields, operation: OperationConfig) -> Prepared:
     def work(tx: SqliteTx, now: Instant) -> dict[str, Any]:
         # Actions made by an operation carry its name as their template.
         tx.ensure_template(operation.name, operation.name)
-        for request in requests:
-            change_balance(
-                tx,
-                customer_kind=kind,
-                customer_value=value,
-                request=request,
-                key_scope="maestra",
-                now=now,
-            )
+        for request, location in requests:
+            try:
+                # No key scope: the call's transactionId result is its idempotency.
+                change_balance(
+                    tx,
+                    customer_kind=kind,
+                    customer_value=value,
+                    request=request,
+                    key_scope=None,
+                    now=now,
+                )
+            except InsufficientBalance:
+                raise InsufficientBalance(
+                    "The debit is larger than the available balance", field=location
+                ) from None
         customer = find_customer(tx, kind, value)
         figures = current_balances(tx, customer, now=now)
         return {
@@ -237,7 +249,7 @@ def _customer_values(customer: Fields) -> tuple[dict[str, Any], str | None]:
     return values, customer.text("program", chars_max=limits.id_chars_max)
 
 
-def _register(fields: Fields, operation: OperationConfig) -> Prepared:
+def _register(fields: Fields, operation: OperationConfig, transaction_id: str | None) -> Prepared:
     customer = fields.child("customer")
     if customer is None:
         raise InvalidRequest("is required", field=fields.where("customer"))
@@ -250,7 +262,7 @@ def _register(fields: Fields, operation: OperationConfig) -> Prepared:
     return Prepared(work, changes_state=True)
 
 
-def _edit(fields: Fields, operation: OperationConfig) -> Prepared:
+def _edit(fields: Fields, operation: OperationConfig, transaction_id: str | None) -> Prepared:
     kind, value = fields.customer("customer")
     customer = fields.child("customer")
     assert customer is not None
@@ -265,7 +277,7 @@ def _edit(fields: Fields, operation: OperationConfig) -> Prepared:
     return Prepared(work, changes_state=True)
 
 
-_kinds: dict[str, Callable[[Fields, OperationConfig], Prepared]] = {
+_kinds: dict[str, Callable[[Fields, OperationConfig, str | None], Prepared]] = {
     "GetCustomerBalance": _get_balance,
     "GetCustomerBalanceHistory": _get_history,
     "ChangeCustomerBalance": _change_balance,
@@ -274,9 +286,9 @@ _kinds: dict[str, Callable[[Fields, OperationConfig], Prepared]] = {
 }
 
 
-def prepare(fields: Fields, operation: OperationConfig) -> Prepared:
+def prepare(fields: Fields, operation: OperationConfig, transaction_id: str | None) -> Prepared:
     """Checks a request for ``operation``; refusals are ``InvalidRequest``s."""
     kind = _kinds.get(operation.kind)
     if kind is None:
         raise NotImplementedError(operation.kind)
-    return kind(fields, operation)
+    return kind(fields, operation, transaction_id)

@@ -190,7 +190,7 @@ async def _run(
         if asynchronous_call:
             raise ProtocolError(400, "ExportBalanceChanges cannot run asynchronously")
         return await _stream_export(state, send, fields, answer_format)
-    prepared = prepare(fields, operation)
+    prepared = prepare(fields, operation, transaction_id)
     key = fingerprint(operation.name, tree)
     if asynchronous_call:
         await state.ready_store.write(
