@@ -32,6 +32,23 @@ class DemoSecrets:
         self.endpoint_key = new_secret()
 
 
+_operations = (
+    ("Website.ExportBalanceUpdates", "ExportBalanceChanges"),
+    ("Website.GetCustomerBalance", "GetCustomerBalance"),
+    ("Website.GetCustomerBalanceHistory", "GetCustomerBalanceHistory"),
+    ("Website.ChangeCustomerBalance", "ChangeCustomerBalance"),
+    ("Website.RegisterCustomer", "RegisterCustomer"),
+    ("Website.EditCustomer", "EditCustomer"),
+)
+
+
+def _operations_text() -> str:
+    return "".join(
+        f'\n[[operations]]\nname = "{name}"\nkind = "{kind}"\nendpoints = ["shop-web"]\n'
+        for name, kind in _operations
+    )
+
+
 def _config_text(folder: Path, port: int, secrets: DemoSecrets) -> str:
     return f"""# pointkeeper demo configuration: made by `pointkeeper demo`, with random secrets.
 [database]
@@ -62,7 +79,7 @@ balance_type = "Points"
 [[endpoints]]
 id = "shop-web"
 secret_key = "{secrets.endpoint_key}"
-"""
+{_operations_text()}"""
 
 
 def _seed(config: Config) -> None:
@@ -138,6 +155,7 @@ def usage(folder: Path, url: str, secrets: DemoSecrets | None) -> str:
         )
     cp = f"-H 'Authorization: Bearer {secrets.cp_token}' -H 'Content-Type: application/json'"
     admin = f"-H 'Authorization: Bearer {secrets.admin_token}'"
+    maestra = f"-H 'Authorization: SecretKey {secrets.endpoint_key}'"
     return f"""pointkeeper demo at {url}  (configuration: {folder / "config.toml"})
 admin token:        {secrets.admin_token}
 CP Extender token:  {secrets.cp_token}
@@ -156,4 +174,13 @@ curl -X PUT {url}/admin/v1/customers/CPOL-300001 {admin} -H 'Content-Type: appli
 curl {url}/admin/v1/customers/CPOL-123185 {admin}
 curl -X POST {url}/admin/v1/customers/CPOL-123185/balance-changes {admin} -H 'Content-Type: application/json' -d '{{"changeAmount":-4,"comment":"Manual correction"}}'
 curl -X POST {url}/admin/v1/jobs/run {admin}
+
+Maestra v3 operations (endpoint shop-web):
+curl -X POST '{url}/v3/operations/sync?endpointId=shop-web&operation=Website.GetCustomerBalance' {maestra} -H 'Content-Type: application/xml' -d '<operation><customer><ids><webSiteUserId>web-1</webSiteUserId></ids></customer></operation>'
+curl -X POST '{url}/v3/operations/sync?endpointId=shop-web&operation=Website.ChangeCustomerBalance&transactionId=demo-1' {maestra} -H 'Content-Type: application/json' -d '{{"customer":{{"ids":{{"webSiteUserId":"web-1"}}}},"balanceChanges":[{{"changeAmount":50,"comment":"Goodwill"}}]}}'
+curl -X POST '{url}/v3/operations/sync?endpointId=shop-web&operation=Website.GetCustomerBalanceHistory' {maestra} -H 'Content-Type: application/json' -H 'Accept: application/json' -d '{{"customer":{{"ids":{{"customerNumber":"CPOL-123185"}}}},"page":{{"pageNumber":1,"itemsPerPage":10}}}}'
+curl -X POST '{url}/v3/operations/sync?endpointId=shop-web&operation=Website.RegisterCustomer' {maestra} -H 'Content-Type: application/xml' -d '<operation><customer><ids><webSiteUserId>web-9</webSiteUserId></ids><email>new@example.com</email><program>{PROGRAM}</program></customer></operation>'
+curl -X POST '{url}/v3/operations/sync?endpointId=shop-web&operation=Website.ExportBalanceUpdates' {maestra} -H 'Content-Type: application/xml' -d '<operation><sinceDateTimeUtc>2015-01-01 00:00</sinceDateTimeUtc><tillDateTimeUtc>2030-01-01 00:00</tillDateTimeUtc></operation>'
+curl -X POST '{url}/v3/operations/async?endpointId=shop-web&operation=Website.ChangeCustomerBalance&transactionId=demo-async-1' {maestra} -H 'Content-Type: application/json' -d '{{"customer":{{"ids":{{"webSiteUserId":"web-2"}}}},"balanceChanges":[{{"changeAmount":5}}]}}'
+curl '{url}/admin/v1/async-operations?transactionId=demo-async-1' {admin}
 """

@@ -9,7 +9,6 @@ repeat (templates, points of contact) are escaped once per export.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -20,13 +19,13 @@ from pointkeeper import limits
 from pointkeeper.errors import InvalidRequest, NotFound
 from pointkeeper.store.tx import SqliteTx
 
+from .codec import escape_text
 from .dates import format_date
 from .fields import Fields
 
 __all__ = ["ExportRequest", "export_chunks", "read_export_request"]
 
 chunk_bytes = 1024 * 1024
-_not_xml_text = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,10 +47,8 @@ def read_export_request(fields: Fields) -> ExportRequest:
     return ExportRequest(since, till, segment)
 
 
-def _xml(value: str) -> str:
-    if "&" in value or "<" in value or ">" in value:
-        value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return _not_xml_text.sub("", value)
+# The same escaping as every other answer of the protocol.
+_xml = escape_text
 
 
 def _xml_action(row: tuple[Any, ...], templates: dict[int, str], places: dict[int, str]) -> str:

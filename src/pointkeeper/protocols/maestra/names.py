@@ -1,0 +1,27 @@
+"""The Maestra element names that the codec treats specially.
+
+Every other name passes through unchanged: the XML element name is the JSON
+key. The names here are the exceptions, kept in this one file so that a new
+list in a new operation is a one-line change.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ANSWER_ROOT", "LIST_ELEMENTS", "REQUEST_ROOT"]
+
+# XML wraps a request in <operation> and an answer in <result>; JSON has no
+# root wrapper at all.
+REQUEST_ROOT = "operation"
+ANSWER_ROOT = "result"
+
+# A list is a plural wrapper element holding one singular element per item:
+# <customerActions><customerAction>…</customerAction>…</customerActions> in
+# XML, "customerActions": [{…}, …] in JSON (no inner item key).
+LIST_ELEMENTS: dict[str, str] = {
+    "balanceChanges": "balanceChange",
+    "balances": "balance",
+    "customerActions": "customerAction",
+    "customerBalanceChanges": "customerBalanceChange",
+    "promoCodes": "promoCode",
+    "validationMessages": "validationMessage",
+}
