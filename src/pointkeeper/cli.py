@@ -4,29 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import sys
 from pathlib import Path
 
 import click
 
-from pointkeeper.config import Config, ConfigError, load_config
+from pointkeeper.commands.store import config_option, echo_json, load, opened_store
+from pointkeeper.config import Config
 
 __all__ = ["main"]
-
-_config_option = click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False),
-    envvar="POINTKEEPER_CONFIG",
-    help="TOML configuration file (default: POINTKEEPER_CONFIG).",
-)
-
-
-def _load(config_path: str | None) -> Config:
-    try:
-        return load_config(config_path)
-    except ConfigError as exc:
-        raise click.ClickException(f"configuration: {exc}") from None
 
 
 def _serve(config: Config, *, host: str | None = None, port: int | None = None) -> None:
@@ -63,19 +50,19 @@ def main() -> None:
 
 
 @main.command()
-@_config_option
+@config_option
 def serve(config_path: str | None) -> None:
     """Serve the APIs; periodic jobs run inside unless jobs.enabled is false."""
-    _serve(_load(config_path))
+    _serve(load(config_path))
 
 
 @main.command()
-@_config_option
+@config_option
 def migrate(config_path: str | None) -> None:
     """Bring the database schema to the newest version."""
     from pointkeeper.store.migrate import migrate as run_migrations
 
-    config = _load(config_path)
+    config = load(config_path)
     run_migrations(config.database.url)
     click.echo("database is at the newest schema")
 
@@ -86,51 +73,31 @@ def jobs() -> None:
 
 
 @jobs.command("run")
-@_config_option
+@config_option
 def jobs_run(config_path: str | None) -> None:
     """Run every due job once and print what each did."""
-    click.echo(asyncio.run(_run_jobs_once(_load(config_path))))
-
-
-async def _run_jobs_once(config: Config) -> str:
     from pointkeeper.domain import time
     from pointkeeper.jobs import run_jobs
-    from pointkeeper.services.reference import sync_reference_data
-    from pointkeeper.store import open_store
 
-    store = open_store(config.database.url)
-    try:
-        store.context.update(await store.write(sync_reference_data, config.programs))
-        return repr(await run_jobs(store, time.now, config))
-    finally:
-        store.close()
+    config = load(config_path)
+    with opened_store(config) as store:
+        report = asyncio.run(run_jobs(store, time.now, config))
+    echo_json({**dataclasses.asdict(report.ledger), "async_operations": report.async_operations})
 
 
 @main.command()
-@_config_option
+@config_option
 def worker(config_path: str | None) -> None:
-    """Run the periodic jobs in their own process (set jobs.enabled = false
-    for the servers then)."""
+    """Run the periodic jobs and asynchronous calls in their own process (set
+    jobs.enabled = false for the servers then)."""
+    from pointkeeper.domain import time
+    from pointkeeper.jobs import run_periodically
     from pointkeeper.logs import configure_logging
 
     configure_logging()
-    config = _load(config_path)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_work(config))
-
-
-async def _work(config: Config) -> None:
-    from pointkeeper.domain import time
-    from pointkeeper.jobs import run_periodically
-    from pointkeeper.services.reference import sync_reference_data
-    from pointkeeper.store import open_store
-
-    store = open_store(config.database.url)
-    try:
-        store.context.update(await store.write(sync_reference_data, config.programs))
-        await run_periodically(store, time.now, config)
-    finally:
-        store.close()
+    config = load(config_path)
+    with opened_store(config) as store, contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_periodically(store, time.now, config))
 
 
 @main.command()

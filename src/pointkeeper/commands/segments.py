@@ -7,7 +7,7 @@ import click
 
 from pointkeeper.services import segments as service
 
-from .store import config_option, echo_json, opened_store
+from .store import config_option, echo_json, load, opened_store
 
 __all__ = ["segments"]
 
@@ -27,7 +27,7 @@ def segments() -> None:
 @config_option
 def put(external_id: str, name: str, config_path: str | None) -> None:
     """Create or rename the segment EXTERNAL_ID; print it as JSON."""
-    with opened_store(config_path) as store:
+    with opened_store(load(config_path)) as store:
         view = store.write_sync(service.put_segment, external_id, name=name)
     echo_json(_segment_json(view))
 
@@ -38,7 +38,7 @@ def put(external_id: str, name: str, config_path: str | None) -> None:
 @config_option
 def add(external_id: str, customer_numbers: tuple[str, ...], config_path: str | None) -> None:
     """Add customers to the segment, all or none; print how many were new."""
-    with opened_store(config_path) as store:
+    with opened_store(load(config_path)) as store:
         result = store.write_sync(
             service.add_members, external_id, customer_numbers=customer_numbers
         )
@@ -51,7 +51,7 @@ def add(external_id: str, customer_numbers: tuple[str, ...], config_path: str | 
 @config_option
 def remove(external_id: str, customer_number: str, config_path: str | None) -> None:
     """Take a customer out of the segment (no error if not a member)."""
-    with opened_store(config_path) as store:
+    with opened_store(load(config_path)) as store:
         removed = store.write_sync(service.remove_member, external_id, customer_number)
     echo_json({"removed": removed})
 
@@ -61,6 +61,6 @@ def remove(external_id: str, customer_number: str, config_path: str | None) -> N
 @config_option
 def show(external_id: str, config_path: str | None) -> None:
     """Print the segment with its member count as JSON."""
-    with opened_store(config_path) as store:
+    with opened_store(load(config_path)) as store:
         view = store.read_sync(service.get_segment, external_id)
     echo_json(_segment_json(view))

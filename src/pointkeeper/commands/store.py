@@ -10,11 +10,11 @@ from typing import Any
 import click
 import orjson
 
-from pointkeeper.config import ConfigError, load_config
+from pointkeeper.config import Config, ConfigError, load_config
 from pointkeeper.errors import PointkeeperError
 from pointkeeper.store.sqlite import SqliteStore
 
-__all__ = ["config_option", "echo_json", "opened_store"]
+__all__ = ["config_option", "echo_json", "load", "opened_store"]
 
 config_option = click.option(
     "--config",
@@ -25,18 +25,22 @@ config_option = click.option(
 )
 
 
+def load(config_path: str | None) -> Config:
+    """The configuration, or the command ends naming the wrong key."""
+    try:
+        return load_config(config_path)
+    except ConfigError as exc:
+        raise click.ClickException(f"configuration: {exc}") from None
+
+
 @contextlib.contextmanager
-def opened_store(config_path: str | None) -> Iterator[SqliteStore]:
+def opened_store(config: Config) -> Iterator[SqliteStore]:
     """The configured store, migrated and with its reference data written,
     as ``pointkeeper serve`` opens it; closed on the way out. A domain
     refusal inside the block ends the command with its message."""
     from pointkeeper.services.reference import sync_reference_data
     from pointkeeper.store import open_store
 
-    try:
-        config = load_config(config_path)
-    except ConfigError as exc:
-        raise click.ClickException(f"configuration: {exc}") from None
     try:
         store = open_store(config.database.url)
     except Exception as exc:
