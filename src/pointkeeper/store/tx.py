@@ -19,6 +19,7 @@ from pointkeeper.domain.time import Instant
 
 from .action_queries import ActionQueries
 from .operation_queries import OperationQueries
+from .promo_queries import PromoQueries
 from .segment_queries import SegmentQueries
 
 __all__ = ["ChangeRow", "DuplicateKey", "SqliteTx"]
@@ -75,9 +76,9 @@ def _unique_column(error: sqlite3.IntegrityError) -> str:
     return text.rsplit(".", 1)[-1]
 
 
-class SqliteTx(ActionQueries, SegmentQueries, OperationQueries):
-    """The ledger's queries here; histories', segments' and operations' in
-    their mixins."""
+class SqliteTx(ActionQueries, SegmentQueries, OperationQueries, PromoQueries):
+    """The ledger's queries here; histories', segments', operations' and
+    promo codes' in their mixins."""
 
     __slots__ = ("_context", "connection")
 

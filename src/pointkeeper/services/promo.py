@@ -1,0 +1,337 @@
+"""Promo code use cases: pools, importing and generating codes, blocking,
+issuing, redeeming and cancelling a redemption."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pointkeeper.domain.customers import Customer
+from pointkeeper.domain.promo import (
+    ISSUED,
+    NO_AVAILABLE_CODES,
+    NOT_IN_ISSUE_RANGE,
+    POOL_NOT_FOUND,
+    PROMO_CODE_NOT_FOUND,
+    Code,
+    Pool,
+    RedemptionRefused,
+    check_code_value,
+    check_pattern,
+    check_redemption,
+    generate_value,
+    issue_status,
+)
+from pointkeeper.domain.time import Instant
+from pointkeeper.errors import InvalidRequest, NotFound
+from pointkeeper.store.tx import SqliteTx
+
+from .customers import find_customer
+
+__all__ = [
+    "CodeView",
+    "ImportResult",
+    "ImportRow",
+    "IssueRequest",
+    "block_code",
+    "cancel_redemption",
+    "generate_codes",
+    "import_codes",
+    "issue_code",
+    "pool_view",
+    "put_pool",
+    "redeem_code",
+]
+
+codes_per_import_max = 100_000
+codes_per_generation_max = 100_000
+_generation_rounds_max = 20
+
+
+@dataclass(frozen=True, slots=True)
+class CodeView:
+    """A code as one customer sees it: for a multi-use code, issue and use
+    are that customer's own."""
+
+    code: Code
+    pool: Pool
+    issue_status: str | None
+    issued_point_of_contact_id: int | None
+    issued_at: Instant | None
+    used_point_of_contact_id: int | None
+    used_at: Instant | None
+
+
+@dataclass(frozen=True, slots=True)
+class ImportRow:
+    row: int
+    value: str
+    available_from: Instant | None = None
+    available_till: Instant | None = None
+
+
+@dataclass(slots=True)
+class ImportResult:
+    imported: int
+    rejected: list[tuple[int, str, str]]
+
+
+def _pool(tx: SqliteTx, external_id: str) -> Pool:
+    pool = tx.pool(external_id)
+    if pool is None:
+        raise NotFound("Promo code pool not found", field="pool")
+    return pool
+
+
+def put_pool(tx: SqliteTx, external_id: str, *, values: dict[str, Any]) -> Pool:
+    """Creates or updates a pool; ``values`` are the columns given."""
+    start, end = values.get("issue_start"), values.get("issue_end")
+    if start is not None and end is not None and end <= start:
+        raise InvalidRequest(
+            "issueEndDateTimeUtc must come after issueStartDateTimeUtc", field="issueEndDateTimeUtc"
+        )
+    if tx.pool(external_id) is None and "name" not in values:
+        raise InvalidRequest("A new pool needs a name", field="name")
+    tx.upsert_pool(external_id, values)
+    return _pool(tx, external_id)
+
+
+def pool_view(tx: SqliteTx, external_id: str) -> tuple[Pool, tuple[int, int, int, int]]:
+    """The pool and its (available, issued, used, blocked) counts."""
+    pool = _pool(tx, external_id)
+    return pool, tx.pool_counts(pool.id)
+
+
+def _reason(row: ImportRow, seen: set[str]) -> str | None:
+    try:
+        check_code_value(row.value)
+    except InvalidRequest as exc:
+        return exc.message
+    if row.value in seen:
+        return "duplicate in this import"
+    start, end = row.available_from, row.available_till
+    if start is not None and end is not None and end <= start:
+        return "availableTillDateTimeUtc must come after availableFromDateTimeUtc"
+    return None
+
+
+def import_codes(tx: SqliteTx, external_id: str, rows: Sequence[ImportRow]) -> ImportResult:
+    """Adds the good rows and answers each bad one with its reason: a row is
+    imported whole or not at all."""
+    if len(rows) > codes_per_import_max:
+        raise InvalidRequest(f"At most {codes_per_import_max} codes per import", field="codes")
+    pool = _pool(tx, external_id)
+    rejected: list[tuple[int, str, str]] = []
+    seen: set[str] = set()
+    good: list[ImportRow] = []
+    for row in rows:
+        reason = _reason(row, seen)
+        seen.add(row.value)
+        if reason is None:
+            good.append(row)
+        else:
+            rejected.append((row.row, row.value, reason))
+    taken = tx.existing_values([row.value for row in good])
+    rejected.extend((row.row, row.value, "already exists") for row in good if row.value in taken)
+    fresh = [(r.value, r.available_from, r.available_till) for r in good if r.value not in taken]
+    imported = tx.insert_codes(pool.id, fresh)
+    assert imported == len(fresh), "every fresh value was checked to be new"
+    rejected.sort()
+    return ImportResult(imported, rejected)
+
+
+def generate_codes(tx: SqliteTx, external_id: str, *, count: int, pattern: str) -> int:
+    """Adds ``count`` new codes made from ``pattern``; values that exist
+    already are drawn again."""
+    if type(count) is not int or not 1 <= count <= codes_per_generation_max:
+        raise InvalidRequest(f"count must be from 1 to {codes_per_generation_max}", field="count")
+    check_pattern(pattern)
+    pool = _pool(tx, external_id)
+    made = 0
+    for _ in range(_generation_rounds_max):
+        values = {generate_value(pattern) for _ in range(count - made)}
+        fresh = sorted(values - tx.existing_values(sorted(values)))
+        made += tx.insert_codes(pool.id, [(value, None, None) for value in fresh])
+        if made == count:
+            return made
+    raise InvalidRequest("The pattern has too few free values left; add more X", field="pattern")
+
+
+def block_code(tx: SqliteTx, value: str, *, now: Instant) -> Code:
+    if not tx.block_code(value, now):
+        raise NotFound("Promo code not found", field="value")
+    code = tx.code(value)
+    assert code is not None
+    return code
+
+
+def _view(tx: SqliteTx, code: Code, pool: Pool, customer: Customer, status: str | None) -> CodeView:
+    if not pool.multi_use:
+        return CodeView(
+            code,
+            pool,
+            status,
+            code.issued_point_of_contact_id,
+            code.issued_at,
+            code.used_point_of_contact_id,
+            code.used_at,
+        )
+    issue = tx.multi_issue(code.id, customer.id)
+    if issue is None:
+        return CodeView(code, pool, status, None, None, None, None)
+    return CodeView(code, pool, status, *issue)
+
+
+def _point_of_contact(tx: SqliteTx, external_id: str | None) -> int | None:
+    if external_id is None:
+        return None
+    found = tx.point_of_contact_id(external_id)
+    if found is None:
+        raise NotFound("Point of contact not found", field="pointOfContact")
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class IssueRequest:
+    mode: str
+    customer_kind: str
+    customer_value: object
+    value: str | None
+    pool: str | None
+    point_of_contact: str | None
+    at: Instant | None
+    available_from: Instant | None
+    available_till: Instant | None
+
+
+def _find_code(tx: SqliteTx, request: IssueRequest, at: Instant) -> tuple[Code, Pool] | str:
+    """The code to issue, or the issue status that says why there is none."""
+    if request.mode == "from-pool":
+        assert request.pool is not None
+        pool = tx.pool(request.pool)
+        if pool is None:
+            return POOL_NOT_FOUND
+        if not pool.issues_at(at):
+            return NOT_IN_ISSUE_RANGE
+        code = (
+            tx.first_unblocked_code(pool.id) if pool.multi_use else tx.first_free_code(pool.id, at)
+        )
+        return NO_AVAILABLE_CODES if code is None else (code, pool)
+    assert request.value is not None
+    code = tx.code(request.value)
+    if code is not None:
+        return code, tx.pool_by_id(code.pool_id)
+    if request.mode == "by-value":
+        return PROMO_CODE_NOT_FOUND
+    assert request.pool is not None
+    pool = tx.pool(request.pool)
+    if pool is None:
+        return POOL_NOT_FOUND
+    if not pool.issues_at(at):
+        return NOT_IN_ISSUE_RANGE
+    tx.insert_codes(pool.id, [(check_code_value(request.value), None, None)])
+    created = tx.code(request.value)
+    assert created is not None
+    return created, pool
+
+
+def issue_code(tx: SqliteTx, request: IssueRequest, *, now: Instant) -> tuple[str, CodeView | None]:
+    """Issues a code by the operation's mode; answers the issue status and,
+    where there is a code, the code as the customer sees it."""
+    customer = find_customer(
+        tx, request.customer_kind, request.customer_value, message="Customer not found"
+    )
+    point_of_contact_id = _point_of_contact(tx, request.point_of_contact)
+    at = now if request.at is None else request.at
+    found = _find_code(tx, request, at)
+    if isinstance(found, str):
+        return found, None
+    code, pool = found
+    status = issue_status(code, pool, customer.id, at=at)
+    if status == ISSUED and pool.multi_use:
+        tx.issue_multi_use_code(
+            code.id, customer_id=customer.id, point_of_contact_id=point_of_contact_id, at=at
+        )
+    elif status == ISSUED and code.issued_customer_id is None:
+        taken = tx.issue_code(
+            code.id,
+            customer_id=customer.id,
+            point_of_contact_id=point_of_contact_id,
+            at=at,
+            available_from=request.available_from,
+            available_till=request.available_till,
+        )
+        assert taken, "the single writer saw the code free"
+    fresh = tx.code(code.value)
+    assert fresh is not None
+    return status, _view(tx, fresh, pool, customer, status)
+
+
+def _redeemable(
+    tx: SqliteTx, customer_kind: str, customer_value: object, value: str
+) -> tuple[Customer, Code, Pool]:
+    customer = find_customer(tx, customer_kind, customer_value, message="Customer not found")
+    code = tx.code(value)
+    if code is None:
+        raise NotFound("Promo code not found", field="value")
+    return customer, code, tx.pool_by_id(code.pool_id)
+
+
+def redeem_code(
+    tx: SqliteTx,
+    *,
+    customer_kind: str,
+    customer_value: object,
+    value: str,
+    point_of_contact: str | None,
+    at: Instant,
+) -> CodeView:
+    """Uses a code once. A single-use code must have been issued to the
+    customer; a multi-use code is issued to them on the way if it was not."""
+    customer, code, pool = _redeemable(tx, customer_kind, customer_value, value)
+    point_of_contact_id = _point_of_contact(tx, point_of_contact)
+    if (
+        pool.multi_use
+        and tx.multi_issue(code.id, customer.id) is None
+        and (code.blocked_at is None)
+    ):
+        tx.issue_multi_use_code(
+            code.id, customer_id=customer.id, point_of_contact_id=point_of_contact_id, at=at
+        )
+    view = _view(tx, code, pool, customer, None)
+    issued = (
+        view.issued_at is not None if pool.multi_use else (code.issued_customer_id == customer.id)
+    )
+    check_redemption(code, pool, issued_to_customer=issued, used_at=view.used_at, at=at)
+    tx.set_code_used(
+        code.id,
+        customer_id=customer.id,
+        multi_use=pool.multi_use,
+        point_of_contact_id=point_of_contact_id,
+        at=at,
+    )
+    fresh = tx.code(value)
+    assert fresh is not None
+    return _view(tx, fresh, pool, customer, None)
+
+
+def cancel_redemption(
+    tx: SqliteTx, *, customer_kind: str, customer_value: object, value: str
+) -> CodeView:
+    """Makes a used code usable again by the customer who used it."""
+    customer, code, pool = _redeemable(tx, customer_kind, customer_value, value)
+    view = _view(tx, code, pool, customer, None)
+    issued = pool.multi_use or code.issued_customer_id == customer.id
+    if not issued or view.used_at is None:
+        raise RedemptionRefused("The promo code is not used by this customer")
+    tx.set_code_used(
+        code.id,
+        customer_id=customer.id,
+        multi_use=pool.multi_use,
+        point_of_contact_id=None,
+        at=None,
+    )
+    fresh = tx.code(value)
+    assert fresh is not None
+    return _view(tx, fresh, pool, customer, None)

@@ -1,0 +1,207 @@
+"""SQL of promo code pools and codes."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from pointkeeper.domain.promo import Code, Pool
+from pointkeeper.domain.time import Instant
+
+__all__ = ["PromoQueries"]
+
+_pool_columns = (
+    "id, external_id, name, description, issue_start, issue_end, available_from,"
+    " available_till, multi_use"
+)
+_code_columns = (
+    "id, value, pool_id, available_from, available_till, blocked_at, issued_customer_id,"
+    " issued_point_of_contact_id, issued_at, used_point_of_contact_id, used_at"
+)
+# SQLite allows 32,766 parameters per statement.
+_values_per_lookup_max = 5_000
+
+
+def _pool(row: Sequence[Any] | None) -> Pool | None:
+    if row is None:
+        return None
+    pool_id, external_id, name, description, issue_start, issue_end, start, end, multi = row
+    return Pool(
+        pool_id, external_id, name, description, issue_start, issue_end, start, end, bool(multi)
+    )
+
+
+class PromoQueries:
+    """Mixed into ``SqliteTx``."""
+
+    __slots__ = ()
+    connection: sqlite3.Connection
+
+    # -- pools -------------------------------------------------------------
+
+    def upsert_pool(self, external_id: str, values: dict[str, Any]) -> None:
+        names = ["external_id", *values]
+        updates = ", ".join(f"{name} = excluded.{name}" for name in values)
+        self.connection.execute(
+            f"INSERT INTO promo_pools ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+            f" ON CONFLICT (external_id) DO UPDATE SET {updates}",
+            (external_id, *values.values()),
+        )
+
+    def pool(self, external_id: str) -> Pool | None:
+        return _pool(
+            self.connection.execute(
+                f"SELECT {_pool_columns} FROM promo_pools WHERE external_id = ?", (external_id,)
+            ).fetchone()
+        )
+
+    def pool_by_id(self, pool_id: int) -> Pool:
+        found = _pool(
+            self.connection.execute(
+                f"SELECT {_pool_columns} FROM promo_pools WHERE id = ?", (pool_id,)
+            ).fetchone()
+        )
+        assert found is not None
+        return found
+
+    def pool_counts(self, pool_id: int) -> tuple[int, int, int, int]:
+        """(available, issued, used, blocked) codes of a pool; a multi-use code
+        counts once per customer it was issued to."""
+        row = self.connection.execute(
+            "SELECT COALESCE(SUM(blocked_at IS NULL AND issued_customer_id IS NULL), 0),"
+            " COALESCE(SUM(issued_customer_id IS NOT NULL), 0),"
+            " COALESCE(SUM(used_at IS NOT NULL), 0), COALESCE(SUM(blocked_at IS NOT NULL), 0)"
+            " FROM promo_codes WHERE pool_id = ?",
+            (pool_id,),
+        ).fetchone()
+        multi = self.connection.execute(
+            "SELECT COUNT(*), COALESCE(SUM(i.used_at IS NOT NULL), 0) FROM promo_issues i"
+            " JOIN promo_codes c ON c.id = i.code_id WHERE c.pool_id = ?",
+            (pool_id,),
+        ).fetchone()
+        return int(row[0]), int(row[1]) + int(multi[0]), int(row[2]) + int(multi[1]), int(row[3])
+
+    # -- codes -------------------------------------------------------------
+
+    def code(self, value: str) -> Code | None:
+        row = self.connection.execute(
+            f"SELECT {_code_columns} FROM promo_codes WHERE value = ?", (value,)
+        ).fetchone()
+        return None if row is None else Code(*row)
+
+    def existing_values(self, values: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for start in range(0, len(values), _values_per_lookup_max):
+            part = values[start : start + _values_per_lookup_max]
+            rows = self.connection.execute(
+                f"SELECT value FROM promo_codes WHERE value IN ({', '.join('?' * len(part))})",
+                part,
+            )
+            found.update(row[0] for row in rows)
+        return found
+
+    def insert_codes(
+        self, pool_id: int, rows: Sequence[tuple[str, Instant | None, Instant | None]]
+    ) -> int:
+        """Adds codes not yet known (callers check first); answers how many."""
+        cursor = self.connection.executemany(
+            "INSERT INTO promo_codes (value, pool_id, available_from, available_till)"
+            " VALUES (?, ?, ?, ?) ON CONFLICT (value) DO NOTHING",
+            [(value, pool_id, start, end) for value, start, end in rows],
+        )
+        return cursor.rowcount
+
+    def first_free_code(self, pool_id: int, at: Instant) -> Code | None:
+        """The oldest code of the pool nobody has, unblocked and not past its
+        own end (the pool's default end is the caller's to check)."""
+        row = self.connection.execute(
+            f"SELECT {_code_columns} FROM promo_codes WHERE pool_id = ?"
+            " AND issued_customer_id IS NULL AND blocked_at IS NULL"
+            " AND (available_till IS NULL OR available_till > ?) ORDER BY id LIMIT 1",
+            (pool_id, at),
+        ).fetchone()
+        return None if row is None else Code(*row)
+
+    def first_unblocked_code(self, pool_id: int) -> Code | None:
+        row = self.connection.execute(
+            f"SELECT {_code_columns} FROM promo_codes WHERE pool_id = ? AND blocked_at IS NULL"
+            " ORDER BY id LIMIT 1",
+            (pool_id,),
+        ).fetchone()
+        return None if row is None else Code(*row)
+
+    def issue_code(
+        self,
+        code_id: int,
+        *,
+        customer_id: int,
+        point_of_contact_id: int | None,
+        at: Instant,
+        available_from: Instant | None,
+        available_till: Instant | None,
+    ) -> bool:
+        """Gives a single-use code to a customer; False when it has gone meanwhile."""
+        cursor = self.connection.execute(
+            "UPDATE promo_codes SET issued_customer_id = ?, issued_point_of_contact_id = ?,"
+            " issued_at = ?, available_from = COALESCE(?, available_from),"
+            " available_till = COALESCE(?, available_till)"
+            " WHERE id = ? AND issued_customer_id IS NULL",
+            (customer_id, point_of_contact_id, at, available_from, available_till, code_id),
+        )
+        return cursor.rowcount == 1
+
+    def multi_issue(self, code_id: int, customer_id: int) -> tuple[Any, ...] | None:
+        """(point of contact id, issued at, used point of contact id, used at)."""
+        row = self.connection.execute(
+            "SELECT point_of_contact_id, issued_at, used_point_of_contact_id, used_at"
+            " FROM promo_issues WHERE code_id = ? AND customer_id = ?",
+            (code_id, customer_id),
+        ).fetchone()
+        return None if row is None else tuple(row)
+
+    def issue_multi_use_code(
+        self, code_id: int, *, customer_id: int, point_of_contact_id: int | None, at: Instant
+    ) -> None:
+        self.connection.execute(
+            "INSERT INTO promo_issues (code_id, customer_id, point_of_contact_id, issued_at)"
+            " VALUES (?, ?, ?, ?) ON CONFLICT (code_id, customer_id) DO NOTHING",
+            (code_id, customer_id, point_of_contact_id, at),
+        )
+
+    def set_code_used(
+        self,
+        code_id: int,
+        *,
+        customer_id: int,
+        multi_use: bool,
+        point_of_contact_id: int | None,
+        at: Instant | None,
+    ) -> None:
+        """Marks a redemption (``at``) or its cancellation (``at`` None)."""
+        if multi_use:
+            self.connection.execute(
+                "UPDATE promo_issues SET used_point_of_contact_id = ?, used_at = ?"
+                " WHERE code_id = ? AND customer_id = ?",
+                (point_of_contact_id, at, code_id, customer_id),
+            )
+        else:
+            self.connection.execute(
+                "UPDATE promo_codes SET used_point_of_contact_id = ?, used_at = ? WHERE id = ?",
+                (point_of_contact_id, at, code_id),
+            )
+
+    def block_code(self, value: str, at: Instant) -> bool:
+        cursor = self.connection.execute(
+            "UPDATE promo_codes SET blocked_at = COALESCE(blocked_at, ?) WHERE value = ?",
+            (at, value),
+        )
+        return cursor.rowcount == 1
+
+    def point_of_contact_by_id(self, point_of_contact_id: int) -> tuple[str, str]:
+        row = self.connection.execute(
+            "SELECT external_id, name FROM points_of_contact WHERE id = ?",
+            (point_of_contact_id,),
+        ).fetchone()
+        assert row is not None
+        return row[0], row[1]
