@@ -113,6 +113,7 @@ def check_redemption(
     pool: Pool,
     *,
     issued_to_customer: bool,
+    issued_at: Instant | None,
     used_at: Instant | None,
     at: Instant,
 ) -> None:
@@ -121,6 +122,8 @@ def check_redemption(
         raise RedemptionRefused("The promo code is blocked")
     if not issued_to_customer:
         raise RedemptionRefused("The promo code was not issued to this customer")
+    if issued_at is not None and at < issued_at:
+        raise RedemptionRefused("The promo code cannot be used before it was issued")
     if used_at is not None:
         raise RedemptionRefused("The promo code is already used")
     start, end = available_window(code, pool)

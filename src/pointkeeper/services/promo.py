@@ -11,6 +11,7 @@ from pointkeeper.domain.customers import Customer
 from pointkeeper.domain.promo import (
     ISSUED,
     NO_AVAILABLE_CODES,
+    NOT_AVAILABLE_FOR_ISSUE,
     NOT_IN_ISSUE_RANGE,
     POOL_NOT_FOUND,
     PROMO_CODE_NOT_FOUND,
@@ -91,9 +92,12 @@ def put_pool(tx: SqliteTx, external_id: str, *, values: dict[str, Any]) -> Pool:
         raise InvalidRequest(
             "issueEndDateTimeUtc must come after issueStartDateTimeUtc", field="issueEndDateTimeUtc"
         )
-    if tx.pool(external_id) is None and "name" not in values:
+    if tx.pool(external_id) is not None:
+        tx.update_pool(external_id, values)
+    elif values.get("name") is None:
         raise InvalidRequest("A new pool needs a name", field="name")
-    tx.upsert_pool(external_id, values)
+    else:
+        tx.insert_pool(external_id, {"multi_use": False, **values})
     return _pool(tx, external_id)
 
 
@@ -168,6 +172,9 @@ def block_code(tx: SqliteTx, value: str, *, now: Instant) -> Code:
 
 def _view(tx: SqliteTx, code: Code, pool: Pool, customer: Customer, status: str | None) -> CodeView:
     if not pool.multi_use:
+        if code.issued_customer_id != customer.id:
+            # Another customer's issue and use are theirs to see, not this one's.
+            return CodeView(code, pool, status, None, None, None, None)
         return CodeView(
             code,
             pool,
@@ -215,13 +222,18 @@ def _find_code(tx: SqliteTx, request: IssueRequest, at: Instant) -> tuple[Code, 
         if not pool.issues_at(at):
             return NOT_IN_ISSUE_RANGE
         code = (
-            tx.first_unblocked_code(pool.id) if pool.multi_use else tx.first_free_code(pool.id, at)
+            tx.first_unblocked_code(pool.id, at)
+            if pool.multi_use
+            else tx.first_free_code(pool.id, at)
         )
         return NO_AVAILABLE_CODES if code is None else (code, pool)
     assert request.value is not None
     code = tx.code(request.value)
     if code is not None:
-        return code, tx.pool_by_id(code.pool_id)
+        pool = tx.pool_by_id(code.pool_id)
+        if request.pool is not None and request.pool != pool.external_id:
+            return NOT_AVAILABLE_FOR_ISSUE  # the value belongs to another pool
+        return code, pool
     if request.mode == "by-value":
         return PROMO_CODE_NOT_FOUND
     assert request.pool is not None
@@ -230,6 +242,8 @@ def _find_code(tx: SqliteTx, request: IssueRequest, at: Instant) -> tuple[Code, 
         return POOL_NOT_FOUND
     if not pool.issues_at(at):
         return NOT_IN_ISSUE_RANGE
+    if pool.available_till is not None and pool.available_till <= at:
+        return NOT_AVAILABLE_FOR_ISSUE  # a code made now could not be used
     tx.insert_codes(pool.id, [(check_code_value(request.value), None, None)])
     created = tx.code(request.value)
     assert created is not None
@@ -303,7 +317,9 @@ def redeem_code(
     issued = (
         view.issued_at is not None if pool.multi_use else (code.issued_customer_id == customer.id)
     )
-    check_redemption(code, pool, issued_to_customer=issued, used_at=view.used_at, at=at)
+    check_redemption(
+        code, pool, issued_to_customer=issued, issued_at=view.issued_at, used_at=view.used_at, at=at
+    )
     tx.set_code_used(
         code.id,
         customer_id=customer.id,

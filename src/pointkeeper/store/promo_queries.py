@@ -40,14 +40,20 @@ class PromoQueries:
 
     # -- pools -------------------------------------------------------------
 
-    def upsert_pool(self, external_id: str, values: dict[str, Any]) -> None:
+    def insert_pool(self, external_id: str, values: dict[str, Any]) -> None:
         names = ["external_id", *values]
-        updates = ", ".join(f"{name} = excluded.{name}" for name in values)
         self.connection.execute(
-            f"INSERT INTO promo_pools ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
-            f" ON CONFLICT (external_id) DO UPDATE SET {updates}",
+            f"INSERT INTO promo_pools ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
             (external_id, *values.values()),
         )
+
+    def update_pool(self, external_id: str, values: dict[str, Any]) -> None:
+        if values:
+            assignments = ", ".join(f"{name} = ?" for name in values)
+            self.connection.execute(
+                f"UPDATE promo_pools SET {assignments} WHERE external_id = ?",
+                (*values.values(), external_id),
+            )
 
     def pool(self, external_id: str) -> Pool | None:
         return _pool(
@@ -123,11 +129,12 @@ class PromoQueries:
         ).fetchone()
         return None if row is None else Code(*row)
 
-    def first_unblocked_code(self, pool_id: int) -> Code | None:
+    def first_unblocked_code(self, pool_id: int, at: Instant) -> Code | None:
+        """The oldest unblocked code of a multi-use pool not past its own end."""
         row = self.connection.execute(
             f"SELECT {_code_columns} FROM promo_codes WHERE pool_id = ? AND blocked_at IS NULL"
-            " ORDER BY id LIMIT 1",
-            (pool_id,),
+            " AND (available_till IS NULL OR available_till > ?) ORDER BY id LIMIT 1",
+            (pool_id, at),
         ).fetchone()
         return None if row is None else Code(*row)
 

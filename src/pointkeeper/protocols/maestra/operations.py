@@ -292,3 +292,9 @@ def prepare(fields: Fields, operation: OperationConfig, transaction_id: str | No
     if kind is None:
         raise NotImplementedError(operation.kind)
     return kind(fields, operation, transaction_id)
+
+
+# Last: the promo kinds build this module's Prepared (see promo_operations._prepared).
+from .promo_operations import PROMO_KINDS  # noqa: E402
+
+_kinds.update(PROMO_KINDS)

@@ -1,0 +1,183 @@
+"""Simultaneous IssuePromoCode calls over real HTTP against one server
+process: each single-use code goes to exactly one customer.
+
+The shared ``server`` fixture's configuration has no Maestra endpoints or
+operations, so this module starts its own server: the database is prepared
+through the services first (a pool of codes and the customers), then
+``pointkeeper serve`` runs on it with an IssuePromoCode operation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from pointkeeper.services import promo
+from pointkeeper.services.customers import put_customer
+from pointkeeper.store import open_store
+
+from .api import async_client
+
+pytestmark = pytest.mark.slow
+
+ENDPOINT = "shop-web"
+KEY = "key-shop-web"
+OPERATION = "IssueWelcome"
+POOL = "welcome"
+CODES = 50
+CUSTOMERS = 120
+_start_seconds_max = 30.0
+_stop_seconds_max = 10.0
+_poll_seconds = 0.05
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _config(folder: Path, port: int) -> str:
+    return f"""
+[database]
+url = "sqlite:///{folder}/pointkeeper.db"
+
+[server]
+host = "127.0.0.1"
+port = {port}
+
+[jobs]
+enabled = false
+
+[[endpoints]]
+id = "{ENDPOINT}"
+secret_key = "{KEY}"
+
+[[operations]]
+name = "{OPERATION}"
+kind = "IssuePromoCode"
+mode = "from-pool"
+pool = "{POOL}"
+endpoints = ["{ENDPOINT}"]
+"""
+
+
+def _prepare(folder: Path) -> None:
+    """A pool of ``CODES`` codes and ``CUSTOMERS`` customers, before the server runs."""
+    store = open_store(f"sqlite:///{folder}/pointkeeper.db")
+    try:
+        store.write_sync(promo.put_pool, POOL, values={"name": "Welcome", "multi_use": False})
+        rows = [promo.ImportRow(n, f"WELCOME-{n:03d}") for n in range(1, CODES + 1)]
+        assert store.write_sync(promo.import_codes, POOL, rows).imported == CODES
+        for n in range(CUSTOMERS):
+            store.write_sync(put_customer, f"C{n:03d}", fields={}, program=None, now=0)
+    finally:
+        store.close()
+
+
+def _wait_healthy(process: subprocess.Popen[bytes], base_url: str, log: Path) -> None:
+    deadline = time.monotonic() + _start_seconds_max
+    with httpx.Client(base_url=base_url, timeout=2.0) as client:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"the server exited during start-up:\n{log.read_text()}")
+            try:
+                if client.get("/healthz").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(_poll_seconds)
+    raise RuntimeError(f"the server did not become healthy in time:\n{log.read_text()}")
+
+
+@contextmanager
+def _promo_server(folder: Path) -> Iterator[str]:
+    port = _free_port()
+    config_path = folder / "pointkeeper.toml"
+    config_path.write_text(_config(folder, port), encoding="utf-8")
+    log_path = folder / "server.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "pointkeeper.cli", "serve", "--config", str(config_path)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=folder,
+            # The server reads only this file, not the caller's overrides.
+            env={k: v for k, v in os.environ.items() if not k.startswith("POINTKEEPER_")},
+        )
+    try:
+        base_url = f"http://127.0.0.1:{port}"
+        _wait_healthy(process, base_url, log_path)
+        yield base_url
+    finally:
+        process.terminate()
+        try:
+            process.wait(_stop_seconds_max)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(_stop_seconds_max)
+
+
+async def _issue(client: httpx.AsyncClient, customer: str) -> tuple[str, dict[str, object]]:
+    response = await client.post(
+        "/v3/operations/sync",
+        params={"endpointId": ENDPOINT, "operation": OPERATION},
+        json={"customer": {"ids": {"customerNumber": customer}}},
+        headers={"Authorization": f"SecretKey {KEY}"},
+    )
+    assert response.status_code == 200, response.text
+    tree = response.json()
+    assert tree["status"] == "Success", tree
+    block: dict[str, object] = tree["promoCode"]
+    return customer, block
+
+
+def test_simultaneous_issues_hand_each_code_to_exactly_one_customer(tmp_path: Path) -> None:
+    _prepare(tmp_path)
+    customers = [f"C{n:03d}" for n in range(CUSTOMERS)]
+
+    async def scenario(base_url: str) -> list[tuple[str, dict[str, object]]]:
+        async with async_client(base_url) as client:
+            return list(await asyncio.gather(*(_issue(client, c) for c in customers)))
+
+    with _promo_server(tmp_path) as base_url:
+        answers = asyncio.run(scenario(base_url))
+
+    statuses = Counter(block["issueStatus"] for _, block in answers)
+    assert statuses == {"Issued": CODES, "NoAvailablePromoCodesInPool": CUSTOMERS - CODES}
+    given: dict[str, str] = {}
+    for customer, block in answers:
+        if block["issueStatus"] == "Issued":
+            ids = block["ids"]
+            assert isinstance(ids, dict)
+            given[customer] = ids["value"]
+        else:
+            assert block == {
+                "issueStatus": "NoAvailablePromoCodesInPool",
+                "pool": {"ids": {"externalId": POOL}},
+            }
+    assert len(set(given.values())) == CODES
+
+    with sqlite3.connect(tmp_path / "pointkeeper.db") as connection:
+        rows = connection.execute(
+            "SELECT c.value, k.customer_number FROM promo_codes c"
+            " LEFT JOIN customers k ON k.id = c.issued_customer_id"
+        ).fetchall()
+    connection.close()
+    holders = dict(rows)
+    assert len(holders) == CODES
+    # Every code went to one customer, the very one whose answer named it.
+    assert holders == {value: customer for customer, value in given.items()}

@@ -1,0 +1,103 @@
+"""Promo code services on a real store: the cases found while wiring the
+Maestra operations, each a rule of SPEC §1."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pointkeeper.config import parse_config
+from pointkeeper.domain.promo import ISSUED, NOT_AVAILABLE_FOR_ISSUE, RedemptionRefused
+from pointkeeper.services import customers, promo
+from pointkeeper.services.reference import sync_reference_data
+from pointkeeper.store import open_store
+from pointkeeper.store.sqlite import SqliteStore
+
+HOUR = 3_600_000
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqliteStore]:
+    opened = open_store(f"sqlite:///{tmp_path}/db.sqlite")
+    config = parse_config({"programs": [{"name": "P"}]}, {})
+    opened.context.update(opened.write_sync(sync_reference_data, config.programs))
+    for number in ("C1", "C2"):
+        opened.write_sync(customers.put_customer, number, fields={}, program="P", now=0)
+    yield opened
+    opened.close()
+
+
+def issue(store: SqliteStore, customer: str, **fields: object) -> tuple[str, promo.CodeView | None]:
+    request = promo.IssueRequest(
+        **{
+            "mode": "from-pool",
+            "customer_kind": "customer_number",
+            "customer_value": customer,
+            "value": None,
+            "pool": "W",
+            "point_of_contact": None,
+            "at": None,
+            "available_from": None,
+            "available_till": None,
+            **fields,
+        }
+    )
+    result: tuple[str, promo.CodeView | None] = store.write_sync(
+        promo.issue_code, request, now=HOUR
+    )
+    return result
+
+
+def test_a_pool_updates_only_the_fields_given(store: SqliteStore) -> None:
+    store.write_sync(promo.put_pool, "W", values={"name": "Welcome", "multi_use": True})
+    updated = store.write_sync(promo.put_pool, "W", values={"available_till": 10 * HOUR})
+    assert (updated.name, updated.multi_use, updated.available_till) == ("Welcome", True, 10 * HOUR)
+
+
+def test_a_multi_use_pool_skips_a_code_past_its_end(store: SqliteStore) -> None:
+    store.write_sync(promo.put_pool, "W", values={"name": "W", "multi_use": True})
+    rows = [promo.ImportRow(1, "OLD", None, HOUR), promo.ImportRow(2, "NEW", None, 9 * HOUR)]
+    store.write_sync(promo.import_codes, "W", rows)
+    status, view = issue(store, "C1")
+    assert status == ISSUED and view is not None and view.code.value == "NEW"
+
+
+def test_a_refusal_shows_nothing_of_another_customers_issue(store: SqliteStore) -> None:
+    store.write_sync(promo.put_pool, "W", values={"name": "W"})
+    store.write_sync(promo.import_codes, "W", [promo.ImportRow(1, "ONLY")])
+    assert issue(store, "C1")[0] == ISSUED
+    status, view = issue(store, "C2", mode="by-value", value="ONLY", pool=None)
+    assert status == NOT_AVAILABLE_FOR_ISSUE and view is not None
+    assert (view.issued_at, view.issued_point_of_contact_id, view.used_at) == (None, None, None)
+
+
+def test_a_code_cannot_be_redeemed_before_it_was_issued(store: SqliteStore) -> None:
+    store.write_sync(promo.put_pool, "W", values={"name": "W"})
+    store.write_sync(promo.import_codes, "W", [promo.ImportRow(1, "ONE")])
+    issue(store, "C1")
+    with pytest.raises(RedemptionRefused, match="before it was issued"):
+        store.write_sync(
+            promo.redeem_code,
+            customer_kind="customer_number",
+            customer_value="C1",
+            value="ONE",
+            point_of_contact=None,
+            at=HOUR - 1,
+        )
+
+
+def test_by_value_or_create_does_not_take_a_value_of_another_pool(store: SqliteStore) -> None:
+    store.write_sync(promo.put_pool, "W", values={"name": "W"})
+    store.write_sync(promo.put_pool, "OTHER", values={"name": "Other"})
+    store.write_sync(promo.import_codes, "OTHER", [promo.ImportRow(1, "THEIRS")])
+    status, view = issue(store, "C1", mode="by-value-or-create", value="THEIRS", pool="W")
+    assert (status, view) == (NOT_AVAILABLE_FOR_ISSUE, None)
+
+
+def test_no_code_is_made_when_it_could_not_be_used(store: SqliteStore) -> None:
+    store.write_sync(promo.put_pool, "W", values={"name": "W", "available_till": HOUR})
+    status, _ = issue(store, "C1", mode="by-value-or-create", value="LATE", pool="W")
+    assert status == NOT_AVAILABLE_FOR_ISSUE
+    assert store.read_sync(lambda tx: tx.code("LATE")) is None
