@@ -35,8 +35,15 @@ _history_page_items_default = 100
 # Where a refusal from the ledger points in the request, by the service's field name.
 _error_locations = {
     "customer": "/operation/customer/ids",
-    "changeAmount": "/operation/balanceChanges/balanceChange/changeAmount",
+    "ids": "/operation/customer/ids",
+    "customerNumber": "/operation/customer/ids/customerNumber",
+    "websiteId": "/operation/customer/ids/webSiteUserId",
+    "email": "/operation/customer/email",
+    "mobilePhone": "/operation/customer/mobilePhone",
+    "status": "/operation/customer/status",
     "program": "/operation/customer/program",
+    "changeAmount": "/operation/balanceChanges/balanceChange/changeAmount",
+    "expirationDateTimeUtc": "/operation/balanceChanges/balanceChange/expirationDateTimeUtc",
     "pointOfContact": "/operation/pointOfContact/ids/externalId",
 }
 
@@ -143,10 +150,13 @@ def _get_history(
     page = fields.child("page")
     if page is None:
         raise InvalidRequest("is required", field=fields.where("page"))
-    since = page.date("sinceDateTimeUtc") or 0
+    given_since = page.date("sinceDateTimeUtc")
+    since = 0 if given_since is None else given_since
     till = page.date("tillDateTimeUtc")
-    number = page.integer("pageNumber") or 1
-    per_page = page.integer("itemsPerPage") or _history_page_items_default
+    given_number = page.integer("pageNumber")
+    number = 1 if given_number is None else given_number
+    given_per_page = page.integer("itemsPerPage")
+    per_page = _history_page_items_default if given_per_page is None else given_per_page
     if number < 1:
         raise InvalidRequest("must be 1 or more", field=page.where("pageNumber"))
     if not 1 <= per_page <= history_page_items_max:
@@ -225,10 +235,12 @@ def _change_balance(
     return Prepared(work, changes_state=True)
 
 
-def _customer_values(customer: Fields) -> tuple[dict[str, Any], str | None]:
-    """The customer's fields as the domain names them, and the program named."""
+def _customer_values(customer: Fields, *, with_ids: bool) -> tuple[dict[str, Any], str | None]:
+    """The customer's fields as the domain names them, and the program named.
+    A registration takes its ids from ``customer/ids`` too; an edit finds the
+    customer by them, and changes only what stands beside them."""
     values: dict[str, Any] = {}
-    ids = customer.child("ids")
+    ids = customer.child("ids") if with_ids else None
     for wire_name, kind in (
         ("customerNumber", "customer_number"),
         ("webSiteUserId", "website_id"),
@@ -253,7 +265,7 @@ def _register(fields: Fields, operation: OperationConfig, transaction_id: str | 
     customer = fields.child("customer")
     if customer is None:
         raise InvalidRequest("is required", field=fields.where("customer"))
-    values, program = _customer_values(customer)
+    values, program = _customer_values(customer, with_ids=True)
 
     def work(tx: SqliteTx, now: Instant) -> dict[str, Any]:
         created = register_customer(tx, fields=values, program=program, now=now)
@@ -266,9 +278,7 @@ def _edit(fields: Fields, operation: OperationConfig, transaction_id: str | None
     kind, value = fields.customer("customer")
     customer = fields.child("customer")
     assert customer is not None
-    values, program = _customer_values(customer)
-    # The id the customer was found by stays as it is.
-    values.pop(kind, None)
+    values, program = _customer_values(customer, with_ids=False)
 
     def work(tx: SqliteTx, now: Instant) -> dict[str, Any]:
         edited = edit_customer(tx, kind=kind, value=value, fields=values, program=program, now=now)

@@ -1,0 +1,377 @@
+"""Exactly once across a crash: asynchronous Maestra calls (``/v3/operations/async``)
+survive ``kill -9`` of the server that is executing them.
+
+200 ChangeCustomerBalance calls of +1, each with its own transactionId:
+
+1. are sent by several clients to a server whose jobs execute them as they
+   arrive; the server gets SIGKILL mid-load;
+2. a server with the jobs off shows the state the crash left: every call
+   answered Success is stored, and the credits are exactly those of the
+   calls marked ``done``; the calls whose answer was lost are sent again,
+   as a client would;
+3. a server with the jobs on starts on that queue and gets SIGKILL as soon
+   as the database shows its first finished batch, while it is executing
+   the rest; the state is checked again;
+4. a last server finishes the queue: the balance is exactly +200, the
+   history holds 200 actions and every call is ``done`` once.
+
+``tests/e2e/server.py`` writes a fixed configuration (no endpoints, no
+operations, jobs off), so this file starts its own server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.slow
+
+_admin_token = "admin-token-for-async-crash"
+_program = "Loyalty program 1"
+_endpoint = "shop-web"
+_key = "key-shop-web"
+_change = "ChangeBalance"
+_history = "GetHistory"
+_customer = "C-ASYNC"
+
+_calls = 200
+_senders = 8
+_kill_after_answers = 80
+_start_seconds_max = 30.0
+_finish_seconds_max = 60.0
+_poll_seconds = 0.05
+_log_tail_chars_max = 4_000
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _config(folder: Path, port: int, *, jobs: bool) -> str:
+    def text(value: str) -> str:
+        return json.dumps(value)
+
+    return "\n".join(
+        [
+            "[database]",
+            f"url = {text(f'sqlite:///{folder}/pointkeeper.db')}",
+            "[server]",
+            'host = "127.0.0.1"',
+            f"port = {port}",
+            "[jobs]",
+            f"enabled = {'true' if jobs else 'false'}",
+            "interval_seconds = 0.2",
+            "[admin]",
+            f"tokens = [{text(_admin_token)}]",
+            "[[programs]]",
+            f"name = {text(_program)}",
+            'earning_description = "1 point per dollar"',
+            'redemption_description = "100 points = $1"',
+            "[[endpoints]]",
+            f"id = {text(_endpoint)}",
+            f"secret_key = {text(_key)}",
+            "[[operations]]",
+            f"name = {text(_change)}",
+            'kind = "ChangeCustomerBalance"',
+            f"endpoints = [{text(_endpoint)}]",
+            "[[operations]]",
+            f"name = {text(_history)}",
+            'kind = "GetCustomerBalanceHistory"',
+            f"endpoints = [{text(_endpoint)}]",
+            "",
+        ]
+    )
+
+
+class _Server:
+    """``pointkeeper serve`` on a free port over one database folder; may be
+    started again after ``kill``/``stop``, with the jobs on or off."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.starts = 0
+        self.base_url = ""
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def _log(self) -> Path:
+        return self.folder / f"server-{self.starts}.log"
+
+    def start(self, *, jobs: bool, wait: bool = True) -> None:
+        assert self._process is None
+        port = _free_port()
+        self.starts += 1
+        self.base_url = f"http://127.0.0.1:{port}"
+        config = self.folder / "pointkeeper.toml"
+        config.write_text(_config(self.folder, port, jobs=jobs), encoding="utf-8")
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("POINTKEEPER_")}
+        with self._log.open("wb") as log:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "pointkeeper.cli", "serve", "--config", str(config)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=environ,
+                cwd=self.folder,
+            )
+        if wait:
+            self.wait_healthy()
+
+    def wait_healthy(self) -> None:
+        assert self._process is not None
+        deadline = time.monotonic() + _start_seconds_max
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                self._process = None
+                raise RuntimeError(f"the server exited during start-up:\n{self.log_tail()}")
+            try:
+                if httpx.get(f"{self.base_url}/healthz", timeout=2.0).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(_poll_seconds)
+        self.kill()
+        raise RuntimeError(f"the server did not become healthy in time:\n{self.log_tail()}")
+
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs, as in a crash or a power cut."""
+        if self._process is not None:
+            self._process.send_signal(signal.SIGKILL)
+            self._process.wait(10)
+            self._process = None
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            try:
+                self._process.wait(10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait(10)
+            self._process = None
+
+    def log_tail(self) -> str:
+        try:
+            return self._log.read_text(encoding="utf-8", errors="replace")[-_log_tail_chars_max:]
+        except OSError:
+            return "(no log)"
+
+
+def _admin() -> dict[str, str]:
+    return {"Authorization": f"Bearer {_admin_token}"}
+
+
+_credit = json.dumps(
+    {"customer": {"ids": {"customerNumber": _customer}}, "balanceChanges": [{"changeAmount": 1}]}
+).encode()
+
+
+async def _queue(client: httpx.AsyncClient, transaction_id: str) -> httpx.Response:
+    return await client.post(
+        "/v3/operations/async",
+        params={"endpointId": _endpoint, "operation": _change, "transactionId": transaction_id},
+        content=_credit,
+        headers={"Content-Type": "application/json", "Authorization": f"SecretKey {_key}"},
+    )
+
+
+@dataclass
+class _Sent:
+    answered: set[str] = field(default_factory=set)
+    lost: set[str] = field(default_factory=set)
+    refused: list[tuple[str, int, str]] = field(default_factory=list)
+
+
+async def _send_all(client: httpx.AsyncClient, ids: list[str], out: _Sent) -> None:
+    """Sends ``ids`` one after another, until the first broken connection."""
+    for index, transaction_id in enumerate(ids):
+        try:
+            response = await _queue(client, transaction_id)
+        except httpx.TransportError:
+            # This one and every later one: sent or not, the answer never came.
+            out.lost.update(ids[index:])
+            return
+        if response.status_code == 200 and response.json() == {"status": "Success"}:
+            out.answered.add(transaction_id)
+        else:
+            out.refused.append((transaction_id, response.status_code, response.text))
+
+
+async def _queue_and_kill(server: _Server, ids: list[str]) -> _Sent:
+    out = _Sent()
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=10.0) as client:
+        senders = [
+            asyncio.create_task(_send_all(client, ids[index::_senders], out))
+            for index in range(_senders)
+        ]
+        while len(out.answered) < _kill_after_answers and not all(s.done() for s in senders):
+            await asyncio.sleep(0.001)
+        # In a thread, so that the senders keep sending while it happens.
+        await asyncio.to_thread(server.kill)
+        await asyncio.gather(*senders)
+    return out
+
+
+async def _stored(base_url: str, ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """Each transactionId's stored calls, as the admin API shows them."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=10.0) as client:
+
+        async def one(transaction_id: str) -> list[dict[str, Any]]:
+            response = await client.get(
+                "/admin/v1/async-operations",
+                params={"transactionId": transaction_id},
+                headers=_admin(),
+            )
+            assert response.status_code == 200, response.text
+            calls: list[dict[str, Any]] = response.json()
+            return calls
+
+        found = await asyncio.gather(*(one(transaction_id) for transaction_id in ids))
+    return dict(zip(ids, found, strict=True))
+
+
+def _balance(client: httpx.Client) -> int:
+    response = client.get(f"/admin/v1/customers/{_customer}", headers=_admin())
+    assert response.status_code == 200, response.text
+    balance: int = response.json()["balances"]["pointBalance"]
+    return balance
+
+
+def _actions_count(client: httpx.Client) -> int:
+    response = client.post(
+        "/v3/operations/sync",
+        params={"endpointId": _endpoint, "operation": _history},
+        json={"customer": {"ids": {"customerNumber": _customer}}, "page": {"itemsPerPage": 1}},
+        headers={"Authorization": f"SecretKey {_key}"},
+    )
+    assert response.status_code == 200, response.text
+    count: int = response.json()["customerActionsCount"]
+    return count
+
+
+@dataclass
+class _State:
+    stored: dict[str, list[dict[str, Any]]]
+    done: int
+    queued: int
+
+
+def _check_after_crash(server: _Server, ids: list[str]) -> _State:
+    """With the jobs off, so that nothing moves: no call is stored twice, and
+    the credits are exactly those of the calls marked done."""
+    stored = asyncio.run(_stored(server.base_url, ids))
+    assert all(len(calls) <= 1 for calls in stored.values())
+    statuses = [calls[0]["status"] for calls in stored.values() if calls]
+    assert set(statuses) <= {"done", "queued"}, statuses
+    done = statuses.count("done")
+    with httpx.Client(base_url=server.base_url, timeout=10.0) as client:
+        assert _balance(client) == done
+        assert _actions_count(client) == done
+    return _State(stored, done, statuses.count("queued"))
+
+
+def _done_in_database(folder: Path) -> int:
+    """Read straight from the file, while the server writes it (WAL lets a
+    reader in), to catch the server in the middle of its work."""
+    uri = f"file:{folder}/pointkeeper.db?mode=ro"
+    with sqlite3.connect(uri, uri=True, timeout=5.0) as connection:
+        (count,) = connection.execute(
+            "SELECT count(*) FROM async_operations WHERE status = 'done'"
+        ).fetchone()
+    return int(count)
+
+
+def _kill_at_first_progress(server: _Server, done_before: int) -> None:
+    server.start(jobs=True, wait=False)
+    deadline = time.monotonic() + _start_seconds_max
+    while time.monotonic() < deadline and server.running():
+        with contextlib.suppress(sqlite3.OperationalError):
+            if _done_in_database(server.folder) > done_before:
+                break
+        time.sleep(0.001)
+    server.kill()
+
+
+def test_async_calls_run_exactly_once_across_sigkill(tmp_path: Path) -> None:
+    ids = [f"async-{n:03d}" for n in range(_calls)]
+    server = _Server(tmp_path)
+    try:
+        # 1. Sent while executed; killed mid-load.
+        server.start(jobs=True)
+        response = httpx.put(
+            f"{server.base_url}/admin/v1/customers/{_customer}",
+            json={"program": _program},
+            headers=_admin(),
+        )
+        assert response.status_code in (200, 201), response.text
+        sent = asyncio.run(_queue_and_kill(server, ids))
+        assert not sent.refused, sent.refused[:5]
+        assert len(sent.answered) >= _kill_after_answers
+
+        # 2. What the crash left; the lost answers are sent again.
+        server.start(jobs=False)
+        first = _check_after_crash(server, ids)
+        missing = [tid for tid in sent.answered if not first.stored[tid]]
+        assert not missing, f"answered Success but not stored: {missing[:5]}"
+        retry = _Sent()
+
+        async def resend() -> None:
+            async with httpx.AsyncClient(base_url=server.base_url, timeout=10.0) as client:
+                await _send_all(client, sorted(sent.lost), retry)
+
+        asyncio.run(resend())
+        assert retry.answered == sent.lost, retry.refused[:5]
+        server.stop()
+
+        # 3. Killed while executing the queue.
+        _kill_at_first_progress(server, first.done)
+        server.start(jobs=False)
+        second = _check_after_crash(server, ids)
+        assert all(second.stored.values()), "a call answered Success is not stored"
+        server.stop()
+        print(
+            f"first crash: {len(sent.answered)} answered, {len(sent.lost)} lost, "
+            f"{first.done} done; second crash: {second.done} done, {second.queued} queued"
+        )
+        assert second.done >= first.done
+
+        # 4. Finished.
+        server.start(jobs=True)
+        with httpx.Client(base_url=server.base_url, timeout=10.0) as client:
+            deadline = time.monotonic() + _finish_seconds_max
+            while _balance(client) < _calls and time.monotonic() < deadline:
+                time.sleep(0.1)
+            # A moment more, in case anything would run twice.
+            time.sleep(0.5)
+            assert _balance(client) == _calls
+            assert _actions_count(client) == _calls
+        final = asyncio.run(_stored(server.base_url, ids))
+        assert all(len(calls) == 1 for calls in final.values())
+        not_done = {tid: calls[0]["status"] for tid, calls in final.items()}
+        not_done = {tid: status for tid, status in not_done.items() if status != "done"}
+        assert not not_done, not_done
+        assert all(calls[0]["result"]["status"] == "Success" for calls in final.values())
+    except BaseException:
+        print(server.log_tail())
+        raise
+    finally:
+        server.stop()
