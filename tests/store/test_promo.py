@@ -14,6 +14,7 @@ from pointkeeper.services import customers, promo
 from pointkeeper.services.reference import sync_reference_data
 from pointkeeper.store import open_store
 from pointkeeper.store.sqlite import SqliteStore
+from pointkeeper.store.tx import SqliteTx
 
 HOUR = 3_600_000
 
@@ -101,3 +102,26 @@ def test_no_code_is_made_when_it_could_not_be_used(store: SqliteStore) -> None:
     status, _ = issue(store, "C1", mode="by-value-or-create", value="LATE", pool="W")
     assert status == NOT_AVAILABLE_FOR_ISSUE
     assert store.read_sync(lambda tx: tx.code("LATE")) is None
+
+
+@pytest.mark.parametrize("multi_use", [False, True])
+def test_taking_a_free_code_reads_the_free_index(store: SqliteStore, multi_use: bool) -> None:
+    """Whatever the pool's history: the plan of the very statement the store
+    runs must read the partial index of free codes."""
+    store.write_sync(promo.put_pool, "W", values={"name": "W", "multi_use": multi_use})
+
+    def plan(tx: SqliteTx) -> str:
+        statements: list[str] = []
+        tx.connection.set_trace_callback(statements.append)
+        try:
+            if multi_use:
+                tx.first_unblocked_code(1, HOUR)
+            else:
+                tx.first_free_code(1, HOUR)
+        finally:
+            tx.connection.set_trace_callback(None)
+        (statement,) = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+        steps = tx.connection.execute(f"EXPLAIN QUERY PLAN {statement}").fetchall()
+        return " ".join(str(step) for step in steps)
+
+    assert "promo_codes_free" in store.read_sync(plan)

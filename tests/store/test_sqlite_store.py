@@ -82,3 +82,26 @@ def test_a_closed_store_refuses_writes(tmp_path: Path) -> None:
     store.close()
     with pytest.raises(StoreError, match="closed"):
         store.write_sync(_add_template, "late")
+
+
+def test_a_write_waits_off_the_loop_for_another_process_lock(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    other = sqlite3.connect(tmp_path / "db.sqlite", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+
+    async def run() -> tuple[int, int]:
+        write = asyncio.ensure_future(store.write(_add_template, "after-the-lock"))
+        ticks = 0
+        while not write.done() and ticks < 50:
+            await asyncio.sleep(0.01)  # the loop keeps running meanwhile
+            ticks += 1
+            if ticks == 20:
+                other.execute("COMMIT")
+        return await write, ticks
+
+    template_id, ticks = asyncio.run(run())
+    other.close()
+    assert template_id > 0
+    assert ticks >= 20
+    assert "after-the-lock" in store.read_sync(_names)

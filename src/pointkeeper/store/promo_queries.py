@@ -132,7 +132,8 @@ class PromoQueries:
     def first_unblocked_code(self, pool_id: int, at: Instant) -> Code | None:
         """The oldest unblocked code of a multi-use pool not past its own end."""
         row = self.connection.execute(
-            f"SELECT {_code_columns} FROM promo_codes WHERE pool_id = ? AND blocked_at IS NULL"
+            f"SELECT {_code_columns} FROM promo_codes WHERE pool_id = ?"
+            " AND issued_customer_id IS NULL AND blocked_at IS NULL"
             " AND (available_till IS NULL OR available_till > ?) ORDER BY id LIMIT 1",
             (pool_id, at),
         ).fetchone()

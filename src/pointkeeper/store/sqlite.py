@@ -26,6 +26,7 @@ import collections
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import AsyncGenerator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -42,6 +43,8 @@ Work = Callable[..., Any]
 _log = logging.getLogger(__name__)
 
 _reader_threads = 2
+_lock_wait_seconds = 10.0
+_lock_retry_seconds = 0.002
 _stream_chunks_waiting_max = 4
 # The WAL is checkpointed by a thread of its own, so that copying pages back
 # into the database never stalls a commit.
@@ -69,7 +72,15 @@ def _connect_writer(path: str) -> sqlite3.Connection:
         connection.close()
         raise StoreError(f"{path}: SQLite refused WAL mode (got {mode!r})")
     connection.execute("PRAGMA wal_autocheckpoint=0")
+    # The write connection never waits inside SQLite: a BEGIN that meets
+    # another process's lock is retried by ``_begin`` off the event loop.
+    connection.execute("PRAGMA busy_timeout=0")
     return connection
+
+
+def _is_busy(error: sqlite3.OperationalError) -> bool:
+    text = str(error)
+    return "locked" in text or "busy" in text
 
 
 class _Request:
@@ -86,6 +97,10 @@ class _Request:
         self.args = args
         self.kwargs = kwargs
         self.future = future
+
+
+# Answered by ``_begin_at_once`` when another process holds the write lock.
+_busy = StoreError("The database is locked by another process")
 
 
 def _answer(request: _Request, ok: bool, value: Any) -> None:
@@ -183,9 +198,12 @@ class SqliteStore:
                 count = min(len(self._waiting), limits.write_batch_max)
                 batch = [self._waiting.popleft() for _ in range(count)]
                 with self._connection_lock:
-                    # BEGIN may wait for another process's write lock, and
-                    # COMMIT for the disk: both off the loop.
-                    failure = await loop.run_in_executor(self._committer, self._begin)
+                    # BEGIN is tried here; when another process holds the
+                    # write lock the wait happens off the loop, like COMMIT's
+                    # wait for the disk.
+                    failure = self._begin_at_once()
+                    if failure is _busy:
+                        failure = await loop.run_in_executor(self._committer, self._begin)
                     if failure is None:
                         outcomes = self._run_batch([(r.work, r.args, r.kwargs) for r in batch])
                         failure = await loop.run_in_executor(self._committer, self._commit)
@@ -199,17 +217,29 @@ class SqliteStore:
                 while self._waiting:
                     _answer(self._waiting.popleft(), False, self._failure)
 
-    def _begin(self) -> StoreError | None:
-        """Opens the batch's transaction; answers the error that fails the
-        whole batch, if any."""
+    def _begin_at_once(self) -> StoreError | None:
+        """Opens the batch's transaction if the write lock is free now;
+        answers ``_busy`` when it is not, or the error that fails the batch."""
         if self._failure is not None:
             return self._failure
         try:
             self._connection.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
+        except sqlite3.OperationalError as exc:
+            if _is_busy(exc):
+                return _busy
             _log.exception("could not begin a write transaction")
             return StoreError(f"The database failed: {exc}")
         return None
+
+    def _begin(self) -> StoreError | None:
+        """Opens the batch's transaction, waiting up to ``_lock_wait_seconds``
+        for another process's write lock."""
+        deadline = time.monotonic() + _lock_wait_seconds
+        while (failure := self._begin_at_once()) is _busy:
+            if time.monotonic() > deadline:
+                return StoreError("The database stayed locked by another process")
+            time.sleep(_lock_retry_seconds)
+        return failure
 
     def _run_batch(
         self, batch: list[tuple[Work, tuple[Any, ...], dict[str, Any]]]

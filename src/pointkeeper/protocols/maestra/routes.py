@@ -191,7 +191,8 @@ async def _run(
             raise ProtocolError(400, "ExportBalanceChanges cannot run asynchronously")
         return await _stream_export(state, send, fields, answer_format)
     prepared = prepare(fields, operation, transaction_id)
-    key = fingerprint(operation.name, tree)
+    # Only a kept answer needs the request's fingerprint.
+    key = "" if transaction_id is None else fingerprint(operation.name, tree)
     if asynchronous_call:
         await state.ready_store.write(
             asynchronous.enqueue,
