@@ -238,6 +238,38 @@ def peak_rss_mb(pid: int) -> float:
     return total_kb / 1024
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time pid and its descendants have used so far, in seconds."""
+    ticks = 0
+    for each in _process_tree(pid):
+        try:
+            stat = Path(f"/proc/{each}/stat").read_text()
+        except OSError:
+            continue
+        # Fields after the parenthesised command name; utime and stime are 14 and 15.
+        fields = stat.rpartition(")")[2].split()
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def maestra_toml(endpoint_id: str, secret_key: str, operations: dict[str, str]) -> str:
+    """`extra_toml` for `bench_server`: one Maestra endpoint and the named operations
+    (name -> kind) allowed on it."""
+    text = f"""
+[[endpoints]]
+id = {_toml_str(endpoint_id)}
+secret_key = {_toml_str(secret_key)}
+"""
+    for name, kind in operations.items():
+        text += f"""
+[[operations]]
+name = {_toml_str(name)}
+kind = {_toml_str(kind)}
+endpoints = [{_toml_str(endpoint_id)}]
+"""
+    return text
+
+
 def _process_tree(pid: int) -> list[int]:
     found = [pid]
     for tasks in Path(f"/proc/{pid}/task").glob("*/children"):
@@ -384,9 +416,19 @@ def require_wrk() -> None:
         raise SystemExit(2)
 
 
-def run_wrk(url: str, connections: int, duration_s: int, script: Path | None = None) -> WrkResult:
+def run_wrk(
+    url: str,
+    connections: int,
+    duration_s: int,
+    script: Path | None = None,
+    timeout_s: int | None = None,
+) -> WrkResult:
+    """`timeout_s`: wrk's per-request timeout (its default is 2 s; a slower answer is a
+    socket error and left out of the latency percentiles)."""
     command = [WRK, "--latency", "-t", str(WRK_THREADS), "-c", str(connections)]
     command += ["-d", f"{duration_s}s"]
+    if timeout_s is not None:
+        command += ["--timeout", f"{timeout_s}s"]
     if script is not None:
         command += ["-s", str(script)]
     done = subprocess.run([*command, url], capture_output=True, text=True, check=False)
