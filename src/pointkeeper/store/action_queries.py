@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from pointkeeper.domain.time import Instant
 
@@ -54,9 +55,9 @@ class ActionQueries:
 
     def export_rows(
         self, since: Instant, till: Instant, segment_id: int | None
-    ) -> Iterator[tuple[object, ...]]:
-        """Every balance change dated in [since, till), as plain tuples in
-        ``ActionChangeRow`` order (the export formats millions of them)."""
+    ) -> Iterator[list[tuple[Any, ...]]]:
+        """Every balance change dated in [since, till), as lists of plain
+        tuples in ``ActionChangeRow`` order (the export formats millions)."""
         where = " WHERE bc.date_time_utc >= ? AND bc.date_time_utc < ?"
         params: Sequence[object] = (since, till)
         if segment_id is not None:
@@ -71,7 +72,7 @@ class ActionQueries:
             params,
         )
         while rows := cursor.fetchmany(_export_rows_per_fetch):
-            yield from rows
+            yield rows
 
     def customer_action_count(self, customer_id: int, since: Instant, till: Instant) -> int:
         row = self.connection.execute(
@@ -82,7 +83,13 @@ class ActionQueries:
         return int(row[0])
 
     def customer_action_page(
-        self, customer_id: int, since: Instant, till: Instant, *, offset: int, limit: int
+        self,
+        customer_id: int,
+        since: Instant,
+        till: Instant,
+        *,
+        offset: int,
+        limit: int,
     ) -> list[ActionChangeRow]:
         """The changes of one page of a customer's actions, oldest first."""
         page = [

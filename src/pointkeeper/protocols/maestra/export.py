@@ -51,107 +51,155 @@ def read_export_request(fields: Fields) -> ExportRequest:
 _xml = escape_text
 
 
-def _xml_action(row: tuple[Any, ...], templates: dict[int, str], places: dict[int, str]) -> str:
-    action_id, at, transaction_id, template_id, place_id, customer_id, website_id = row[:7]
-    return "".join(
-        (
-            "<customerAction><ids><customerActionId>",
-            str(action_id),
-            "</customerActionId>",
-            ""
-            if transaction_id is None
-            else f"<transactionId>{_xml(transaction_id)}</transactionId>",
-            "</ids>",
-            templates[template_id],
-            "<dateTimeUtc>",
-            format_date(at),
-            "</dateTimeUtc>",
-            "" if place_id is None else places[place_id],
-            "<customer><ids><customerId>",
-            str(customer_id),
-            "</customerId>",
-            "" if website_id is None else f"<webSiteId>{_xml(website_id)}</webSiteId>",
-            "</ids></customer><customerBalanceChanges>",
-        )
-    )
+Batches = Iterator[list[tuple[Any, ...]]]
+
+_action_end = "</customerBalanceChanges></customerAction>"
 
 
-def _xml_change(row: tuple[Any, ...]) -> str:
-    amount, expires_at, kind = row[7:]
-    expiry = (
-        ""
-        if expires_at is None
-        else f"<expirationDateTimeUtc>{format_date(expires_at)}</expirationDateTimeUtc>"
-    )
-    return (
-        f"<customerBalanceChange><changeAmount>{amount}</changeAmount>{expiry}"
-        f"<balanceChangeKind><systemName>{_xml(kind)}</systemName></balanceChangeKind>"
-        "</customerBalanceChange>"
-    )
+class _Escaped(dict[Any, str]):
+    """A few distinct values (change kinds), each formatted once per export."""
+
+    def __init__(self, render: Callable[[Any], str]) -> None:
+        super().__init__()
+        self._render = render
+
+    def __missing__(self, key: Any) -> str:
+        value = self[key] = self._render(key)
+        return value
 
 
-def _xml_rows(tx: SqliteTx, rows: Iterator[tuple[Any, ...]]) -> Iterator[str]:
+def _xml_rows(tx: SqliteTx, batches: Batches) -> Iterator[str]:
+    """One string per batch of rows: everything an action repeats (template,
+    point of contact, kind) is formatted once, with the markup around it."""
     templates = {
         template_id: (
-            f"<actionTemplate><systemName>{_xml(system_name)}</systemName>"
-            f"<name>{_xml(name)}</name></actionTemplate>"
+            f"</ids><actionTemplate><systemName>{_xml(system_name)}</systemName>"
+            f"<name>{_xml(name)}</name></actionTemplate><dateTimeUtc>"
         )
         for template_id, (system_name, name) in tx.templates_by_id().items()
     }
-    places = {
-        place_id: f"<pointOfContact><ids><externalId>{_xml(external_id)}</externalId></ids>"
-        "</pointOfContact>"
+    places: dict[int | None, str] = {
+        place_id: f"</dateTimeUtc><pointOfContact><ids><externalId>{_xml(external_id)}"
+        "</externalId></ids></pointOfContact><customer><ids><customerId>"
         for place_id, external_id in tx.points_of_contact_by_id().items()
     }
+    places[None] = "</dateTimeUtc><customer><ids><customerId>"
+    kinds = _Escaped(
+        lambda kind: (
+            f"<balanceChangeKind><systemName>{_xml(kind)}</systemName>"
+            "</balanceChangeKind></customerBalanceChange>"
+        )
+    )
     yield '<?xml version="1.0" encoding="utf-8"?><result><status>Success</status><customerActions>'
     current = None
-    for row in rows:
-        if row[0] != current:
-            if current is not None:
-                yield "</customerBalanceChanges></customerAction>"
-            current = row[0]
-            yield _xml_action(row, templates, places)
-        yield _xml_change(row)
+    for rows in batches:
+        parts: list[str] = []
+        append = parts.append
+        for row in rows:
+            (
+                action_id,
+                at,
+                transaction_id,
+                template,
+                place,
+                customer,
+                website,
+                amount,
+                expiry,
+                kind,
+            ) = row
+            if action_id != current:
+                if current is not None:
+                    append(_action_end)
+                current = action_id
+                transaction = (
+                    ""
+                    if transaction_id is None
+                    else f"<transactionId>{_xml(transaction_id)}</transactionId>"
+                )
+                web = "" if website is None else f"<webSiteId>{_xml(website)}</webSiteId>"
+                append(
+                    f"<customerAction><ids><customerActionId>{action_id}</customerActionId>"
+                    f"{transaction}{templates[template]}{format_date(at)}{places[place]}"
+                    f"{customer}</customerId>{web}</ids></customer><customerBalanceChanges>"
+                )
+            expires = (
+                ""
+                if expiry is None
+                else f"<expirationDateTimeUtc>{format_date(expiry)}</expirationDateTimeUtc>"
+            )
+            append(
+                f"<customerBalanceChange><changeAmount>{amount}</changeAmount>{expires}{kinds[kind]}"
+            )
+        yield "".join(parts)
     if current is not None:
-        yield "</customerBalanceChanges></customerAction>"
+        yield _action_end
     yield "</customerActions></result>"
 
 
-def _json_rows(tx: SqliteTx, rows: Iterator[tuple[Any, ...]]) -> Iterator[str]:
+def _json_str(text: str) -> str:
+    """``text`` as a JSON string, as orjson writes it: printable text without
+    quotes or backslashes goes as it is."""
+    if text.isprintable() and '"' not in text and "\\" not in text:
+        return f'"{text}"'
+    return orjson.dumps(text).decode()
+
+
+def _json_rows(tx: SqliteTx, batches: Batches) -> Iterator[str]:
+    """The same text ``orjson`` makes of each action's tree, written directly."""
     templates = {
-        template_id: {"systemName": system_name, "name": name}
+        template_id: f'}},"actionTemplate":{{"systemName":{_json_str(system_name)},'
+        f'"name":{_json_str(name)}}},"dateTimeUtc":"'
         for template_id, (system_name, name) in tx.templates_by_id().items()
     }
-    places = tx.points_of_contact_by_id()
+    places: dict[int | None, str] = {
+        place_id: f'","pointOfContact":{{"ids":{{"externalId":{_json_str(external_id)}}}}},'
+        '"customer":{"ids":{"customerId":'
+        for place_id, external_id in tx.points_of_contact_by_id().items()
+    }
+    places[None] = '","customer":{"ids":{"customerId":'
+    kinds = _Escaped(lambda kind: f'"balanceChangeKind":{{"systemName":{_json_str(kind)}}}}}')
     yield '{"status":"Success","customerActions":['
-    action: dict[str, Any] | None = None
-    separator = ""
-    for row in rows:
-        if action is None or row[0] != action["ids"]["customerActionId"]:
-            if action is not None:
-                yield separator + orjson.dumps(action).decode()
-                separator = ","
-            action_id, at, transaction_id, template_id, place_id, customer_id, website_id = row[:7]
-            ids: dict[str, Any] = {"customerId": customer_id}
-            if website_id is not None:
-                ids["webSiteId"] = website_id
-            action = {
-                "ids": {"customerActionId": action_id}
-                | ({} if transaction_id is None else {"transactionId": transaction_id}),
-                "actionTemplate": templates[template_id],
-                "dateTimeUtc": format_date(at),
-            }
-            if place_id is not None:
-                action["pointOfContact"] = {"ids": {"externalId": places[place_id]}}
-            action["customer"] = {"ids": ids}
-            action["customerBalanceChanges"] = []
-        change: dict[str, Any] = {"changeAmount": row[7]}
-        if row[8] is not None:
-            change["expirationDateTimeUtc"] = format_date(row[8])
-        change["balanceChangeKind"] = {"systemName": row[9]}
-        action["customerBalanceChanges"].append(change)
-    if action is not None:
-        yield separator + orjson.dumps(action).decode()
+    current = None
+    for rows in batches:
+        parts: list[str] = []
+        append = parts.append
+        for row in rows:
+            (
+                action_id,
+                at,
+                transaction_id,
+                template,
+                place,
+                customer,
+                website,
+                amount,
+                expiry,
+                kind,
+            ) = row
+            if action_id != current:
+                if current is not None:
+                    append("]},")
+                current = action_id
+                transaction = (
+                    ""
+                    if transaction_id is None
+                    else ',"transactionId":' + _json_str(transaction_id)
+                )
+                web = "" if website is None else ',"webSiteId":' + _json_str(website)
+                append(
+                    f'{{"ids":{{"customerActionId":{action_id}{transaction}{templates[template]}'
+                    f'{format_date(at)}{places[place]}{customer}{web}}}}},"customerBalanceChanges":['
+                )
+            else:
+                append(",")
+            expires = (
+                "" if expiry is None else '"expirationDateTimeUtc":"' + format_date(expiry) + '",'
+            )
+            append(f'{{"changeAmount":{amount},{expires}{kinds[kind]}')
+        yield "".join(parts)
+    if current is not None:
+        yield "]}"
     yield "]}"
 
 
@@ -164,7 +212,7 @@ def export_chunks(tx: SqliteTx, request: ExportRequest, answer_format: str) -> I
         if segment_id is None:
             raise NotFound("Segment not found", field="/operation/segment/ids/externalId")
     rows = tx.export_rows(request.since, request.till, segment_id)
-    pieces: Callable[[SqliteTx, Iterator[tuple[Any, ...]]], Iterator[str]] = (
+    pieces: Callable[[SqliteTx, Batches], Iterator[str]] = (
         _xml_rows if answer_format == "xml" else _json_rows
     )
     buffer: list[str] = []

@@ -8,6 +8,7 @@ body size (413), body well-formed (400), request valid (200
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import uuid
@@ -145,11 +146,19 @@ async def _send(send: Send, status: int, body: bytes, answer_format: str) -> Non
     await send({"type": "http.response.body", "body": body})
 
 
+async def _disconnected(receive: Receive) -> None:
+    """Returns once the client has gone (the body was read whole before)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
 async def _stream_export(
-    state: AppState, send: Send, fields: Fields, answer_format: str
+    state: AppState, receive: Receive, send: Send, fields: Fields, answer_format: str
 ) -> tuple[int, dict[str, Any]] | None:
     """Streams the export; answers a status and tree only when it fails
-    before the first byte went out."""
+    before the first byte went out. Stops when the client goes away: the
+    server drops what is sent after that without a word, and the query would
+    otherwise run to its end for no one."""
     request = read_export_request(fields)
     chunks = state.ready_store.stream(export_chunks, request, answer_format)
     try:
@@ -157,10 +166,14 @@ async def _stream_export(
     except PointkeeperError as exc:
         return 200, _refusal(exc)
     headers = [(b"content-type", _content_types[answer_format])]
-    await send({"type": "http.response.start", "status": 200, "headers": headers})
-    await send({"type": "http.response.body", "body": first, "more_body": True})
+    gone = asyncio.ensure_future(_disconnected(receive))
     try:
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": first, "more_body": True})
         async for chunk in chunks:
+            if gone.done():
+                _log.info("export stopped: the client went away")
+                return None
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
     except Exception:
         # Too late for another status: the answer stays unfinished, which
@@ -168,6 +181,7 @@ async def _stream_export(
         _log.exception("export failed while streaming")
         raise
     finally:
+        gone.cancel()
         await chunks.aclose()
     await send({"type": "http.response.body", "body": b""})
     return None
@@ -189,7 +203,7 @@ async def _run(
     if operation.kind == "ExportBalanceChanges":
         if asynchronous_call:
             raise ProtocolError(400, "ExportBalanceChanges cannot run asynchronously")
-        return await _stream_export(state, send, fields, answer_format)
+        return await _stream_export(state, receive, send, fields, answer_format)
     prepared = prepare(fields, operation, transaction_id)
     # Only a kept answer needs the request's fingerprint.
     key = "" if transaction_id is None else fingerprint(operation.name, tree)
