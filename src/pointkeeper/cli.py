@@ -123,9 +123,13 @@ def demo(folder: Path, port: int, no_serve: bool) -> None:
         _serve(config)
 
 
+from pointkeeper.commands.promo import codes, import_codes, pools  # noqa: E402
 from pointkeeper.commands.segments import segments  # noqa: E402 - groups register after main
 
 main.add_command(segments)
+main.add_command(pools)
+main.add_command(codes)
+main.add_command(import_codes)
 
 
 if __name__ == "__main__":

@@ -495,6 +495,10 @@ def test_the_openapi_document_and_docs_are_served_under_admin(client: TestClient
         "/v1/segments/{externalId}",
         "/v1/segments/{externalId}/members",
         "/v1/segments/{externalId}/members/{customerNumber}",
+        "/v1/pools/{externalId}",
+        "/v1/pools/{externalId}/codes",
+        "/v1/pools/{externalId}/codes/generate",
+        "/v1/promo-codes/{value}/block",
     }
     assert document["servers"] == [{"url": "/admin"}]
     assert document["components"]["securitySchemes"]["adminToken"]["scheme"] == "bearer"

@@ -10,6 +10,7 @@ import pytest
 
 from pointkeeper.config import parse_config
 from pointkeeper.domain.promo import ISSUED, NOT_AVAILABLE_FOR_ISSUE, RedemptionRefused
+from pointkeeper.errors import InvalidRequest
 from pointkeeper.services import customers, promo
 from pointkeeper.services.reference import sync_reference_data
 from pointkeeper.store import open_store
@@ -125,3 +126,21 @@ def test_taking_a_free_code_reads_the_free_index(store: SqliteStore, multi_use: 
         return " ".join(str(step) for step in steps)
 
     assert "promo_codes_free" in store.read_sync(plan)
+
+
+def test_a_pool_with_codes_keeps_its_use_rule(store: SqliteStore) -> None:
+    store.write_sync(promo.put_pool, "W", values={"name": "W", "multi_use": True})
+    store.write_sync(promo.import_codes, "W", [promo.ImportRow(1, "SHARED")])
+    with pytest.raises(InvalidRequest, match="multiUse"):
+        store.write_sync(promo.put_pool, "W", values={"multi_use": False})
+    assert store.read_sync(promo.pool_view, "W")[0].multi_use is True
+
+
+def test_a_pool_window_is_checked_against_what_is_stored(store: SqliteStore) -> None:
+    store.write_sync(promo.put_pool, "W", values={"name": "W", "issue_start": 2 * HOUR})
+    with pytest.raises(InvalidRequest, match="issueEndDateTimeUtc"):
+        store.write_sync(promo.put_pool, "W", values={"issue_end": HOUR})
+    with pytest.raises(InvalidRequest, match="availableTillDateTimeUtc"):
+        store.write_sync(
+            promo.put_pool, "W", values={"available_from": 3 * HOUR, "available_till": HOUR}
+        )

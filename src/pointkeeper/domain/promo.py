@@ -154,7 +154,10 @@ def check_pattern(pattern: object) -> str:
             f"pattern must be at most {pattern_chars_max} characters with at least four X",
             field="pattern",
         )
-    check_code_value(pattern)
+    try:
+        check_code_value(pattern)
+    except InvalidRequest as exc:
+        raise InvalidRequest(exc.message, field="pattern") from None
     return pattern
 
 

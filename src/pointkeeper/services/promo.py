@@ -86,13 +86,32 @@ def _pool(tx: SqliteTx, external_id: str) -> Pool:
 
 
 def put_pool(tx: SqliteTx, external_id: str, *, values: dict[str, Any]) -> Pool:
-    """Creates or updates a pool; ``values`` are the columns given."""
-    start, end = values.get("issue_start"), values.get("issue_end")
-    if start is not None and end is not None and end <= start:
-        raise InvalidRequest(
-            "issueEndDateTimeUtc must come after issueStartDateTimeUtc", field="issueEndDateTimeUtc"
-        )
-    if tx.pool(external_id) is not None:
+    """Creates or updates a pool; ``values`` are the columns given. Whether
+    codes are single- or multi-use cannot change once the pool has codes:
+    the codes already issued were issued under the other rule."""
+    existing = tx.pool(external_id)
+    merged: dict[str, Any] = (
+        {}
+        if existing is None
+        else {
+            "issue_start": existing.issue_start,
+            "issue_end": existing.issue_end,
+            "available_from": existing.available_from,
+            "available_till": existing.available_till,
+        }
+    )
+    merged.update(values)
+    for start, end, field in (
+        ("issue_start", "issue_end", "issueEndDateTimeUtc"),
+        ("available_from", "available_till", "availableTillDateTimeUtc"),
+    ):
+        opens, closes = merged.get(start), merged.get(end)
+        if opens is not None and closes is not None and closes <= opens:
+            raise InvalidRequest(f"{field} must come after the start of its window", field=field)
+    if existing is not None:
+        switching = "multi_use" in values and bool(values["multi_use"]) != existing.multi_use
+        if switching and any(tx.pool_counts(existing.id)):
+            raise InvalidRequest("multiUse cannot change once the pool has codes", field="multiUse")
         tx.update_pool(external_id, values)
     elif values.get("name") is None:
         raise InvalidRequest("A new pool needs a name", field="name")

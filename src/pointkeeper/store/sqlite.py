@@ -72,6 +72,10 @@ def _connect_writer(path: str) -> sqlite3.Connection:
         connection.close()
         raise StoreError(f"{path}: SQLite refused WAL mode (got {mode!r})")
     connection.execute("PRAGMA wal_autocheckpoint=0")
+    # A large import touches most pages of the unique code index; with the
+    # default 2 MB cache they were written out and read back mid-transaction
+    # (measured: 1M codes 17.8 s -> 14.0 s with 64 MB).
+    connection.execute("PRAGMA cache_size=-65536")
     # The write connection never waits inside SQLite: a BEGIN that meets
     # another process's lock is retried by ``_begin`` off the event loop.
     connection.execute("PRAGMA busy_timeout=0")

@@ -21,6 +21,7 @@ from pointkeeper.app import AppState
 from .auth import AdminAuth
 from .body_limit import BodyLimit
 from .errors import install_error_handlers
+from .promo import router as promo_router
 from .routes import router
 from .segments import router as segments_router
 
@@ -72,6 +73,7 @@ def create_admin_app(state: AppState) -> FastAPI:
     app.state.pointkeeper = state
     app.include_router(router)
     app.include_router(segments_router)
+    app.include_router(promo_router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     install_error_handlers(app)
     public_paths = {app.openapi_url, app.docs_url, app.swagger_ui_oauth2_redirect_url}
