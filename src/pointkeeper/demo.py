@@ -12,7 +12,7 @@ from pathlib import Path
 from pointkeeper.config import Config, load_config
 from pointkeeper.domain.time import from_datetime, ms_per_day, now
 from pointkeeper.secrets import new_secret
-from pointkeeper.services import loyalty
+from pointkeeper.services import loyalty, promo
 from pointkeeper.services.adjustments import BalanceChangeRequest, change_balance
 from pointkeeper.services.customers import put_customer
 from pointkeeper.services.reference import sync_reference_data
@@ -39,11 +39,17 @@ _operations = (
     ("Website.ChangeCustomerBalance", "ChangeCustomerBalance"),
     ("Website.RegisterCustomer", "RegisterCustomer"),
     ("Website.EditCustomer", "EditCustomer"),
+    ("Website.RedeemPromoCode", "RedeemPromoCode"),
+    ("Website.CancelPromoCodeRedemption", "CancelPromoCodeRedemption"),
+)
+_issue_operation = (
+    '\n[[operations]]\nname = "Website.IssuePromoCode"\nkind = "IssuePromoCode"\n'
+    'endpoints = ["shop-web"]\nmode = "from-pool"\npool = "WELCOME"\n'
 )
 
 
 def _operations_text() -> str:
-    return "".join(
+    return _issue_operation + "".join(
         f'\n[[operations]]\nname = "{name}"\nkind = "{kind}"\nendpoints = ["shop-web"]\n'
         for name, kind in _operations
     )
@@ -128,6 +134,12 @@ def _seed(config: Config) -> None:
             reference="welcome",
             now=at,
         )
+        store.write_sync(
+            promo.put_pool,
+            "WELCOME",
+            values={"name": "Welcome codes", "description": "10% off the first order"},
+        )
+        store.write_sync(promo.generate_codes, "WELCOME", count=100, pattern="WELCOME-XXXX-XXXX")
     finally:
         store.close()
 
@@ -183,4 +195,7 @@ curl -X POST '{url}/v3/operations/sync?endpointId=shop-web&operation=Website.Reg
 curl -X POST '{url}/v3/operations/sync?endpointId=shop-web&operation=Website.ExportBalanceUpdates' {maestra} -H 'Content-Type: application/xml' -d '<operation><sinceDateTimeUtc>2015-01-01 00:00</sinceDateTimeUtc><tillDateTimeUtc>2030-01-01 00:00</tillDateTimeUtc></operation>'
 curl -X POST '{url}/v3/operations/async?endpointId=shop-web&operation=Website.ChangeCustomerBalance&transactionId=demo-async-1' {maestra} -H 'Content-Type: application/json' -d '{{"customer":{{"ids":{{"webSiteUserId":"web-2"}}}},"balanceChanges":[{{"changeAmount":5}}]}}'
 curl '{url}/admin/v1/async-operations?transactionId=demo-async-1' {admin}
+curl -X POST '{url}/v3/operations/sync?endpointId=shop-web&operation=Website.IssuePromoCode' {maestra} -H 'Content-Type: application/xml' -d '<operation><customer><ids><webSiteUserId>web-1</webSiteUserId></ids></customer></operation>'
+curl -X POST '{url}/v3/operations/sync?endpointId=shop-web&operation=Website.RedeemPromoCode' {maestra} -H 'Content-Type: application/xml' -d '<operation><customer><ids><webSiteUserId>web-1</webSiteUserId></ids></customer><promoCode><ids><value>[value from IssuePromoCode]</value></ids></promoCode></operation>'
+curl {url}/admin/v1/pools/WELCOME {admin}
 """
