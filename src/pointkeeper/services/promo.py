@@ -339,6 +339,20 @@ def redeem_code(
     check_redemption(
         code, pool, issued_to_customer=issued, issued_at=view.issued_at, used_at=view.used_at, at=at
     )
+    return _mark_use(tx, code, pool, customer, point_of_contact_id=point_of_contact_id, at=at)
+
+
+def _mark_use(
+    tx: SqliteTx,
+    code: Code,
+    pool: Pool,
+    customer: Customer,
+    *,
+    point_of_contact_id: int | None,
+    at: Instant | None,
+) -> CodeView:
+    """Records a redemption (``at``) or its cancellation (``at`` None) and
+    answers the code as the customer now sees it."""
     tx.set_code_used(
         code.id,
         customer_id=customer.id,
@@ -346,7 +360,7 @@ def redeem_code(
         point_of_contact_id=point_of_contact_id,
         at=at,
     )
-    fresh = tx.code(value)
+    fresh = tx.code(code.value)
     assert fresh is not None
     return _view(tx, fresh, pool, customer, None)
 
@@ -360,13 +374,4 @@ def cancel_redemption(
     issued = pool.multi_use or code.issued_customer_id == customer.id
     if not issued or view.used_at is None:
         raise RedemptionRefused("The promo code is not used by this customer")
-    tx.set_code_used(
-        code.id,
-        customer_id=customer.id,
-        multi_use=pool.multi_use,
-        point_of_contact_id=None,
-        at=None,
-    )
-    fresh = tx.code(value)
-    assert fresh is not None
-    return _view(tx, fresh, pool, customer, None)
+    return _mark_use(tx, code, pool, customer, point_of_contact_id=None, at=None)
