@@ -7,6 +7,7 @@ prints the URLs, the tokens and a ready-to-paste ``curl`` line per method.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pointkeeper.config import Config, load_config
@@ -99,7 +100,7 @@ def _seed(config: Config) -> None:
             store.write_sync(
                 put_customer, number, fields={"website_id": website_id}, program=PROGRAM, now=at
             )
-        history = from_datetime(__import__("datetime").datetime(2015, 11, 29, 10, 15))
+        history = from_datetime(datetime(2015, 11, 29, 10, 15, tzinfo=UTC))
         store.write_sync(
             change_balance,
             customer_kind="customer_number",

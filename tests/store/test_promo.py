@@ -115,10 +115,7 @@ def test_taking_a_free_code_reads_the_free_index(store: SqliteStore, multi_use: 
         statements: list[str] = []
         tx.connection.set_trace_callback(statements.append)
         try:
-            if multi_use:
-                tx.first_unblocked_code(1, HOUR)
-            else:
-                tx.first_free_code(1, HOUR)
+            tx.first_free_code(1, HOUR)
         finally:
             tx.connection.set_trace_callback(None)
         (statement,) = [s for s in statements if s.lstrip().upper().startswith("SELECT")]

@@ -240,11 +240,7 @@ def _find_code(tx: SqliteTx, request: IssueRequest, at: Instant) -> tuple[Code, 
             return POOL_NOT_FOUND
         if not pool.issues_at(at):
             return NOT_IN_ISSUE_RANGE
-        code = (
-            tx.first_unblocked_code(pool.id, at)
-            if pool.multi_use
-            else tx.first_free_code(pool.id, at)
-        )
+        code = tx.first_free_code(pool.id, at)
         return NO_AVAILABLE_CODES if code is None else (code, pool)
     assert request.value is not None
     code = tx.code(request.value)

@@ -120,17 +120,8 @@ class PromoQueries:
 
     def first_free_code(self, pool_id: int, at: Instant) -> Code | None:
         """The oldest code of the pool nobody has, unblocked and not past its
-        own end (the pool's default end is the caller's to check)."""
-        row = self.connection.execute(
-            f"SELECT {_code_columns} FROM promo_codes WHERE pool_id = ?"
-            " AND issued_customer_id IS NULL AND blocked_at IS NULL"
-            " AND (available_till IS NULL OR available_till > ?) ORDER BY id LIMIT 1",
-            (pool_id, at),
-        ).fetchone()
-        return None if row is None else Code(*row)
-
-    def first_unblocked_code(self, pool_id: int, at: Instant) -> Code | None:
-        """The oldest unblocked code of a multi-use pool not past its own end."""
+        own end (the pool's default end is the caller's to check). Serves
+        multi-use pools too: their codes never carry an issued customer."""
         row = self.connection.execute(
             f"SELECT {_code_columns} FROM promo_codes WHERE pool_id = ?"
             " AND issued_customer_id IS NULL AND blocked_at IS NULL"
