@@ -109,10 +109,13 @@ def config_data(folder: Path, *, port: int) -> dict[str, Any]:
 
 class ServerProcess:
     """One database folder; ``start`` may be called again after ``stop`` or
-    ``kill`` to bring a new server up on the same database."""
+    ``kill`` to bring a new server up on the same database. ``sections`` are
+    configuration sections beside the defaults (Maestra endpoints and
+    operations, say)."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *, sections: dict[str, Any] | None = None) -> None:
         self.folder = folder
+        self._sections = sections or {}
         self.port = 0
         self.starts = 0
         self._process: subprocess.Popen[bytes] | None = None
@@ -130,13 +133,15 @@ class ServerProcess:
         assert self._process is not None
         return self._process.pid
 
-    def start(self) -> str:
-        """Starts the server and waits until ``/healthz`` answers 200."""
+    def start(self, *, overrides: dict[str, Any] | None = None, wait: bool = True) -> str:
+        """Starts the server, with ``overrides`` replacing whole sections for
+        this start, and waits until ``/healthz`` answers 200 unless told not to."""
         assert self._process is None, "the server is already running"
         self.port = _free_port()
         self.starts += 1
         config_path = self.folder / "pointkeeper.toml"
-        config_path.write_text(_toml(config_data(self.folder, port=self.port)), encoding="utf-8")
+        data = {**config_data(self.folder, port=self.port), **self._sections, **(overrides or {})}
+        config_path.write_text(_toml(data), encoding="utf-8")
         environ = {k: v for k, v in os.environ.items() if not k.startswith("POINTKEEPER_")}
         with self.log_path.open("wb") as log:
             self._process = subprocess.Popen(
@@ -147,10 +152,14 @@ class ServerProcess:
                 env=environ,
                 cwd=self.folder,
             )
-        self._wait_healthy()
+        if wait:
+            self.wait_healthy()
         return self.base_url
 
-    def _wait_healthy(self) -> None:
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def wait_healthy(self) -> None:
         deadline = time.monotonic() + _start_seconds_max
         with httpx.Client(base_url=self.base_url, timeout=2.0) as client:
             while time.monotonic() < deadline:
@@ -196,8 +205,10 @@ class ServerProcess:
 
 
 @contextmanager
-def running_server(folder: Path) -> Iterator[ServerProcess]:
-    server = ServerProcess(folder)
+def running_server(
+    folder: Path, *, sections: dict[str, Any] | None = None
+) -> Iterator[ServerProcess]:
+    server = ServerProcess(folder, sections=sections)
     server.start()
     try:
         yield server

@@ -10,16 +10,12 @@ through the services first (a pool of codes and the customers), then
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
 import sqlite3
-import subprocess
-import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -29,6 +25,7 @@ from pointkeeper.services.customers import put_customer
 from pointkeeper.store import open_store
 
 from .api import async_client
+from .server import running_server
 
 pytestmark = pytest.mark.slow
 
@@ -38,40 +35,20 @@ OPERATION = "IssueWelcome"
 POOL = "welcome"
 CODES = 50
 CUSTOMERS = 120
-_start_seconds_max = 30.0
-_stop_seconds_max = 10.0
-_poll_seconds = 0.05
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _config(folder: Path, port: int) -> str:
-    return f"""
-[database]
-url = "sqlite:///{folder}/pointkeeper.db"
-
-[server]
-host = "127.0.0.1"
-port = {port}
-
-[jobs]
-enabled = false
-
-[[endpoints]]
-id = "{ENDPOINT}"
-secret_key = "{KEY}"
-
-[[operations]]
-name = "{OPERATION}"
-kind = "IssuePromoCode"
-mode = "from-pool"
-pool = "{POOL}"
-endpoints = ["{ENDPOINT}"]
-"""
+_sections: dict[str, Any] = {
+    "endpoints": [{"id": ENDPOINT, "secret_key": KEY}],
+    "operations": [
+        {
+            "name": OPERATION,
+            "kind": "IssuePromoCode",
+            "mode": "from-pool",
+            "pool": POOL,
+            "endpoints": [ENDPOINT],
+        },
+    ],
+}
 
 
 def _prepare(folder: Path) -> None:
@@ -87,48 +64,10 @@ def _prepare(folder: Path) -> None:
         store.close()
 
 
-def _wait_healthy(process: subprocess.Popen[bytes], base_url: str, log: Path) -> None:
-    deadline = time.monotonic() + _start_seconds_max
-    with httpx.Client(base_url=base_url, timeout=2.0) as client:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"the server exited during start-up:\n{log.read_text()}")
-            try:
-                if client.get("/healthz").status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(_poll_seconds)
-    raise RuntimeError(f"the server did not become healthy in time:\n{log.read_text()}")
-
-
 @contextmanager
 def _promo_server(folder: Path) -> Iterator[str]:
-    port = _free_port()
-    config_path = folder / "pointkeeper.toml"
-    config_path.write_text(_config(folder, port), encoding="utf-8")
-    log_path = folder / "server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "pointkeeper.cli", "serve", "--config", str(config_path)],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=folder,
-            # The server reads only this file, not the caller's overrides.
-            env={k: v for k, v in os.environ.items() if not k.startswith("POINTKEEPER_")},
-        )
-    try:
-        base_url = f"http://127.0.0.1:{port}"
-        _wait_healthy(process, base_url, log_path)
-        yield base_url
-    finally:
-        process.terminate()
-        try:
-            process.wait(_stop_seconds_max)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(_stop_seconds_max)
+    with running_server(folder, sections=_sections) as server:
+        yield server.base_url
 
 
 async def _issue(client: httpx.AsyncClient, customer: str) -> tuple[str, dict[str, object]]:

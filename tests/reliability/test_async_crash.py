@@ -24,12 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import signal
-import socket
 import sqlite3
-import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,10 +33,10 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.e2e.server import PROGRAM, ServerProcess, admin_headers
+
 pytestmark = pytest.mark.slow
 
-_admin_token = "admin-token-for-async-crash"
-_program = "Loyalty program 1"
 _endpoint = "shop-web"
 _key = "key-shop-web"
 _change = "ChangeBalance"
@@ -53,131 +48,20 @@ _senders = 8
 _kill_after_answers = 80
 _start_seconds_max = 30.0
 _finish_seconds_max = 60.0
-_poll_seconds = 0.05
-_log_tail_chars_max = 4_000
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+# The Maestra parts of the configuration; the rest is the e2e default.
+_sections: dict[str, Any] = {
+    "endpoints": [{"id": _endpoint, "secret_key": _key}],
+    "operations": [
+        {"name": _change, "kind": "ChangeCustomerBalance", "endpoints": [_endpoint]},
+        {"name": _history, "kind": "GetCustomerBalanceHistory", "endpoints": [_endpoint]},
+    ],
+}
 
 
-def _config(folder: Path, port: int, *, jobs: bool) -> str:
-    def text(value: str) -> str:
-        return json.dumps(value)
-
-    return "\n".join(
-        [
-            "[database]",
-            f"url = {text(f'sqlite:///{folder}/pointkeeper.db')}",
-            "[server]",
-            'host = "127.0.0.1"',
-            f"port = {port}",
-            "[jobs]",
-            f"enabled = {'true' if jobs else 'false'}",
-            "interval_seconds = 0.2",
-            "[admin]",
-            f"tokens = [{text(_admin_token)}]",
-            "[[programs]]",
-            f"name = {text(_program)}",
-            'earning_description = "1 point per dollar"',
-            'redemption_description = "100 points = $1"',
-            "[[endpoints]]",
-            f"id = {text(_endpoint)}",
-            f"secret_key = {text(_key)}",
-            "[[operations]]",
-            f"name = {text(_change)}",
-            'kind = "ChangeCustomerBalance"',
-            f"endpoints = [{text(_endpoint)}]",
-            "[[operations]]",
-            f"name = {text(_history)}",
-            'kind = "GetCustomerBalanceHistory"',
-            f"endpoints = [{text(_endpoint)}]",
-            "",
-        ]
-    )
-
-
-class _Server:
-    """``pointkeeper serve`` on a free port over one database folder; may be
-    started again after ``kill``/``stop``, with the jobs on or off."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.starts = 0
-        self.base_url = ""
-        self._process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def _log(self) -> Path:
-        return self.folder / f"server-{self.starts}.log"
-
-    def start(self, *, jobs: bool, wait: bool = True) -> None:
-        assert self._process is None
-        port = _free_port()
-        self.starts += 1
-        self.base_url = f"http://127.0.0.1:{port}"
-        config = self.folder / "pointkeeper.toml"
-        config.write_text(_config(self.folder, port, jobs=jobs), encoding="utf-8")
-        environ = {k: v for k, v in os.environ.items() if not k.startswith("POINTKEEPER_")}
-        with self._log.open("wb") as log:
-            self._process = subprocess.Popen(
-                [sys.executable, "-m", "pointkeeper.cli", "serve", "--config", str(config)],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=environ,
-                cwd=self.folder,
-            )
-        if wait:
-            self.wait_healthy()
-
-    def wait_healthy(self) -> None:
-        assert self._process is not None
-        deadline = time.monotonic() + _start_seconds_max
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                self._process = None
-                raise RuntimeError(f"the server exited during start-up:\n{self.log_tail()}")
-            try:
-                if httpx.get(f"{self.base_url}/healthz", timeout=2.0).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(_poll_seconds)
-        self.kill()
-        raise RuntimeError(f"the server did not become healthy in time:\n{self.log_tail()}")
-
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown code runs, as in a crash or a power cut."""
-        if self._process is not None:
-            self._process.send_signal(signal.SIGKILL)
-            self._process.wait(10)
-            self._process = None
-
-    def stop(self) -> None:
-        if self._process is not None:
-            self._process.terminate()
-            try:
-                self._process.wait(10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait(10)
-            self._process = None
-
-    def log_tail(self) -> str:
-        try:
-            return self._log.read_text(encoding="utf-8", errors="replace")[-_log_tail_chars_max:]
-        except OSError:
-            return "(no log)"
-
-
-def _admin() -> dict[str, str]:
-    return {"Authorization": f"Bearer {_admin_token}"}
+def _start(server: ServerProcess, *, jobs: bool, wait: bool = True) -> None:
+    server.start(overrides={"jobs": {"enabled": jobs, "interval_seconds": 0.2}}, wait=wait)
 
 
 _credit = json.dumps(
@@ -216,7 +100,7 @@ async def _send_all(client: httpx.AsyncClient, ids: list[str], out: _Sent) -> No
             out.refused.append((transaction_id, response.status_code, response.text))
 
 
-async def _queue_and_kill(server: _Server, ids: list[str]) -> _Sent:
+async def _queue_and_kill(server: ServerProcess, ids: list[str]) -> _Sent:
     out = _Sent()
     async with httpx.AsyncClient(base_url=server.base_url, timeout=10.0) as client:
         senders = [
@@ -239,7 +123,7 @@ async def _stored(base_url: str, ids: list[str]) -> dict[str, list[dict[str, Any
             response = await client.get(
                 "/admin/v1/async-operations",
                 params={"transactionId": transaction_id},
-                headers=_admin(),
+                headers=admin_headers(),
             )
             assert response.status_code == 200, response.text
             calls: list[dict[str, Any]] = response.json()
@@ -250,7 +134,7 @@ async def _stored(base_url: str, ids: list[str]) -> dict[str, list[dict[str, Any
 
 
 def _balance(client: httpx.Client) -> int:
-    response = client.get(f"/admin/v1/customers/{_customer}", headers=_admin())
+    response = client.get(f"/admin/v1/customers/{_customer}", headers=admin_headers())
     assert response.status_code == 200, response.text
     balance: int = response.json()["balances"]["pointBalance"]
     return balance
@@ -275,7 +159,7 @@ class _State:
     queued: int
 
 
-def _check_after_crash(server: _Server, ids: list[str]) -> _State:
+def _check_after_crash(server: ServerProcess, ids: list[str]) -> _State:
     """With the jobs off, so that nothing moves: no call is stored twice, and
     the credits are exactly those of the calls marked done."""
     stored = asyncio.run(_stored(server.base_url, ids))
@@ -300,8 +184,8 @@ def _done_in_database(folder: Path) -> int:
     return int(count)
 
 
-def _kill_at_first_progress(server: _Server, done_before: int) -> None:
-    server.start(jobs=True, wait=False)
+def _kill_at_first_progress(server: ServerProcess, done_before: int) -> None:
+    _start(server, jobs=True, wait=False)
     deadline = time.monotonic() + _start_seconds_max
     while time.monotonic() < deadline and server.running():
         with contextlib.suppress(sqlite3.OperationalError):
@@ -313,14 +197,14 @@ def _kill_at_first_progress(server: _Server, done_before: int) -> None:
 
 def test_async_calls_run_exactly_once_across_sigkill(tmp_path: Path) -> None:
     ids = [f"async-{n:03d}" for n in range(_calls)]
-    server = _Server(tmp_path)
+    server = ServerProcess(tmp_path, sections=_sections)
     try:
         # 1. Sent while executed; killed mid-load.
-        server.start(jobs=True)
+        _start(server, jobs=True)
         response = httpx.put(
             f"{server.base_url}/admin/v1/customers/{_customer}",
-            json={"program": _program},
-            headers=_admin(),
+            json={"program": PROGRAM},
+            headers=admin_headers(),
         )
         assert response.status_code in (200, 201), response.text
         sent = asyncio.run(_queue_and_kill(server, ids))
@@ -328,7 +212,7 @@ def test_async_calls_run_exactly_once_across_sigkill(tmp_path: Path) -> None:
         assert len(sent.answered) >= _kill_after_answers
 
         # 2. What the crash left; the lost answers are sent again.
-        server.start(jobs=False)
+        _start(server, jobs=False)
         first = _check_after_crash(server, ids)
         missing = [tid for tid in sent.answered if not first.stored[tid]]
         assert not missing, f"answered Success but not stored: {missing[:5]}"
@@ -344,7 +228,7 @@ def test_async_calls_run_exactly_once_across_sigkill(tmp_path: Path) -> None:
 
         # 3. Killed while executing the queue.
         _kill_at_first_progress(server, first.done)
-        server.start(jobs=False)
+        _start(server, jobs=False)
         second = _check_after_crash(server, ids)
         assert all(second.stored.values()), "a call answered Success is not stored"
         server.stop()
@@ -355,7 +239,7 @@ def test_async_calls_run_exactly_once_across_sigkill(tmp_path: Path) -> None:
         assert second.done >= first.done
 
         # 4. Finished.
-        server.start(jobs=True)
+        _start(server, jobs=True)
         with httpx.Client(base_url=server.base_url, timeout=10.0) as client:
             deadline = time.monotonic() + _finish_seconds_max
             while _balance(client) < _calls and time.monotonic() < deadline:
