@@ -28,10 +28,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import secrets
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -324,53 +322,6 @@ def validate_export(server: h.Server, key: str, answer_format: str, expected: in
         raise h.BenchError(f"export ({answer_format}) is wrong: {'; '.join(problems)}")
 
 
-# --------------------------------------------------------------------------- profile
-
-
-def _py_spy() -> str | None:
-    beside = Path(sys.executable).parent / "py-spy"
-    return str(beside) if beside.exists() else shutil.which("py-spy")
-
-
-def start_profile(server: h.Server, output: Path) -> subprocess.Popen[bytes] | None:
-    py_spy = _py_spy()
-    if py_spy is None:
-        print("--profile: install py-spy (.venv/bin/pip install py-spy)", file=sys.stderr)
-        return None
-    command = [py_spy, "record", "-p", str(server.pid), "-f", "raw", "-o", str(output)]
-    command += ["--rate", "200", "--nonblocking", "--threads"]
-    profiler = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    time.sleep(1.0)  # py-spy needs a moment to attach
-    return profiler
-
-
-def stop_profile(profiler: subprocess.Popen[bytes], output: Path, top: int = 25) -> list[str]:
-    """Stops py-spy and answers the thread split and the functions with most self time."""
-    profiler.send_signal(2)  # SIGINT: py-spy writes the profile and exits
-    try:
-        profiler.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        profiler.kill()
-        profiler.wait()
-    if not output.exists():
-        return [f"py-spy wrote nothing: {(profiler.stderr.read() if profiler.stderr else b'')!r}"]
-    own: Counter[str] = Counter()
-    threads: Counter[str] = Counter()
-    total = 0
-    for line in output.read_text().splitlines():
-        stack, _, samples = line.rpartition(" ")
-        if not stack or not samples.isdigit():
-            continue
-        frames = stack.split(";")
-        total += int(samples)
-        threads[re.sub(r" \(\d+\)", "", frames[0])] += int(samples)  # runs share a name
-        own[frames[-1]] += int(samples)
-    lines = [f"{n / total:6.1%}  {name}" for name, n in threads.most_common(6)]
-    lines.append("self time:")
-    lines += [f"{n / total:6.1%}  {frame}" for frame, n in own.most_common(top)]
-    return lines
-
-
 # --------------------------------------------------------------------------- report
 
 
@@ -459,10 +410,11 @@ def measure(plan: Plan, size: int, answer_format: str, baseline_mb: float | None
         if plan.profile:
             h.RESULTS_DIR.mkdir(exist_ok=True)
             profile_path.unlink(missing_ok=True)
-            profiler = start_profile(server, profile_path)
+            profiler = h.start_profile(server, profile_path)
         runs = [stream_export(server, plan.key, answer_format, size) for _ in range(plan.runs)]
         if profiler is not None:
-            profile = stop_profile(profiler, profile_path)
+            h.stop_profile(profiler)
+            profile = h.summarize_profile(profile_path)
         peak_rss = server.peak_rss_mb()
         if plan.validate:
             validate_export(server, plan.key, answer_format, size)

@@ -50,9 +50,7 @@ import os
 import random
 import secrets
 import shutil
-import signal
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -454,65 +452,6 @@ def pool_counts(server: h.Server) -> dict[str, int]:
     return {name: int(counts[name]) for name in ("available", "issued", "used", "blocked")}
 
 
-# --------------------------------------------------------------------------- profile
-
-
-def _py_spy() -> str | None:
-    beside = Path(sys.executable).parent / "py-spy"
-    return str(beside) if beside.exists() else shutil.which("py-spy")
-
-
-def start_profile(server: h.Server, output: Path) -> subprocess.Popen[bytes] | None:
-    py_spy = _py_spy()
-    if py_spy is None:
-        print("--profile: install py-spy (.venv/bin/pip install py-spy)", file=sys.stderr)
-        return None
-    command = [py_spy, "record", "-p", str(server.pid), "-f", "raw", "-o", str(output)]
-    command += ["--rate", "200", "--nonblocking", "--threads"]
-    profiler = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    time.sleep(1.0)  # py-spy needs a moment to attach
-    return profiler
-
-
-def stop_profile(profiler: subprocess.Popen[bytes]) -> None:
-    profiler.send_signal(signal.SIGINT)  # py-spy writes the profile and exits
-    try:
-        profiler.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        profiler.kill()
-        profiler.wait()
-
-
-def summarize_profile(output: Path, top: int = 25) -> list[str]:
-    """The thread split, self time and inclusive time of pointkeeper's functions."""
-    if not output.exists() or not output.stat().st_size:
-        return ["py-spy wrote nothing"]
-    own: Counter[str] = Counter()
-    inclusive: Counter[str] = Counter()
-    threads: Counter[str] = Counter()
-    total = 0
-    for line in output.read_text().splitlines():
-        stack, _, samples = line.rpartition(" ")
-        if not stack or not samples.isdigit():
-            continue
-        frames = stack.split(";")
-        n = int(samples)
-        total += n
-        threads[frames[0].split(" (")[0] + " " + frames[0].rpartition(": ")[2]] += n
-        own[frames[-1]] += n
-        for frame in set(frames[1:]):
-            if "pointkeeper/" in frame:
-                inclusive[frame] += n
-    if not total:
-        return ["py-spy: no samples"]
-    lines = [f"{n / total:6.1%}  {name}" for name, n in threads.most_common(6)]
-    lines.append("self time:")
-    lines += [f"{n / total:6.1%}  {frame}" for frame, n in own.most_common(top)]
-    lines.append("inclusive, pointkeeper functions:")
-    lines += [f"{n / total:6.1%}  {frame}" for frame, n in inclusive.most_common(top)]
-    return lines
-
-
 # --------------------------------------------------------------------------- runs
 
 
@@ -560,7 +499,7 @@ def run_once(target: Target, args: argparse.Namespace, issues: int, round_no: in
     profiler = None
     if args.profile:
         profile_path = server.workdir / f"pyspy.{round_no}.txt"
-        profiler = start_profile(server, profile_path)
+        profiler = h.start_profile(server, profile_path)
         target.profiles.append(profile_path)
     url = f"{server.base_url}/v3/operations/sync?endpointId={ENDPOINT}&operation={OPERATION}"
     try:
@@ -568,7 +507,7 @@ def run_once(target: Target, args: argparse.Namespace, issues: int, round_no: in
         settle(target.database)
     finally:
         if profiler is not None:
-            stop_profile(profiler)
+            h.stop_profile(profiler)
     seen = read_seen(seen_path)
     target.results.append(result)
     target.seen.append(seen)
@@ -778,7 +717,7 @@ def main() -> int:
                     h.RESULTS_DIR.mkdir(exist_ok=True)
                     merged = h.RESULTS_DIR / f"http_promo.{target.slug}.pyspy.txt"
                     merged.write_text("".join(p.read_text() for p in target.profiles if p.exists()))
-                    profiles[target.label] = summarize_profile(merged)
+                    profiles[target.label] = h.summarize_profile(merged)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     load_after = os.getloadavg()
