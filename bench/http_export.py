@@ -49,7 +49,7 @@ from pointkeeper.services.customers import put_customer
 from pointkeeper.services.loyalty import earn
 from pointkeeper.services.reference import put_point_of_contact, sync_reference_data
 from pointkeeper.store import open_store
-from pointkeeper.store.tx import SqliteTx
+from pointkeeper.store.tx import Tx
 
 ENDPOINT = "bench"
 OPERATION = "Export"
@@ -94,7 +94,7 @@ def seeded_points(actions: int) -> int:
     return sum(MANUAL_POINTS if i % MANUAL_EVERY == 0 else earn_points(i) for i in range(actions))
 
 
-def _create_customers(tx: SqliteTx, count: int, at: int) -> None:
+def _create_customers(tx: Tx, count: int, at: int) -> None:
     put_point_of_contact(tx, external_id=POINT_OF_CONTACT, name="Bench shop")
     for i in range(1, count + 1):
         put_customer(
@@ -106,7 +106,7 @@ def _create_customers(tx: SqliteTx, count: int, at: int) -> None:
         )
 
 
-def _seed_actions(tx: SqliteTx, start: int, stop: int, customers: int, step_ms: int) -> None:
+def _seed_actions(tx: Tx, start: int, stop: int, customers: int, step_ms: int) -> None:
     """Actions start..stop-1, one balance change each."""
     since = instant(SINCE)
     for i in range(start, stop):
@@ -141,7 +141,7 @@ def _seed_actions(tx: SqliteTx, start: int, stop: int, customers: int, step_ms: 
             raise h.BenchError(f"seeding action {i} was taken for a replay")
 
 
-def _count_actions(tx: SqliteTx) -> tuple[int, int]:
+def _count_actions(tx: Tx) -> tuple[int, int]:
     """(actions in the seeded year, actions in all)."""
     row = tx.connection.execute(
         "SELECT COUNT(*) FILTER (WHERE date_time_utc >= ? AND date_time_utc < ?), COUNT(*)"

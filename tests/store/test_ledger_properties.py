@@ -47,7 +47,7 @@ from pointkeeper.services.adjustments import BalanceChangeRequest, change_balanc
 from pointkeeper.services.reference import sync_reference_data
 from pointkeeper.store.migrate import migrate
 from pointkeeper.store.sqlite import SqliteStore
-from pointkeeper.store.tx import SqliteTx
+from pointkeeper.store.tx import Tx
 
 from .reference_model import Account, Change, Figures, ModelDebit, ModelHold, Refusal
 
@@ -134,7 +134,7 @@ class Snapshot:
 
 
 def _snapshot(
-    tx: SqliteTx, *, customer_id: int, customer_number: str, auth_codes: list[str], now: int
+    tx: Tx, *, customer_id: int, customer_number: str, auth_codes: list[str], now: int
 ) -> Snapshot:
     audit = sorted(tx.lot_audit(customer_id))
     lots = tx.lots_by_id(row[0] for row in audit)
@@ -178,7 +178,7 @@ def _sorted_changes(changes: Any) -> list[Change]:
     return sorted(changes, key=lambda c: (c[0], c[1], c[2], c[3] or -1, c[4] or -1))
 
 
-def _change_id(tx: SqliteTx, customer_id: int, match: Callable[[Any], bool]) -> int:
+def _change_id(tx: Tx, customer_id: int, match: Callable[[Any], bool]) -> int:
     found = [r.id for r in tx.changes_between(customer_id, 0, END, rows_max) if match(r)]
     assert len(found) == 1, found
     return found[0]
@@ -581,7 +581,7 @@ class LedgerMachine(RuleBasedStateMachine):
             activated,
         )
         for index in range(len(self.accounts)):
-            assert self._read(SqliteTx.is_settled, customer_id=self.ids[index], at=self.now)
+            assert self._read(Tx.is_settled, customer_id=self.ids[index], at=self.now)
 
     # -- checks ----------------------------------------------------------
 
@@ -652,7 +652,7 @@ def machine(template_db: Path) -> Iterator[LedgerMachine]:
 
 
 def _remaining(machine: LedgerMachine) -> list[int]:
-    return [row[2] for row in machine._read(SqliteTx.lot_audit, customer_id=machine.ids[0])]
+    return [row[2] for row in machine._read(Tx.lot_audit, customer_id=machine.ids[0])]
 
 
 def test_draw_order_holds_and_refunds_into_expired_lots(machine: LedgerMachine) -> None:

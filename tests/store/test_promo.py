@@ -15,7 +15,7 @@ from pointkeeper.services import customers, promo
 from pointkeeper.services.reference import sync_reference_data
 from pointkeeper.store import open_store
 from pointkeeper.store.sqlite import SqliteStore
-from pointkeeper.store.tx import SqliteTx
+from pointkeeper.store.tx import Tx
 
 HOUR = 3_600_000
 
@@ -111,11 +111,11 @@ def test_taking_a_free_code_reads_the_free_index(store: SqliteStore, multi_use: 
     runs must read the partial index of free codes."""
     store.write_sync(promo.put_pool, "W", values={"name": "W", "multi_use": multi_use})
 
-    def plan(tx: SqliteTx) -> str:
+    def plan(tx: Tx) -> str:
         statements: list[str] = []
         tx.connection.set_trace_callback(statements.append)
         try:
-            tx.first_free_code(1, HOUR)
+            tx.first_free_code(1, HOUR, shared=multi_use)
         finally:
             tx.connection.set_trace_callback(None)
         (statement,) = [s for s in statements if s.lstrip().upper().startswith("SELECT")]

@@ -22,7 +22,7 @@ from pointkeeper.services.segments import (
 from pointkeeper.store import open_store
 from pointkeeper.store.segment_queries import SegmentRow
 from pointkeeper.store.sqlite import SqliteStore
-from pointkeeper.store.tx import SqliteTx
+from pointkeeper.store.tx import Tx
 
 NOW = 1_767_225_600_000
 
@@ -34,7 +34,7 @@ def store(tmp_path: Path) -> Iterator[SqliteStore]:
     opened.close()
 
 
-def _add_customers(tx: SqliteTx, numbers: list[str]) -> list[int]:
+def _add_customers(tx: Tx, numbers: list[str]) -> list[int]:
     return [tx.insert_customer({"customer_number": number}, at=NOW) for number in numbers]
 
 
@@ -44,7 +44,7 @@ def customer_ids(store: SqliteStore) -> list[int]:
     return ids
 
 
-def _rows(tx: SqliteTx) -> list[tuple[object, ...]]:
+def _rows(tx: Tx) -> list[tuple[object, ...]]:
     segment_rows = tx.connection.execute("SELECT * FROM segments ORDER BY id").fetchall()
     member_rows = tx.connection.execute(
         "SELECT * FROM segment_members ORDER BY segment_id, customer_id"
@@ -78,7 +78,7 @@ def test_members_are_added_once_listed_in_pages_and_removed(
     assert store.write_sync(lambda tx: tx.add_segment_members(segment_id, [c1, c2])) == 1
     assert store.write_sync(lambda tx: tx.add_segment_members(segment_id, [])) == 0
 
-    def page(tx: SqliteTx, after: int) -> list[int]:
+    def page(tx: Tx, after: int) -> list[int]:
         return tx.segment_member_ids(segment_id, limit=2, after_customer_id=after)
 
     assert store.read_sync(page, 0) == [c1, c2]

@@ -12,19 +12,19 @@ import pytest
 from pointkeeper.errors import StoreError
 from pointkeeper.store import open_store
 from pointkeeper.store.sqlite import SqliteStore
-from pointkeeper.store.tx import SqliteTx
+from pointkeeper.store.tx import Tx
 
 
-def _add_template(tx: SqliteTx, name: str) -> int:
+def _add_template(tx: Tx, name: str) -> int:
     return tx.upsert_template(name, name)
 
 
-def _add_then_fail(tx: SqliteTx, name: str) -> None:
+def _add_then_fail(tx: Tx, name: str) -> None:
     tx.upsert_template(name, name)
     raise ValueError("refused after writing")
 
 
-def _names(tx: SqliteTx) -> list[str]:
+def _names(tx: Tx) -> list[str]:
     rows = tx.connection.execute("SELECT system_name FROM action_templates ORDER BY 1")
     return [row[0] for row in rows]
 
@@ -58,7 +58,7 @@ def test_an_answered_write_is_on_disk(store: SqliteStore, tmp_path: Path) -> Non
 
 
 def test_the_database_runs_in_wal_mode_with_full_sync(store: SqliteStore) -> None:
-    def pragmas(tx: SqliteTx) -> tuple[str, int]:
+    def pragmas(tx: Tx) -> tuple[str, int]:
         mode = tx.connection.execute("PRAGMA journal_mode").fetchone()[0]
         sync = tx.connection.execute("PRAGMA synchronous").fetchone()[0]
         return mode, sync
@@ -66,7 +66,7 @@ def test_the_database_runs_in_wal_mode_with_full_sync(store: SqliteStore) -> Non
     assert store.read_sync(pragmas) == ("wal", 2)
 
 
-def _stop_the_writer(tx: SqliteTx) -> None:
+def _stop_the_writer(tx: Tx) -> None:
     raise SystemExit("simulated fatal failure of the writer thread")
 
 

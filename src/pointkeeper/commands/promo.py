@@ -33,7 +33,7 @@ from pointkeeper.protocols.codes_csv import Rejection, parse_instant, read_codes
 from pointkeeper.services import promo as service
 from pointkeeper.services.promo import ImportRow, codes_per_generation_max, codes_per_import_max
 from pointkeeper.store.sqlite import SqliteStore
-from pointkeeper.store.tx import SqliteTx
+from pointkeeper.store.tx import Tx
 
 from .store import config_option, echo_json, load, opened_store
 
@@ -163,7 +163,7 @@ def codes() -> None:
     """Single promo codes."""
 
 
-def _block(tx: SqliteTx, value: str, *, now: Instant) -> tuple[Code, Pool]:
+def _block(tx: Tx, value: str, *, now: Instant) -> tuple[Code, Pool]:
     code = service.block_code(tx, value, now=now)
     return code, tx.pool_by_id(code.pool_id)
 

@@ -11,7 +11,7 @@ from pointkeeper.domain.ledger import KIND_CUSTOM, KIND_EXPIRED
 from pointkeeper.domain.time import Instant
 from pointkeeper.errors import InvalidRequest, NotFound
 from pointkeeper.limits import points_per_request_max
-from pointkeeper.store.tx import SqliteTx
+from pointkeeper.store.tx import Tx
 
 from .customers import find_customer
 from .ledger import ActionSpec, credit, debit, open_action
@@ -53,7 +53,7 @@ def _check(request: BalanceChangeRequest) -> None:
 
 
 def change_balance(
-    tx: SqliteTx,
+    tx: Tx,
     *,
     customer_kind: str,
     customer_value: object,

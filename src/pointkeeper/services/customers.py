@@ -7,7 +7,7 @@ from typing import Any
 from pointkeeper.domain.customers import Customer, check_status
 from pointkeeper.domain.time import Instant
 from pointkeeper.errors import Conflict, CustomerNotFound, InvalidRequest
-from pointkeeper.store.tx import DuplicateKey, SqliteTx
+from pointkeeper.store.tx import DuplicateKey, Tx
 
 __all__ = ["edit_customer", "find_customer", "put_customer", "register_customer"]
 
@@ -20,7 +20,7 @@ _wire_names = {
 
 
 def find_customer(
-    tx: SqliteTx, kind: str, value: object, *, message: str = "CustomerNumber Not Found"
+    tx: Tx, kind: str, value: object, *, message: str = "CustomerNumber Not Found"
 ) -> Customer:
     customer = tx.customer_by(kind, value)
     if customer is None:
@@ -28,7 +28,7 @@ def find_customer(
     return customer
 
 
-def _enrollment(tx: SqliteTx, fields: dict[str, Any], program: str | None) -> dict[str, Any]:
+def _enrollment(tx: Tx, fields: dict[str, Any], program: str | None) -> dict[str, Any]:
     """The column values for ``fields``; naming a program enrolls the customer
     in it with status ``active`` unless a status is given."""
     values = dict(fields)
@@ -43,7 +43,7 @@ def _enrollment(tx: SqliteTx, fields: dict[str, Any], program: str | None) -> di
     return values
 
 
-def _write(tx: SqliteTx, existing: Customer | None, values: dict[str, Any], now: Instant) -> int:
+def _write(tx: Tx, existing: Customer | None, values: dict[str, Any], now: Instant) -> int:
     try:
         if existing is None:
             return tx.insert_customer(values, at=now)
@@ -55,7 +55,7 @@ def _write(tx: SqliteTx, existing: Customer | None, values: dict[str, Any], now:
 
 
 def put_customer(
-    tx: SqliteTx,
+    tx: Tx,
     customer_number: str,
     *,
     fields: dict[str, Any],
@@ -72,7 +72,7 @@ def put_customer(
 
 
 def register_customer(
-    tx: SqliteTx, *, fields: dict[str, Any], program: str | None, now: Instant
+    tx: Tx, *, fields: dict[str, Any], program: str | None, now: Instant
 ) -> Customer:
     """Creates a customer; at least one external id is needed, and none may
     belong to another customer already."""
@@ -83,7 +83,7 @@ def register_customer(
 
 
 def edit_customer(
-    tx: SqliteTx,
+    tx: Tx,
     *,
     kind: str,
     value: object,

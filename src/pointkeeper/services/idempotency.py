@@ -9,14 +9,14 @@ import orjson
 
 from pointkeeper.domain.time import Instant
 from pointkeeper.errors import DuplicateTransaction
-from pointkeeper.store.tx import SqliteTx
+from pointkeeper.store.tx import Tx
 
 __all__ = ["run_once"]
 
 
 def run_once(
-    tx: SqliteTx,
-    work: Callable[[SqliteTx], dict[str, Any]],
+    tx: Tx,
+    work: Callable[[Tx], dict[str, Any]],
     *,
     endpoint_id: str,
     transaction_id: str | None,

@@ -6,11 +6,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from pointkeeper import limits
-from pointkeeper.domain.ledger import HoldStatus
 from pointkeeper.domain.time import Instant
-from pointkeeper.store.tx import SqliteTx
+from pointkeeper.store.tx import Tx
 
-from .ledger import release_hold, settle
+from .ledger import settle
 
 __all__ = ["JobReport", "run_batch"]
 
@@ -31,16 +30,18 @@ class JobReport:
         return any(asdict(self).values())
 
 
-def run_batch(tx: SqliteTx, *, now: Instant) -> JobReport:
+def run_batch(tx: Tx, *, now: Instant) -> JobReport:
     """One transaction's share of every job; callers repeat it until it
-    answers a report that did nothing."""
+    answers a report that did nothing. While another process runs the jobs
+    this one does nothing, so that no work is done twice."""
     report = JobReport()
-    for hold in tx.due_holds(now, limits.job_batch_max):
-        report.points_expired += release_hold(
-            tx, hold, HoldStatus.EXPIRED, at=hold.expires_at, now=now
-        )
-        report.holds_expired += 1
-    for customer_id in tx.customers_with_expired_lots(now, limits.job_batch_max):
+    if not tx.try_job_lock("ledger"):
+        return report
+    due = {hold.customer_id for hold in tx.due_holds(now, limits.job_batch_max)}
+    due.update(tx.customers_with_expired_lots(now, limits.job_batch_max))
+    # In id order, as every batch of jobs takes its customers' locks.
+    for customer_id in sorted(due):
+        tx.lock_customer(customer_id)
         settled = settle(tx, customer_id, now=now)
         report.holds_expired += settled.holds_expired
         report.lots_expired += settled.lots_expired

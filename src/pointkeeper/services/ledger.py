@@ -24,7 +24,7 @@ from pointkeeper.domain.ledger import (
 )
 from pointkeeper.domain.time import Instant
 from pointkeeper.errors import Conflict, DuplicateTransaction, InvalidRequest, NotFound
-from pointkeeper.store.tx import SqliteTx
+from pointkeeper.store.tx import Tx
 
 from .reference import TEMPLATE_EXPIRY, TEMPLATE_REFUND
 
@@ -67,7 +67,7 @@ class Settlement:
         self.points_expired += other.points_expired
 
 
-def open_action(tx: SqliteTx, spec: ActionSpec) -> int | None:
+def open_action(tx: Tx, spec: ActionSpec) -> int | None:
     """Records the action; None when its idempotency key was already used
     with the same fingerprint (a replay), ``Conflict`` when with another."""
     template_id = tx.template_id(spec.template)
@@ -93,7 +93,7 @@ def open_action(tx: SqliteTx, spec: ActionSpec) -> int | None:
 
 
 def credit(
-    tx: SqliteTx,
+    tx: Tx,
     action_id: int,
     spec: ActionSpec,
     program: Program,
@@ -146,7 +146,7 @@ def credit(
 
 
 def debit(
-    tx: SqliteTx,
+    tx: Tx,
     action_id: int,
     spec: ActionSpec,
     *,
@@ -175,13 +175,14 @@ def debit(
     return change_id
 
 
-def refund(tx: SqliteTx, change_id: int, *, now: Instant, comment: str | None) -> int:
+def refund(tx: Tx, change_id: int, *, now: Instant, comment: str | None) -> int:
     """Reverses a debit into the very lots it drew from; points that land in
     a lot that has expired meanwhile are written off at once."""
     found = tx.change(change_id)
     if found is None:
         raise NotFound("Balance change not found", field="balanceChangeId")
     customer_id, amount, kind, document = found
+    tx.lock_customer(customer_id)
     if amount >= 0 or kind == KIND_EXPIRED:
         raise InvalidRequest("Only a debit can be refunded", field="balanceChangeId")
     if tx.refund_of(change_id) is not None:
@@ -207,7 +208,7 @@ def refund(tx: SqliteTx, change_id: int, *, now: Instant, comment: str | None) -
     return refund_id
 
 
-def release_hold(tx: SqliteTx, hold: Hold, status: str, *, at: Instant, now: Instant) -> int:
+def release_hold(tx: Tx, hold: Hold, status: str, *, at: Instant, now: Instant) -> int:
     """Cancels or times out an open hold: its points go back to their lots,
     or are written off where the lot has expired by ``at``. Answers the
     points written off."""
@@ -218,7 +219,7 @@ def release_hold(tx: SqliteTx, hold: Hold, status: str, *, at: Instant, now: Ins
     return sum(w.points for w in outcome.write_offs)
 
 
-def settle(tx: SqliteTx, customer_id: int, *, now: Instant) -> Settlement:
+def settle(tx: Tx, customer_id: int, *, now: Instant) -> Settlement:
     """Brings one customer's ledger up to ``now``: holds past their time
     expire, then lots past their expiry are written off."""
     result = Settlement()
@@ -235,9 +236,7 @@ def settle(tx: SqliteTx, customer_id: int, *, now: Instant) -> Settlement:
     return result
 
 
-def _write_off(
-    tx: SqliteTx, customer_id: int, write_offs: Iterable[WriteOff], *, now: Instant
-) -> None:
+def _write_off(tx: Tx, customer_id: int, write_offs: Iterable[WriteOff], *, now: Instant) -> None:
     for write_off in write_offs:
         spec = ActionSpec(
             customer_id=customer_id, template=TEMPLATE_EXPIRY, at=write_off.at, now=now
@@ -255,7 +254,7 @@ def _write_off(
         tx.draw(change_id, [Draw(write_off.lot_id, write_off.points)])
 
 
-def current_balances(tx: SqliteTx, customer: Customer, *, now: Instant) -> Balances:
+def current_balances(tx: Tx, customer: Customer, *, now: Instant) -> Balances:
     """The figures of a settled ledger (callers settle first, or check
     ``tx.is_settled``)."""
     active, pending = tx.lot_sums(customer.id, now)

@@ -19,7 +19,7 @@ from pointkeeper.domain.ledger import (
 )
 from pointkeeper.domain.time import Instant
 from pointkeeper.errors import Conflict, HoldNotFound, InvalidRequest
-from pointkeeper.store.tx import ChangeRow, SqliteTx
+from pointkeeper.store.tx import ChangeRow, Tx
 
 from .customers import find_customer
 from .ledger import ActionSpec, credit, current_balances, open_action, release_hold, settle
@@ -38,7 +38,7 @@ __all__ = [
 
 
 def earn(
-    tx: SqliteTx,
+    tx: Tx,
     *,
     customer_number: str,
     points: int,
@@ -78,7 +78,7 @@ def earn(
 
 
 def authorize(
-    tx: SqliteTx,
+    tx: Tx,
     *,
     customer_number: str,
     sale_id: str,
@@ -127,7 +127,7 @@ def _points_for_amount(points_per_unit: int, amount_units: float) -> int:
 
 
 def resolve_authorization(
-    tx: SqliteTx, *, customer_number: str, auth_code: str, target: str, now: Instant
+    tx: Tx, *, customer_number: str, auth_code: str, target: str, now: Instant
 ) -> None:
     """Confirms (a ``RetailOrderPayment`` debit of the reserved lots) or
     cancels (the points go back) a hold, exactly once."""
@@ -175,7 +175,7 @@ class NeedsSettlement(Exception):
 
 
 def statement(
-    tx: SqliteTx, *, customer_number: str, start: Instant, end: Instant, now: Instant
+    tx: Tx, *, customer_number: str, start: Instant, end: Instant, now: Instant
 ) -> Statement:
     customer = find_customer(tx, "customer_number", customer_number, message="Id not found")
     if not tx.is_settled(customer.id, now):
@@ -196,7 +196,7 @@ def statement(
 
 
 def customer_view(
-    tx: SqliteTx, *, customer_number: str, now: Instant
+    tx: Tx, *, customer_number: str, now: Instant
 ) -> tuple[Customer, Program | None, Balances]:
     customer = find_customer(tx, "customer_number", customer_number)
     if not tx.is_settled(customer.id, now):
@@ -205,5 +205,5 @@ def customer_view(
     return customer, program, current_balances(tx, customer, now=now)
 
 
-def settle_customer(tx: SqliteTx, *, customer_number: str, now: Instant) -> None:
+def settle_customer(tx: Tx, *, customer_number: str, now: Instant) -> None:
     settle(tx, find_customer(tx, "customer_number", customer_number).id, now=now)

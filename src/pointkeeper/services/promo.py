@@ -26,7 +26,7 @@ from pointkeeper.domain.promo import (
 )
 from pointkeeper.domain.time import Instant
 from pointkeeper.errors import InvalidRequest, NotFound
-from pointkeeper.store.tx import SqliteTx
+from pointkeeper.store.tx import Tx
 
 from .customers import find_customer
 
@@ -78,14 +78,14 @@ class ImportResult:
     rejected: list[tuple[int, str, str]]
 
 
-def _pool(tx: SqliteTx, external_id: str) -> Pool:
+def _pool(tx: Tx, external_id: str) -> Pool:
     pool = tx.pool(external_id)
     if pool is None:
         raise NotFound("Promo code pool not found", field="pool")
     return pool
 
 
-def put_pool(tx: SqliteTx, external_id: str, *, values: dict[str, Any]) -> Pool:
+def put_pool(tx: Tx, external_id: str, *, values: dict[str, Any]) -> Pool:
     """Creates or updates a pool; ``values`` are the columns given. Whether
     codes are single- or multi-use cannot change once the pool has codes:
     the codes already issued were issued under the other rule."""
@@ -120,7 +120,7 @@ def put_pool(tx: SqliteTx, external_id: str, *, values: dict[str, Any]) -> Pool:
     return _pool(tx, external_id)
 
 
-def pool_view(tx: SqliteTx, external_id: str) -> tuple[Pool, tuple[int, int, int, int]]:
+def pool_view(tx: Tx, external_id: str) -> tuple[Pool, tuple[int, int, int, int]]:
     """The pool and its (available, issued, used, blocked) counts."""
     pool = _pool(tx, external_id)
     return pool, tx.pool_counts(pool.id)
@@ -139,7 +139,7 @@ def _reason(row: ImportRow, seen: set[str]) -> str | None:
     return None
 
 
-def import_codes(tx: SqliteTx, external_id: str, rows: Sequence[ImportRow]) -> ImportResult:
+def import_codes(tx: Tx, external_id: str, rows: Sequence[ImportRow]) -> ImportResult:
     """Adds the good rows and answers each bad one with its reason: a row is
     imported whole or not at all."""
     if len(rows) > codes_per_import_max:
@@ -164,7 +164,7 @@ def import_codes(tx: SqliteTx, external_id: str, rows: Sequence[ImportRow]) -> I
     return ImportResult(imported, rejected)
 
 
-def generate_codes(tx: SqliteTx, external_id: str, *, count: int, pattern: str) -> int:
+def generate_codes(tx: Tx, external_id: str, *, count: int, pattern: str) -> int:
     """Adds ``count`` new codes made from ``pattern``; values that exist
     already are drawn again."""
     if type(count) is not int or not 1 <= count <= codes_per_generation_max:
@@ -181,7 +181,7 @@ def generate_codes(tx: SqliteTx, external_id: str, *, count: int, pattern: str) 
     raise InvalidRequest("The pattern has too few free values left; add more X", field="pattern")
 
 
-def block_code(tx: SqliteTx, value: str, *, now: Instant) -> Code:
+def block_code(tx: Tx, value: str, *, now: Instant) -> Code:
     if not tx.block_code(value, now):
         raise NotFound("Promo code not found", field="value")
     code = tx.code(value)
@@ -189,7 +189,7 @@ def block_code(tx: SqliteTx, value: str, *, now: Instant) -> Code:
     return code
 
 
-def _view(tx: SqliteTx, code: Code, pool: Pool, customer: Customer, status: str | None) -> CodeView:
+def _view(tx: Tx, code: Code, pool: Pool, customer: Customer, status: str | None) -> CodeView:
     if not pool.multi_use:
         if code.issued_customer_id != customer.id:
             # Another customer's issue and use are theirs to see, not this one's.
@@ -209,7 +209,7 @@ def _view(tx: SqliteTx, code: Code, pool: Pool, customer: Customer, status: str 
     return CodeView(code, pool, status, *issue)
 
 
-def _point_of_contact(tx: SqliteTx, external_id: str | None) -> int | None:
+def _point_of_contact(tx: Tx, external_id: str | None) -> int | None:
     if external_id is None:
         return None
     found = tx.point_of_contact_id(external_id)
@@ -231,7 +231,7 @@ class IssueRequest:
     available_till: Instant | None
 
 
-def _find_code(tx: SqliteTx, request: IssueRequest, at: Instant) -> tuple[Code, Pool] | str:
+def _find_code(tx: Tx, request: IssueRequest, at: Instant) -> tuple[Code, Pool] | str:
     """The code to issue, or the issue status that says why there is none."""
     if request.mode == "from-pool":
         assert request.pool is not None
@@ -240,7 +240,7 @@ def _find_code(tx: SqliteTx, request: IssueRequest, at: Instant) -> tuple[Code, 
             return POOL_NOT_FOUND
         if not pool.issues_at(at):
             return NOT_IN_ISSUE_RANGE
-        code = tx.first_free_code(pool.id, at)
+        code = tx.first_free_code(pool.id, at, shared=pool.multi_use)
         return NO_AVAILABLE_CODES if code is None else (code, pool)
     assert request.value is not None
     code = tx.code(request.value)
@@ -265,7 +265,7 @@ def _find_code(tx: SqliteTx, request: IssueRequest, at: Instant) -> tuple[Code, 
     return created, pool
 
 
-def issue_code(tx: SqliteTx, request: IssueRequest, *, now: Instant) -> tuple[str, CodeView | None]:
+def issue_code(tx: Tx, request: IssueRequest, *, now: Instant) -> tuple[str, CodeView | None]:
     """Issues a code by the operation's mode; answers the issue status and,
     where there is a code, the code as the customer sees it."""
     customer = find_customer(
@@ -291,14 +291,14 @@ def issue_code(tx: SqliteTx, request: IssueRequest, *, now: Instant) -> tuple[st
             available_from=request.available_from,
             available_till=request.available_till,
         )
-        assert taken, "the single writer saw the code free"
+        assert taken, "the code's row is this transaction's"
     fresh = tx.code(code.value)
     assert fresh is not None
     return status, _view(tx, fresh, pool, customer, status)
 
 
 def _redeemable(
-    tx: SqliteTx, customer_kind: str, customer_value: object, value: str
+    tx: Tx, customer_kind: str, customer_value: object, value: str
 ) -> tuple[Customer, Code, Pool]:
     customer = find_customer(tx, customer_kind, customer_value, message="Customer not found")
     code = tx.code(value)
@@ -308,7 +308,7 @@ def _redeemable(
 
 
 def redeem_code(
-    tx: SqliteTx,
+    tx: Tx,
     *,
     customer_kind: str,
     customer_value: object,
@@ -339,7 +339,7 @@ def redeem_code(
 
 
 def _mark_use(
-    tx: SqliteTx,
+    tx: Tx,
     code: Code,
     pool: Pool,
     customer: Customer,
@@ -362,7 +362,7 @@ def _mark_use(
 
 
 def cancel_redemption(
-    tx: SqliteTx, *, customer_kind: str, customer_value: object, value: str
+    tx: Tx, *, customer_kind: str, customer_value: object, value: str
 ) -> CodeView:
     """Makes a used code usable again by the customer who used it."""
     customer, code, pool = _redeemable(tx, customer_kind, customer_value, value)

@@ -7,7 +7,7 @@ from typing import Any
 
 from pointkeeper.config import ProgramConfig
 from pointkeeper.domain.customers import Program
-from pointkeeper.store.tx import SqliteTx
+from pointkeeper.store.tx import Tx
 
 __all__ = [
     "BUILTIN_TEMPLATES",
@@ -36,7 +36,7 @@ BUILTIN_TEMPLATES = {
 }
 
 
-def sync_reference_data(tx: SqliteTx, programs: tuple[ProgramConfig, ...]) -> dict[str, Any]:
+def sync_reference_data(tx: Tx, programs: tuple[ProgramConfig, ...]) -> dict[str, Any]:
     """Writes the configured programs and the built-in templates, and answers
     the context the store hands to every later transaction."""
     for program in programs:
@@ -50,7 +50,7 @@ def sync_reference_data(tx: SqliteTx, programs: tuple[ProgramConfig, ...]) -> di
     return {"programs": loaded, "templates": templates}
 
 
-def put_point_of_contact(tx: SqliteTx, *, external_id: str, name: str) -> tuple[str, str]:
+def put_point_of_contact(tx: Tx, *, external_id: str, name: str) -> tuple[str, str]:
     """Creates or renames a point of contact; answers (externalId, name)."""
     tx.upsert_point_of_contact(external_id, name)
     stored = tx.point_of_contact(external_id)
@@ -58,7 +58,7 @@ def put_point_of_contact(tx: SqliteTx, *, external_id: str, name: str) -> tuple[
     return stored
 
 
-def put_action_template(tx: SqliteTx, *, system_name: str, name: str) -> tuple[str, str]:
+def put_action_template(tx: Tx, *, system_name: str, name: str) -> tuple[str, str]:
     """Creates or renames an action template; answers (systemName, name)."""
     tx.upsert_template(system_name, name)
     stored = tx.template(system_name)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pointkeeper.errors import CustomerNotFound, InvalidRequest, NotFound
 from pointkeeper.limits import id_chars_max, text_chars_max
 from pointkeeper.store.segment_queries import SegmentRow
-from pointkeeper.store.tx import SqliteTx
+from pointkeeper.store.tx import Tx
 
 __all__ = [
     "MembersAdded",
@@ -52,14 +52,14 @@ def _check_id(value: str, field: str) -> None:
         raise InvalidRequest(f"must be 1 to {id_chars_max} characters", field=field)
 
 
-def _segment(tx: SqliteTx, external_id: str) -> SegmentRow:
+def _segment(tx: Tx, external_id: str) -> SegmentRow:
     segment = tx.segment(external_id)
     if segment is None:
         raise NotFound("Segment not found", field="externalId")
     return segment
 
 
-def put_segment(tx: SqliteTx, external_id: str, *, name: str) -> SegmentView:
+def put_segment(tx: Tx, external_id: str, *, name: str) -> SegmentView:
     """Creates the segment or renames it; its members stay."""
     _check_id(external_id, "externalId")
     if not 1 <= len(name) <= text_chars_max:
@@ -68,7 +68,7 @@ def put_segment(tx: SqliteTx, external_id: str, *, name: str) -> SegmentView:
     return SegmentView(external_id, name, tx.segment_member_count(segment_id))
 
 
-def get_segment(tx: SqliteTx, external_id: str) -> SegmentView:
+def get_segment(tx: Tx, external_id: str) -> SegmentView:
     segment = _segment(tx, external_id)
     return SegmentView(segment.external_id, segment.name, tx.segment_member_count(segment.id))
 
@@ -80,7 +80,7 @@ def _unknown_message(unknown: Sequence[str]) -> str:
     return f"Customers not found: {shown}{suffix}"
 
 
-def add_members(tx: SqliteTx, external_id: str, *, customer_numbers: Sequence[str]) -> MembersAdded:
+def add_members(tx: Tx, external_id: str, *, customer_numbers: Sequence[str]) -> MembersAdded:
     """Adds customers to an existing segment, all or none.
 
     A number named twice, or of a customer already in the segment, adds
@@ -105,7 +105,7 @@ def add_members(tx: SqliteTx, external_id: str, *, customer_numbers: Sequence[st
     return MembersAdded(added, tx.segment_member_count(segment.id))
 
 
-def remove_member(tx: SqliteTx, external_id: str, customer_number: str) -> bool:
+def remove_member(tx: Tx, external_id: str, customer_number: str) -> bool:
     """Takes a customer out of a segment; answers whether they were in it.
     Removing a customer who is not a member succeeds and changes nothing;
     an unknown segment or customer is refused."""

@@ -3,12 +3,13 @@ histories and streamed exports."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pointkeeper.domain.time import Instant
+
+from .connection import Connection
 
 __all__ = ["ActionChangeRow", "ActionQueries"]
 
@@ -40,10 +41,10 @@ class ActionChangeRow:
 
 
 class ActionQueries:
-    """Mixed into ``SqliteTx``."""
+    """Mixed into ``Tx``."""
 
     __slots__ = ()
-    connection: sqlite3.Connection
+    connection: Connection
 
     def templates_by_id(self) -> dict[int, tuple[str, str]]:
         rows = self.connection.execute("SELECT id, system_name, name FROM action_templates")

@@ -3,10 +3,11 @@ queue of asynchronous calls."""
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 
 from pointkeeper.domain.time import Instant
+
+from .connection import Connection
 
 __all__ = ["AsyncOperation", "OperationQueries"]
 
@@ -35,10 +36,11 @@ _async_columns = (
 
 
 class OperationQueries:
-    """Mixed into ``SqliteTx``."""
+    """Mixed into ``Tx``."""
 
     __slots__ = ()
-    connection: sqlite3.Connection
+    connection: Connection
+    _skip_locked: str
 
     def operation_result(self, endpoint_id: str, transaction_id: str) -> tuple[str, bytes] | None:
         """(fingerprint, result) kept for this transactionId, if any."""
@@ -100,10 +102,11 @@ class OperationQueries:
         return [AsyncOperation(*row) for row in rows]
 
     def due_async_operations(self, at: Instant, limit: int) -> list[AsyncOperation]:
+        """Due calls, taken for this transaction: another worker passes over them."""
         rows = self.connection.execute(
             f"SELECT {_async_columns} FROM async_operations"
             " WHERE status = 'queued' AND next_attempt_at <= ? ORDER BY next_attempt_at, id"
-            " LIMIT ?",
+            f" LIMIT ?{self._skip_locked}",
             (at, limit),
         )
         return [AsyncOperation(*row) for row in rows]

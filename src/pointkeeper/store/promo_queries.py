@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
 from pointkeeper.domain.promo import Code, Pool
 from pointkeeper.domain.time import Instant
+
+from .connection import Connection
 
 __all__ = ["PromoQueries"]
 
@@ -33,10 +34,12 @@ def _pool(row: Sequence[Any] | None) -> Pool | None:
 
 
 class PromoQueries:
-    """Mixed into ``SqliteTx``."""
+    """Mixed into ``Tx``."""
 
     __slots__ = ()
-    connection: sqlite3.Connection
+    connection: Connection
+    _for_update: str
+    _skip_locked: str
 
     # -- pools -------------------------------------------------------------
 
@@ -75,14 +78,15 @@ class PromoQueries:
         """(available, issued, used, blocked) codes of a pool; a multi-use code
         counts once per customer it was issued to."""
         row = self.connection.execute(
-            "SELECT COALESCE(SUM(blocked_at IS NULL AND issued_customer_id IS NULL), 0),"
-            " COALESCE(SUM(issued_customer_id IS NOT NULL), 0),"
-            " COALESCE(SUM(used_at IS NOT NULL), 0), COALESCE(SUM(blocked_at IS NOT NULL), 0)"
+            "SELECT COUNT(*) FILTER (WHERE blocked_at IS NULL AND issued_customer_id IS NULL),"
+            " COUNT(*) FILTER (WHERE issued_customer_id IS NOT NULL),"
+            " COUNT(*) FILTER (WHERE used_at IS NOT NULL),"
+            " COUNT(*) FILTER (WHERE blocked_at IS NOT NULL)"
             " FROM promo_codes WHERE pool_id = ?",
             (pool_id,),
         ).fetchone()
         multi = self.connection.execute(
-            "SELECT COUNT(*), COALESCE(SUM(i.used_at IS NOT NULL), 0) FROM promo_issues i"
+            "SELECT COUNT(*), COUNT(*) FILTER (WHERE i.used_at IS NOT NULL) FROM promo_issues i"
             " JOIN promo_codes c ON c.id = i.code_id WHERE c.pool_id = ?",
             (pool_id,),
         ).fetchone()
@@ -92,7 +96,7 @@ class PromoQueries:
 
     def code(self, value: str) -> Code | None:
         row = self.connection.execute(
-            f"SELECT {_code_columns} FROM promo_codes WHERE value = ?", (value,)
+            f"SELECT {_code_columns} FROM promo_codes WHERE value = ?{self._for_update}", (value,)
         ).fetchone()
         return None if row is None else Code(*row)
 
@@ -118,14 +122,17 @@ class PromoQueries:
         )
         return cursor.rowcount
 
-    def first_free_code(self, pool_id: int, at: Instant) -> Code | None:
+    def first_free_code(self, pool_id: int, at: Instant, *, shared: bool) -> Code | None:
         """The oldest code of the pool nobody has, unblocked and not past its
         own end (the pool's default end is the caller's to check). Serves
-        multi-use pools too: their codes never carry an issued customer."""
+        multi-use pools (``shared``) too: their codes never carry an issued
+        customer. A single-use code is taken for this transaction: another
+        writer passes over it to the next."""
+        lock = "" if shared else self._skip_locked
         row = self.connection.execute(
             f"SELECT {_code_columns} FROM promo_codes WHERE pool_id = ?"
             " AND issued_customer_id IS NULL AND blocked_at IS NULL"
-            " AND (available_till IS NULL OR available_till > ?) ORDER BY id LIMIT 1",
+            f" AND (available_till IS NULL OR available_till > ?) ORDER BY id LIMIT 1{lock}",
             (pool_id, at),
         ).fetchone()
         return None if row is None else Code(*row)

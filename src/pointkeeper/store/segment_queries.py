@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+
+from .connection import Connection
 
 __all__ = ["SegmentQueries", "SegmentRow"]
 
@@ -21,10 +22,10 @@ class SegmentRow:
 
 
 class SegmentQueries:
-    """Mixed into ``SqliteTx``."""
+    """Mixed into ``Tx``."""
 
     __slots__ = ()
-    connection: sqlite3.Connection
+    connection: Connection
 
     def upsert_segment(self, external_id: str, name: str) -> int:
         row = self.connection.execute(

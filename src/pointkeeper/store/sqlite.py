@@ -35,7 +35,7 @@ from typing import Any
 from pointkeeper import limits
 from pointkeeper.errors import Overloaded, StoreError
 
-from .tx import SqliteTx
+from .tx import Tx
 
 __all__ = ["SqliteStore"]
 
@@ -118,14 +118,14 @@ def _answer(request: _Request, ok: bool, value: Any) -> None:
 
 class SqliteStore:
     """The store on one SQLite file: ``write`` and ``read`` run a function
-    of a ``SqliteTx`` as one unit of work."""
+    of a ``Tx`` as one unit of work."""
 
     def __init__(self, path: str, *, context: dict[str, Any] | None = None) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._path = path
         self._context = context or {}
         self._connection = _connect_writer(path)
-        self._tx = SqliteTx(self._connection, self._context)
+        self._tx = Tx(self._connection, self._context)
         # Held by whoever uses the write connection: a batch from its BEGIN
         # to its COMMIT, or one synchronous caller.
         self._connection_lock = threading.Lock()
@@ -309,7 +309,7 @@ class SqliteStore:
     def read_sync(self, work: Work, /, *args: Any, **kwargs: Any) -> Any:
         tx = getattr(self._local, "tx", None)
         if tx is None:
-            tx = SqliteTx(_connect(self._path), self._context)
+            tx = Tx(_connect(self._path), self._context)
             self._local.tx = tx
             with self._read_connections_lock:
                 self._read_connections.append(tx.connection)
@@ -340,7 +340,7 @@ class SqliteStore:
             connection = _connect(self._path)
             try:
                 connection.execute("BEGIN")
-                for chunk in work(SqliteTx(connection, self._context), *args):
+                for chunk in work(Tx(connection, self._context), *args):
                     if stop.is_set():
                         return
                     hand_over(chunk)

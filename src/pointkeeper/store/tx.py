@@ -1,8 +1,10 @@
-"""Every SQL statement of the ledger, on one SQLite connection.
+"""Every SQL statement of the ledger, written once for SQLite and PostgreSQL.
 
-A ``SqliteTx`` is handed to a service function by the store, inside a
-transaction (a savepoint, for writes). Methods return domain objects or
-plain values; nothing here decides a rule.
+A ``Tx`` is handed to a service function by the store, inside a transaction
+(a savepoint, for writes). Methods return domain objects or plain values;
+nothing here decides a rule. The SQL is the dialect both databases share;
+the few places where PostgreSQL must do more (row locks, which SQLite's
+single writer makes needless) are the hooks ``PostgresTx`` overrides.
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ from pointkeeper.domain.ledger import Draw, Hold, HoldStatus, Lot
 from pointkeeper.domain.time import Instant
 
 from .action_queries import ActionQueries
+from .connection import Connection
 from .operation_queries import OperationQueries
 from .promo_queries import PromoQueries
 from .segment_queries import SegmentQueries
 
-__all__ = ["ChangeRow", "DuplicateKey", "SqliteTx"]
+__all__ = ["ChangeRow", "DuplicateKey", "Tx"]
 
 _customer_columns = (
     "id, customer_number, website_id, email, mobile_phone, first_name, last_name,"
@@ -76,15 +79,37 @@ def _unique_column(error: sqlite3.IntegrityError) -> str:
     return text.rsplit(".", 1)[-1]
 
 
-class SqliteTx(ActionQueries, SegmentQueries, OperationQueries, PromoQueries):
+class Tx(ActionQueries, SegmentQueries, OperationQueries, PromoQueries):
     """The ledger's queries here; histories', segments', operations' and
-    promo codes' in their mixins."""
+    promo codes' in their mixins. As it stands, the SQLite transaction."""
 
     __slots__ = ("_context", "connection")
 
-    def __init__(self, connection: sqlite3.Connection, context: dict[str, Any]) -> None:
+    # Appended to a SELECT that takes rows to change (PostgreSQL's write
+    # transactions lock them; SQLite's writer already excludes every other).
+    _for_update = ""
+    _skip_locked = ""
+
+    def __init__(self, connection: Connection, context: dict[str, Any]) -> None:
         self.connection = connection
         self._context = context
+
+    def lock_customer(self, customer_id: int) -> None:
+        """Keeps every other writer off the customer's ledger until commit."""
+
+    def try_job_lock(self, job: str) -> bool:
+        """True when no other process runs ``job`` in a transaction now; the
+        lock lasts until this transaction ends."""
+        return True
+
+    @contextlib.contextmanager
+    def unique_values(self) -> Iterator[None]:
+        """Turns a unique column's violation into ``DuplicateKey``, leaving
+        the transaction usable."""
+        try:
+            yield
+        except sqlite3.IntegrityError as exc:
+            raise DuplicateKey(_unique_column(exc)) from None
 
     @contextlib.contextmanager
     def savepoint(self) -> Iterator[None]:
@@ -190,7 +215,7 @@ class SqliteTx(ActionQueries, SegmentQueries, OperationQueries, PromoQueries):
         column = "id" if kind == "customer_id" else kind
         assert kind in ID_KINDS
         row = self._one(
-            f"SELECT {_customer_columns} FROM customers WHERE {column} = ?",
+            f"SELECT {_customer_columns} FROM customers WHERE {column} = ?{self._for_update}",
             (value,),
         )
         return None if row is None else Customer(*row)
@@ -198,14 +223,12 @@ class SqliteTx(ActionQueries, SegmentQueries, OperationQueries, PromoQueries):
     def insert_customer(self, fields: dict[str, Any], *, at: Instant) -> int:
         assert set(fields) <= set(_customer_fields)
         names = [*fields, "created_at"]
-        try:
+        with self.unique_values():
             row = self._one(
                 f"INSERT INTO customers ({', '.join(names)})"
                 f" VALUES ({', '.join('?' * len(names))}) RETURNING id",
                 (*fields.values(), at),
             )
-        except sqlite3.IntegrityError as exc:
-            raise DuplicateKey(_unique_column(exc)) from None
         return int(row[0])
 
     def update_customer(self, customer_id: int, fields: dict[str, Any]) -> None:
@@ -213,13 +236,11 @@ class SqliteTx(ActionQueries, SegmentQueries, OperationQueries, PromoQueries):
         if not fields:
             return
         assignments = ", ".join(f"{name} = ?" for name in fields)
-        try:
+        with self.unique_values():
             self.connection.execute(
                 f"UPDATE customers SET {assignments} WHERE id = ?",
                 (*fields.values(), customer_id),
             )
-        except sqlite3.IntegrityError as exc:
-            raise DuplicateKey(_unique_column(exc)) from None
 
     # -- actions and balance changes -------------------------------------
 
@@ -390,7 +411,7 @@ class SqliteTx(ActionQueries, SegmentQueries, OperationQueries, PromoQueries):
 
     def activate_lots(self, at: Instant, limit: int) -> int:
         cursor = self.connection.execute(
-            "UPDATE lots SET activated = 1 WHERE id IN (SELECT id FROM lots"
+            "UPDATE lots SET activated = TRUE WHERE id IN (SELECT id FROM lots"
             " WHERE NOT activated AND available_from <= ? LIMIT ?)",
             (at, limit),
         )
@@ -399,7 +420,7 @@ class SqliteTx(ActionQueries, SegmentQueries, OperationQueries, PromoQueries):
     def customers_with_expired_lots(self, at: Instant, limit: int) -> list[int]:
         rows = self.connection.execute(
             "SELECT DISTINCT customer_id FROM (SELECT customer_id FROM lots"
-            " WHERE remaining > 0 AND expires_at <= ? ORDER BY expires_at LIMIT ?)",
+            " WHERE remaining > 0 AND expires_at <= ? ORDER BY expires_at LIMIT ?) AS due",
             (at, limit),
         )
         return [row[0] for row in rows]

@@ -29,7 +29,7 @@ from pointkeeper.errors import InvalidRequest
 from pointkeeper.limits import id_chars_max
 from pointkeeper.services import promo
 from pointkeeper.services.promo import ImportResult, ImportRow, codes_per_import_max
-from pointkeeper.store.tx import SqliteTx
+from pointkeeper.store.tx import Tx
 
 from .. import codes_csv
 from ..codes_csv import Rejection
@@ -166,7 +166,7 @@ async def post_generate(state: State, external_id: PoolId, body: GenerateIn) -> 
     return GeneratedOut(generated=generated)
 
 
-def _block(tx: SqliteTx, value: str, *, now: Instant) -> tuple[Code, Pool]:
+def _block(tx: Tx, value: str, *, now: Instant) -> tuple[Code, Pool]:
     code = promo.block_code(tx, value, now=now)
     return code, tx.pool_by_id(code.pool_id)
 

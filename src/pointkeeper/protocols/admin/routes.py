@@ -20,7 +20,7 @@ from pointkeeper.services import customers, ledger, loyalty, reference
 from pointkeeper.services.adjustments import BalanceChangeRequest, change_balance
 from pointkeeper.services.reads import read_settled
 from pointkeeper.store.operation_queries import AsyncOperation
-from pointkeeper.store.tx import SqliteTx
+from pointkeeper.store.tx import Tx
 
 from .schemas import (
     ActionTemplateIn,
@@ -191,7 +191,7 @@ async def post_jobs_run(state: State) -> JobsOut:
     )
 
 
-def _async_operations(tx: SqliteTx, transaction_id: str) -> list[AsyncOperation]:
+def _async_operations(tx: Tx, transaction_id: str) -> list[AsyncOperation]:
     return tx.async_operations_by_transaction(transaction_id, async_operations_listed_max)
 
 

@@ -19,7 +19,7 @@ from pointkeeper.domain.time import Instant, ms_per_second
 from pointkeeper.errors import DuplicateTransaction, PointkeeperError, StoreError
 from pointkeeper.services.idempotency import run_once
 from pointkeeper.store.operation_queries import AsyncOperation
-from pointkeeper.store.tx import SqliteTx
+from pointkeeper.store.tx import Tx
 
 from . import codec
 from .fields import Fields
@@ -34,7 +34,7 @@ _retry_delay_ms_first = 1 * ms_per_second
 
 
 def enqueue(
-    tx: SqliteTx,
+    tx: Tx,
     *,
     endpoint_id: str,
     operation: str,
@@ -65,7 +65,7 @@ def enqueue(
             )
 
 
-def _execute(tx: SqliteTx, call: AsyncOperation, config: Config, now: Instant) -> dict[str, Any]:
+def _execute(tx: Tx, call: AsyncOperation, config: Config, now: Instant) -> dict[str, Any]:
     operation = next((o for o in config.operations if o.name == call.operation), None)
     if operation is None:
         raise PointkeeperError(f"Operation {call.operation} is no longer configured")
@@ -95,7 +95,7 @@ def _refusal(exc: Exception) -> dict[str, Any]:
     }
 
 
-def _try_again(tx: SqliteTx, call: AsyncOperation, error: str, now: Instant) -> None:
+def _try_again(tx: Tx, call: AsyncOperation, error: str, now: Instant) -> None:
     if call.attempts + 1 >= attempts_max:
         tx.finish_async_operation(call.id, status="failed", result=None, error=error, at=now)
     else:
@@ -103,7 +103,7 @@ def _try_again(tx: SqliteTx, call: AsyncOperation, error: str, now: Instant) -> 
         tx.retry_async_operation(call.id, error=error, next_attempt_at=now + delay)
 
 
-def run_due(tx: SqliteTx, *, config: Config, now: Instant) -> int:
+def run_due(tx: Tx, *, config: Config, now: Instant) -> int:
     """Executes up to a batch of due calls; answers how many were handled."""
     due = tx.due_async_operations(now, operations_per_batch_max)
     for call in due:

@@ -17,7 +17,7 @@ import orjson
 
 from pointkeeper import limits
 from pointkeeper.errors import InvalidRequest, NotFound
-from pointkeeper.store.tx import SqliteTx
+from pointkeeper.store.tx import Tx
 
 from .codec import escape_text
 from .dates import format_date
@@ -68,7 +68,7 @@ class _Escaped(dict[Any, str]):
         return value
 
 
-def _xml_rows(tx: SqliteTx, batches: Batches) -> Iterator[str]:
+def _xml_rows(tx: Tx, batches: Batches) -> Iterator[str]:
     """One string per batch of rows: everything an action repeats (template,
     point of contact, kind) is formatted once, with the markup around it."""
     templates = {
@@ -145,7 +145,7 @@ def _json_str(text: str) -> str:
     return orjson.dumps(text).decode()
 
 
-def _json_rows(tx: SqliteTx, batches: Batches) -> Iterator[str]:
+def _json_rows(tx: Tx, batches: Batches) -> Iterator[str]:
     """The same text ``orjson`` makes of each action's tree, written directly."""
     templates = {
         template_id: f'}},"actionTemplate":{{"systemName":{_json_str(system_name)},'
@@ -203,7 +203,7 @@ def _json_rows(tx: SqliteTx, batches: Batches) -> Iterator[str]:
     yield "]}"
 
 
-def export_chunks(tx: SqliteTx, request: ExportRequest, answer_format: str) -> Iterator[bytes]:
+def export_chunks(tx: Tx, request: ExportRequest, answer_format: str) -> Iterator[bytes]:
     """The whole answer as chunks of about ``chunk_bytes``; runs on a reader
     connection inside one snapshot."""
     segment_id = None
@@ -212,7 +212,7 @@ def export_chunks(tx: SqliteTx, request: ExportRequest, answer_format: str) -> I
         if segment_id is None:
             raise NotFound("Segment not found", field="/operation/segment/ids/externalId")
     rows = tx.export_rows(request.since, request.till, segment_id)
-    pieces: Callable[[SqliteTx, Batches], Iterator[str]] = (
+    pieces: Callable[[Tx, Batches], Iterator[str]] = (
         _xml_rows if answer_format == "xml" else _json_rows
     )
     buffer: list[str] = []

@@ -21,14 +21,14 @@ from pointkeeper.services.adjustments import BalanceChangeRequest, change_balanc
 from pointkeeper.services.customers import edit_customer, find_customer, register_customer
 from pointkeeper.services.ledger import current_balances, settle
 from pointkeeper.store.action_queries import ActionChangeRow
-from pointkeeper.store.tx import SqliteTx
+from pointkeeper.store.tx import Tx
 
 from .dates import format_date
 from .fields import Fields
 
 __all__ = ["Prepared", "action_trees", "prepare"]
 
-Work = Callable[[SqliteTx, Instant], dict[str, Any]]
+Work = Callable[[Tx, Instant], dict[str, Any]]
 balance_changes_per_request_max = 100
 history_page_items_max = 1_000
 _history_page_items_default = 100
@@ -74,7 +74,7 @@ def _customer_ids(customer: Customer) -> dict[str, Any]:
     }
 
 
-def _balances_tree(tx: SqliteTx, customer: Customer, figures: Balances) -> list[dict[str, Any]]:
+def _balances_tree(tx: Tx, customer: Customer, figures: Balances) -> list[dict[str, Any]]:
     program = None if customer.program_id is None else tx.program(customer.program_id)
     balance_type = "Points" if program is None else program.balance_type
     return [
@@ -87,7 +87,7 @@ def _balances_tree(tx: SqliteTx, customer: Customer, figures: Balances) -> list[
     ]
 
 
-def _settled_customer(tx: SqliteTx, kind: str, value: object, now: Instant) -> Customer:
+def _settled_customer(tx: Tx, kind: str, value: object, now: Instant) -> Customer:
     customer = find_customer(tx, kind, value, message="Customer not found")
     settle(tx, customer.id, now=now)
     return customer
@@ -98,7 +98,7 @@ def _get_balance(
 ) -> Prepared:
     kind, value = fields.customer("customer")
 
-    def work(tx: SqliteTx, now: Instant) -> dict[str, Any]:
+    def work(tx: Tx, now: Instant) -> dict[str, Any]:
         customer = _settled_customer(tx, kind, value, now)
         figures = current_balances(tx, customer, now=now)
         return {
@@ -164,7 +164,7 @@ def _get_history(
             f"must be from 1 to {history_page_items_max}", field=page.where("itemsPerPage")
         )
 
-    def work(tx: SqliteTx, now: Instant) -> dict[str, Any]:
+    def work(tx: Tx, now: Instant) -> dict[str, Any]:
         customer = _settled_customer(tx, kind, value, now)
         end = now + 1 if till is None else till
         rows = tx.customer_action_page(
@@ -207,7 +207,7 @@ def _change_balance(
             "at least one balanceChange is required", field=fields.where("balanceChanges")
         )
 
-    def work(tx: SqliteTx, now: Instant) -> dict[str, Any]:
+    def work(tx: Tx, now: Instant) -> dict[str, Any]:
         # Actions made by an operation carry its name as their template.
         tx.ensure_template(operation.name, operation.name)
         for request, location in requests:
@@ -267,7 +267,7 @@ def _register(fields: Fields, operation: OperationConfig, transaction_id: str | 
         raise InvalidRequest("is required", field=fields.where("customer"))
     values, program = _customer_values(customer, with_ids=True)
 
-    def work(tx: SqliteTx, now: Instant) -> dict[str, Any]:
+    def work(tx: Tx, now: Instant) -> dict[str, Any]:
         created = register_customer(tx, fields=values, program=program, now=now)
         return {"customer": {"ids": _customer_ids(created)}}
 
@@ -280,7 +280,7 @@ def _edit(fields: Fields, operation: OperationConfig, transaction_id: str | None
     assert customer is not None
     values, program = _customer_values(customer, with_ids=False)
 
-    def work(tx: SqliteTx, now: Instant) -> dict[str, Any]:
+    def work(tx: Tx, now: Instant) -> dict[str, Any]:
         edited = edit_customer(tx, kind=kind, value=value, fields=values, program=program, now=now)
         return {"customer": {"ids": _customer_ids(edited)}}
 

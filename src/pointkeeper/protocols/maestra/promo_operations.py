@@ -26,7 +26,7 @@ from pointkeeper.services.promo import (
     issue_code,
     redeem_code,
 )
-from pointkeeper.store.tx import SqliteTx
+from pointkeeper.store.tx import Tx
 
 from .dates import format_date
 from .fields import Fields
@@ -55,7 +55,7 @@ _disallowed = {
     "pool-set": "is not allowed: this operation's settings name the pool",
 }
 
-_Work = Callable[[SqliteTx, Instant], dict[str, Any]]
+_Work = Callable[[Tx, Instant], dict[str, Any]]
 
 
 def _prepared(work: _Work) -> Prepared:
@@ -85,14 +85,14 @@ def _date(instant: Instant | None) -> str | None:
     return None if instant is None else format_date(instant)
 
 
-def _point_of_contact_tree(tx: SqliteTx, point_of_contact_id: int | None) -> dict[str, Any] | None:
+def _point_of_contact_tree(tx: Tx, point_of_contact_id: int | None) -> dict[str, Any] | None:
     if point_of_contact_id is None:
         return None
     external_id, name = tx.point_of_contact_by_id(point_of_contact_id)
     return {"ids": {"externalId": external_id}, "name": name}
 
 
-def _code_tree(tx: SqliteTx, view: CodeView) -> dict[str, Any]:
+def _code_tree(tx: Tx, view: CodeView) -> dict[str, Any]:
     """The seed's ``promoCode`` block, in its order; absent values are None."""
     code, pool = view.code, view.pool
     start, end = available_window(code, pool)
@@ -192,7 +192,7 @@ def issue_promo_code(
 ) -> Prepared:
     request = _issue_request(fields, operation)
 
-    def work(tx: SqliteTx, now: Instant) -> dict[str, Any]:
+    def work(tx: Tx, now: Instant) -> dict[str, Any]:
         with _located():
             status, view = issue_code(tx, request, now=now)
         tree = _codeless_tree(status, request) if view is None else _code_tree(tx, view)
@@ -210,7 +210,7 @@ def redeem_promo_code(
     point_of_contact = _point_of_contact(fields)
     at = fields.date("executionDateTimeUtc")
 
-    def work(tx: SqliteTx, now: Instant) -> dict[str, Any]:
+    def work(tx: Tx, now: Instant) -> dict[str, Any]:
         with _located():
             view = redeem_code(
                 tx,
@@ -236,7 +236,7 @@ def cancel_promo_code_redemption(
     _point_of_contact(fields)
     fields.date("executionDateTimeUtc")
 
-    def work(tx: SqliteTx, now: Instant) -> dict[str, Any]:
+    def work(tx: Tx, now: Instant) -> dict[str, Any]:
         with _located():
             view = cancel_redemption(
                 tx, customer_kind=customer_kind, customer_value=customer_value, value=value

@@ -24,7 +24,7 @@ from pointkeeper.config import Config, OperationConfig
 from pointkeeper.errors import DuplicateTransaction, Overloaded, PointkeeperError, StoreError
 from pointkeeper.protocols.body import BodyTooLarge, header, read_body
 from pointkeeper.services.idempotency import run_once
-from pointkeeper.store.tx import SqliteTx
+from pointkeeper.store.tx import Tx
 
 from . import asynchronous, codec
 from .export import export_chunks, read_export_request
@@ -221,7 +221,7 @@ async def _run(
         state.async_work.set()
         return 200, {"status": "Success"}
 
-    def work(tx: SqliteTx) -> dict[str, Any]:
+    def work(tx: Tx) -> dict[str, Any]:
         now = state.clock()
         if not prepared.changes_state:
             return prepared.work(tx, now)
