@@ -13,6 +13,8 @@ from pointkeeper.app import create_app
 from pointkeeper.config import Config, parse_config
 from pointkeeper.domain.time import Instant
 
+from . import databases
+
 ADMIN_TOKEN = "admin-token-for-tests"
 CP_TOKEN = "cp-token-for-tests"
 JWT_SECRET = "jwt-secret-for-tests-0123456789abcdef"
@@ -33,9 +35,9 @@ class FakeClock:
         self.now += ms
 
 
-def config_data(tmp_path: Path, **sections: Any) -> dict[str, Any]:
+def config_data(tmp_path: Path, database_url: str | None = None, **sections: Any) -> dict[str, Any]:
     data: dict[str, Any] = {
-        "database": {"url": f"sqlite:///{tmp_path}/pointkeeper.db"},
+        "database": {"url": database_url or f"sqlite:///{tmp_path}/pointkeeper.db"},
         "jobs": {"enabled": False},
         "admin": {"tokens": [ADMIN_TOKEN]},
         "cp_extender": {
@@ -56,8 +58,8 @@ def config_data(tmp_path: Path, **sections: Any) -> dict[str, Any]:
     return data
 
 
-def make_config(tmp_path: Path, **sections: Any) -> Config:
-    return parse_config(config_data(tmp_path, **sections), environ={})
+def make_config(tmp_path: Path, database_url: str | None = None, **sections: Any) -> Config:
+    return parse_config(config_data(tmp_path, database_url, **sections), environ={})
 
 
 @pytest.fixture
@@ -65,9 +67,36 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+@pytest.fixture(scope="session")
+def postgres_template() -> None:
+    reason = databases.unreachable_reason()
+    if reason is not None:
+        if databases.REQUIRED:
+            pytest.fail(reason)
+        pytest.skip(reason)
+    databases.make_template()
+
+
 @pytest.fixture
-def config(tmp_path: Path) -> Config:
-    return make_config(tmp_path)
+def postgres_url(postgres_template: None) -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database, dropped afterwards."""
+    url = databases.fresh_database()
+    yield url
+    databases.drop_database(url)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Every test that asks for it runs on both backends."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/pointkeeper.db"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+def config(tmp_path: Path, database_url: str) -> Config:
+    return make_config(tmp_path, database_url)
 
 
 @pytest.fixture
@@ -88,6 +117,8 @@ def db_snapshot(config: Config) -> dict[str, list[tuple[object, ...]]]:
     """Every row of every table: to show that a refused request changed nothing."""
     import sqlite3
 
+    if not config.database.url.startswith("sqlite:///"):
+        return databases.rows_of_every_table(config.database.url)
     path = config.database.url.removeprefix("sqlite:///")
     with sqlite3.connect(path) as connection:
         tables = [

@@ -20,8 +20,7 @@ from pointkeeper.domain.time import Instant
 from pointkeeper.jobs import run_periodically
 from pointkeeper.logs import RequestIdMiddleware
 from pointkeeper.services.reference import sync_reference_data
-from pointkeeper.store import open_store
-from pointkeeper.store.sqlite import SqliteStore
+from pointkeeper.store import Store, open_store
 
 __all__ = ["AppState", "create_app"]
 
@@ -32,12 +31,12 @@ class AppState:
 
     config: Config
     clock: Callable[[], Instant] = time.now
-    store: SqliteStore | None = field(default=None)
+    store: Store | None = field(default=None)
     # Set when an asynchronous call is queued, so the jobs run it soon.
     async_work: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
-    def ready_store(self) -> SqliteStore:
+    def ready_store(self) -> Store:
         assert self.store is not None, "the store opens in the application's lifespan"
         return self.store
 
@@ -59,7 +58,7 @@ def create_app(config: Config, *, clock: Callable[[], Instant] = time.now) -> St
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        store = await asyncio.to_thread(open_store, config.database.url)
+        store = await asyncio.to_thread(open_store, config.database)
         context = await store.write(sync_reference_data, config.programs)
         store.context.update(context)
         state.store = store

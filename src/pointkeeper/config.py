@@ -13,7 +13,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from pointkeeper import limits
 from pointkeeper.secrets import SecretSet
@@ -40,13 +47,23 @@ def _secrets(values: list[str]) -> SecretSet:
 
 class DatabaseConfig(_Section):
     url: str = "sqlite:///./pointkeeper-data/pointkeeper.db"
+    # PostgreSQL only: write batches in flight at once per process, and the
+    # most connections one process opens (writers, readers and exports).
+    writers: int = Field(2, ge=1, le=16)
+    connections_max: int = Field(8, ge=2, le=200)
 
     @field_validator("url")
     @classmethod
     def _known_scheme(cls, url: str) -> str:
-        if not url.startswith(("sqlite:///", "postgresql://", "postgresql+")):
+        if not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
             raise ValueError("must start with sqlite:/// or postgresql://")
         return url
+
+    @model_validator(mode="after")
+    def _room_for_readers(self) -> DatabaseConfig:
+        if self.connections_max <= self.writers:
+            raise ValueError("connections_max must be more than writers")
+        return self
 
 
 class ServerConfig(_Section):

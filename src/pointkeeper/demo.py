@@ -90,7 +90,7 @@ secret_key = "{secrets.endpoint_key}"
 
 
 def _seed(config: Config) -> None:
-    store = open_store(config.database.url)
+    store = open_store(config.database)
     try:
         store.context.update(store.write_sync(sync_reference_data, config.programs))
         at = now()

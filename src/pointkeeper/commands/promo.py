@@ -32,7 +32,7 @@ from pointkeeper.errors import PointkeeperError
 from pointkeeper.protocols.codes_csv import Rejection, parse_instant, read_codes
 from pointkeeper.services import promo as service
 from pointkeeper.services.promo import ImportRow, codes_per_generation_max, codes_per_import_max
-from pointkeeper.store.sqlite import SqliteStore
+from pointkeeper.store import Store
 from pointkeeper.store.tx import Tx
 
 from .store import config_option, echo_json, load, opened_store
@@ -232,7 +232,7 @@ def _batches(
 
 
 def _import_batch(
-    store: SqliteStore, pool: str, rows: list[ImportRow], refused: list[Rejection]
+    store: Store, pool: str, rows: list[ImportRow], refused: list[Rejection]
 ) -> tuple[int, list[tuple[int, str, str]]]:
     result = store.write_sync(service.import_codes, pool, rows) if rows else None
     imported = 0 if result is None else result.imported
@@ -256,7 +256,7 @@ def _no_cyclic_gc() -> Iterator[None]:
             gc.enable()
 
 
-def _import_file(store: SqliteStore, pool: str, path: Path, *, batch_rows: int) -> _Summary:
+def _import_file(store: Store, pool: str, path: Path, *, batch_rows: int) -> _Summary:
     summary = _Summary()
     started = time.perf_counter()
     with (

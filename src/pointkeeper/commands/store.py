@@ -12,7 +12,7 @@ import orjson
 
 from pointkeeper.config import Config, ConfigError, load_config
 from pointkeeper.errors import PointkeeperError
-from pointkeeper.store.sqlite import SqliteStore
+from pointkeeper.store import Store
 
 __all__ = ["config_option", "echo_json", "load", "opened_store"]
 
@@ -34,7 +34,7 @@ def load(config_path: str | None) -> Config:
 
 
 @contextlib.contextmanager
-def opened_store(config: Config) -> Iterator[SqliteStore]:
+def opened_store(config: Config) -> Iterator[Store]:
     """The configured store, migrated and with its reference data written,
     as ``pointkeeper serve`` opens it; closed on the way out. A domain
     refusal inside the block ends the command with its message."""
@@ -42,7 +42,7 @@ def opened_store(config: Config) -> Iterator[SqliteStore]:
     from pointkeeper.store import open_store
 
     try:
-        store = open_store(config.database.url)
+        store = open_store(config.database)
     except Exception as exc:
         # A missing folder, a damaged file, a failing migration: the command
         # ends with the reason's first line instead of a traceback.

@@ -13,7 +13,7 @@ from pointkeeper import limits
 from pointkeeper.config import Config
 from pointkeeper.domain.time import Instant
 from pointkeeper.services.jobs import JobReport, run_batch
-from pointkeeper.store.sqlite import SqliteStore
+from pointkeeper.store import Store
 
 __all__ = ["JobsReport", "run_jobs", "run_periodically"]
 
@@ -26,7 +26,7 @@ class JobsReport:
     async_operations: int
 
 
-async def run_jobs(store: SqliteStore, clock: Callable[[], Instant], config: Config) -> JobsReport:
+async def run_jobs(store: Store, clock: Callable[[], Instant], config: Config) -> JobsReport:
     """Runs every job until nothing is due, one bounded batch per transaction."""
     # Imported here: the jobs run protocol work, the protocols do not import jobs.
     from pointkeeper.protocols.maestra.asynchronous import run_due
@@ -47,7 +47,7 @@ async def run_jobs(store: SqliteStore, clock: Callable[[], Instant], config: Con
 
 
 async def run_periodically(
-    store: SqliteStore,
+    store: Store,
     clock: Callable[[], Instant],
     config: Config,
     *,

@@ -30,8 +30,9 @@ def run_once(
     retry is judged anew."""
     if transaction_id is None:
         return work(tx)
-    kept = tx.operation_result(endpoint_id, transaction_id)
-    if kept is not None:
+    if not tx.claim_operation(endpoint_id, transaction_id, fingerprint, now):
+        kept = tx.operation_result(endpoint_id, transaction_id)
+        assert kept is not None
         kept_fingerprint, result = kept
         if kept_fingerprint != fingerprint:
             raise DuplicateTransaction(
@@ -40,5 +41,5 @@ def run_once(
         answer: dict[str, Any] = orjson.loads(result)
         return answer
     answer = work(tx)
-    tx.record_operation_result(endpoint_id, transaction_id, fingerprint, orjson.dumps(answer), now)
+    tx.record_operation_result(endpoint_id, transaction_id, orjson.dumps(answer))
     return answer

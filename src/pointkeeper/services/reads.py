@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pointkeeper.domain.time import Instant
-from pointkeeper.store.sqlite import SqliteStore
+from pointkeeper.store import Store
 
 from .loyalty import NeedsSettlement, settle_customer
 
@@ -16,7 +16,7 @@ _attempts_max = 3
 
 
 async def read_settled(
-    store: SqliteStore,
+    store: Store,
     work: Callable[..., Any],
     *,
     customer_number: str,

@@ -2,15 +2,48 @@
 
 from __future__ import annotations
 
-from .migrate import migrate
-from .sqlite import SqliteStore
+from collections.abc import AsyncGenerator, Callable, Iterator
+from typing import Any, Protocol
 
-__all__ = ["open_store"]
+from pointkeeper.config import DatabaseConfig
+
+from .migrate import is_postgres, migrate
+
+__all__ = ["Store", "open_store"]
 
 
-def open_store(database_url: str) -> SqliteStore:
-    """Migrates the database to the newest schema and opens it."""
-    if not database_url.startswith("sqlite:///"):
-        raise NotImplementedError("Only SQLite is supported so far; PostgreSQL comes next")
-    migrate(database_url)
-    return SqliteStore(database_url.removeprefix("sqlite:///"))
+class Store(Protocol):
+    """What the application needs of a store; ``work`` is a function of a
+    ``Tx`` run as one unit of work (a savepoint of a batch, for writes)."""
+
+    @property
+    def context(self) -> dict[str, Any]: ...
+
+    async def write(self, work: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any: ...
+
+    def write_sync(self, work: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any: ...
+
+    async def read(self, work: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any: ...
+
+    def read_sync(self, work: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any: ...
+
+    def stream(
+        self, work: Callable[..., Iterator[bytes]], /, *args: Any
+    ) -> AsyncGenerator[bytes, None]: ...
+
+    def close(self) -> None: ...
+
+
+def open_store(database: DatabaseConfig) -> Store:
+    """Migrates the database to the newest schema and opens it. Call it from
+    a thread without a running event loop."""
+    migrate(database.url)
+    if is_postgres(database.url):
+        from .postgres import PostgresStore
+
+        return PostgresStore(
+            database.url, writers=database.writers, connections_max=database.connections_max
+        )
+    from .sqlite import SqliteStore
+
+    return SqliteStore(database.url.removeprefix("sqlite:///"))

@@ -2,33 +2,61 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config as AlembicConfig
+from sqlalchemy.ext.asyncio import create_async_engine
 
-__all__ = ["migrate", "sqlalchemy_url"]
+__all__ = ["is_postgres", "migrate", "sqlalchemy_url"]
 
 _scripts = Path(__file__).with_name("migrations")
 
 
+def is_postgres(database_url: str) -> bool:
+    return database_url.startswith(("postgresql://", "postgres://"))
+
+
 def sqlalchemy_url(database_url: str) -> str:
-    if database_url.startswith("postgresql://"):
-        return "postgresql+psycopg://" + database_url.removeprefix("postgresql://")
+    """The URL SQLAlchemy needs: PostgreSQL through asyncpg, the store's driver."""
+    if is_postgres(database_url):
+        return "postgresql+asyncpg://" + database_url.split("://", 1)[1]
     return database_url
 
 
+def _upgrade(connection: sa.Connection) -> None:
+    alembic_config = AlembicConfig()
+    alembic_config.set_main_option("script_location", str(_scripts))
+    alembic_config.attributes["connection"] = connection
+    command.upgrade(alembic_config, "head")
+
+
+async def _migrate_postgres(database_url: str) -> None:
+    engine = create_async_engine(sqlalchemy_url(database_url))
+    try:
+        async with engine.begin() as connection:
+            # Two processes starting at once: the second waits here for the
+            # first's migration, then finds nothing to do.
+            await connection.execute(
+                sa.text("SELECT pg_advisory_xact_lock(hashtext('pointkeeper.migrate'))")
+            )
+            await connection.run_sync(_upgrade)
+    finally:
+        await engine.dispose()
+
+
 def migrate(database_url: str) -> None:
-    """Brings the schema to the newest revision; a no-op when it is there."""
-    if database_url.startswith("sqlite:///"):
-        Path(database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(sqlalchemy_url(database_url))
+    """Brings the schema to the newest revision; a no-op when it is there.
+    Call it from a thread without a running event loop."""
+    if is_postgres(database_url):
+        asyncio.run(_migrate_postgres(database_url))
+        return
+    Path(database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(database_url)
     try:
         with engine.begin() as connection:
-            alembic_config = AlembicConfig()
-            alembic_config.set_main_option("script_location", str(_scripts))
-            alembic_config.attributes["connection"] = connection
-            command.upgrade(alembic_config, "head")
+            _upgrade(connection)
     finally:
         engine.dispose()

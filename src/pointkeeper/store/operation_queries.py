@@ -51,13 +51,26 @@ class OperationQueries:
         ).fetchone()
         return None if row is None else (row[0], bytes(row[1]))
 
-    def record_operation_result(
-        self, endpoint_id: str, transaction_id: str, fingerprint: str, result: bytes, at: Instant
-    ) -> None:
-        self.connection.execute(
+    def claim_operation(
+        self, endpoint_id: str, transaction_id: str, fingerprint: str, at: Instant
+    ) -> bool:
+        """Takes the transactionId for this transaction; False when it was
+        taken already. A concurrent claim waits here until the first one's
+        transaction ends, then sees its result (or takes the id, when that
+        transaction rolled back)."""
+        row = self.connection.execute(
             "INSERT INTO operation_results (endpoint_id, transaction_id, fingerprint, result,"
-            " recorded_at) VALUES (?, ?, ?, ?, ?)",
-            (endpoint_id, transaction_id, fingerprint, result, at),
+            " recorded_at) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (endpoint_id, transaction_id) DO NOTHING RETURNING 1",
+            (endpoint_id, transaction_id, fingerprint, b"", at),
+        ).fetchone()
+        return row is not None
+
+    def record_operation_result(self, endpoint_id: str, transaction_id: str, result: bytes) -> None:
+        """Keeps the answer of a claimed transactionId."""
+        self.connection.execute(
+            "UPDATE operation_results SET result = ? WHERE endpoint_id = ? AND transaction_id = ?",
+            (result, endpoint_id, transaction_id),
         )
 
     def enqueue_async(

@@ -309,10 +309,11 @@ class SqliteStore:
     def read_sync(self, work: Work, /, *args: Any, **kwargs: Any) -> Any:
         tx = getattr(self._local, "tx", None)
         if tx is None:
-            tx = Tx(_connect(self._path), self._context)
+            reader = _connect(self._path)
+            tx = Tx(reader, self._context)
             self._local.tx = tx
             with self._read_connections_lock:
-                self._read_connections.append(tx.connection)
+                self._read_connections.append(reader)
         connection = tx.connection
         connection.execute("BEGIN")
         try:

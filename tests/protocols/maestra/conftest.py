@@ -53,9 +53,10 @@ CONTENT_TYPES = {"xml": "application/xml", "json": "application/json"}
 FORMATS = ("xml", "json")
 
 
-def maestra_config(folder: Path) -> Config:
+def maestra_config(folder: Path, database_url: str | None = None) -> Config:
     return make_config(
         folder,
+        database_url,
         endpoints=[
             {"id": ENDPOINT, "secret_key": KEY},
             {"id": OTHER_ENDPOINT, "secret_key": OTHER_KEY},
@@ -65,8 +66,8 @@ def maestra_config(folder: Path) -> Config:
 
 
 @pytest.fixture
-def config(tmp_path: Path) -> Config:
-    return maestra_config(tmp_path)
+def config(tmp_path: Path, database_url: str) -> Config:
+    return maestra_config(tmp_path, database_url)
 
 
 def call(

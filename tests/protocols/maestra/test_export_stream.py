@@ -32,9 +32,11 @@ def _seed(tx: Any, now: int) -> None:
         )
 
 
-async def _export(tmp_path: Path, *, leave_after_chunks: int | None) -> list[dict[str, Any]]:
+async def _export(
+    tmp_path: Path, database_url: str, *, leave_after_chunks: int | None
+) -> list[dict[str, Any]]:
     clock = FakeClock()
-    config = maestra_config(tmp_path)
+    config = maestra_config(tmp_path, database_url)
     app = create_app(config, clock=clock)
     startup: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     await startup.put({"type": "lifespan.startup"})
@@ -90,8 +92,8 @@ async def _export(tmp_path: Path, *, leave_after_chunks: int | None) -> list[dic
     return sent
 
 
-def test_the_export_streams_every_action_in_chunks(tmp_path: Path) -> None:
-    sent = asyncio.run(_export(tmp_path, leave_after_chunks=None))
+def test_the_export_streams_every_action_in_chunks(tmp_path: Path, database_url: str) -> None:
+    sent = asyncio.run(_export(tmp_path, database_url, leave_after_chunks=None))
     body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
     assert sent[0]["status"] == 200
     assert sum(1 for m in sent if m["type"] == "http.response.body") > 3
@@ -99,8 +101,8 @@ def test_the_export_streams_every_action_in_chunks(tmp_path: Path) -> None:
     assert body.endswith(b"</customerActions></result>")
 
 
-def test_an_export_stops_when_the_client_goes_away(tmp_path: Path) -> None:
-    sent = asyncio.run(_export(tmp_path, leave_after_chunks=1))
+def test_an_export_stops_when_the_client_goes_away(tmp_path: Path, database_url: str) -> None:
+    sent = asyncio.run(_export(tmp_path, database_url, leave_after_chunks=1))
     body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
     assert body.count(b"<customerAction>") < ACTIONS
     assert not body.endswith(b"</result>")

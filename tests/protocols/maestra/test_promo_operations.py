@@ -71,9 +71,10 @@ NOW = "2026-01-01 00:00:00.000"  # FakeClock's start
 
 
 @pytest.fixture
-def config(tmp_path: Path) -> Config:
+def config(tmp_path: Path, database_url: str) -> Config:
     return make_config(
         tmp_path,
+        database_url,
         endpoints=[{"id": ENDPOINT, "secret_key": KEY}],
         operations=[{**operation, "endpoints": [ENDPOINT]} for operation in OPERATIONS],
     )

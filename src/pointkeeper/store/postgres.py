@@ -1,0 +1,532 @@
+"""PostgreSQL through asyncpg, with the group commit of the SQLite store.
+
+The services are plain functions of a ``Tx`` that call its methods one
+after another; asyncpg answers only to ``await``. A greenlet joins the two:
+the service runs in a greenlet of its own, and each statement switches back
+to the event loop's task, which awaits the driver and switches the rows in.
+One thread, no locks, and the loop serves other requests while PostgreSQL
+works.
+
+Writes queue up as on SQLite. Each of ``writers`` connections takes as many
+as are waiting (up to ``write_batch_max``), runs each in a savepoint of one
+transaction and commits once. Several processes share the database, so the
+queries lock what they change (``PostgresTx``); a request that loses a
+deadlock or a lock race is rolled back alone and tried again in a later
+batch, a bounded number of times.
+
+Reads run in REPEATABLE READ, READ ONLY transactions: one snapshot each,
+as SQLite's readers see.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import functools
+import logging
+import re
+import threading
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+import asyncpg
+import greenlet
+from asyncpg.pool import PoolConnectionProxy
+
+from pointkeeper import limits
+from pointkeeper.errors import Overloaded, StoreError
+
+from .tx import DuplicateKey, Tx
+
+__all__ = ["PostgresStore", "PostgresTx"]
+
+Work = Callable[..., Any]
+# A connection of its own (the private one) or one lent by the pool.
+_Connection = asyncpg.Connection | PoolConnectionProxy
+_log = logging.getLogger(__name__)
+
+# A request that meets a deadlock or a serialization failure this many
+# times is answered "retry later" instead of being tried again.
+_attempts_max = 5
+_rows_per_fetch = 2_000
+_returns_rows = re.compile(r"^\s*(SELECT|WITH|VALUES)\b|\bRETURNING\b", re.IGNORECASE)
+_retryable = (
+    asyncpg.exceptions.DeadlockDetectedError,
+    asyncpg.exceptions.SerializationError,
+    asyncpg.exceptions.LockNotAvailableError,
+)
+
+
+# -- running a service's plain calls on asyncpg --------------------------
+
+
+class _Bridge(greenlet.greenlet):  # type: ignore[misc]
+    """The greenlet a service runs in; its parent is the event loop's task."""
+
+
+class _Chunk:
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+
+def _await(awaitable: Awaitable[Any]) -> Any:
+    """Awaits from a service's plain code, in the task that runs the service."""
+    current = greenlet.getcurrent()
+    assert isinstance(current, _Bridge), "PostgreSQL queries run inside a store call"
+    return current.parent.switch(awaitable)
+
+
+async def _run_bridged(work: Work, /, *args: Any, **kwargs: Any) -> Any:
+    bridge = _Bridge(work)
+    value = bridge.switch(*args, **kwargs)
+    while not bridge.dead:
+        try:
+            result = await value
+        except BaseException as exc:  # raised again inside the service
+            value = bridge.throw(exc)
+        else:
+            value = bridge.switch(result)
+    return value
+
+
+async def _stream_bridged(
+    work: Callable[..., Iterator[bytes]], /, *args: Any
+) -> AsyncGenerator[bytes, None]:
+    def produce(*args: Any) -> None:
+        parent = greenlet.getcurrent().parent
+        for chunk in work(*args):
+            parent.switch(_Chunk(chunk))
+
+    bridge = _Bridge(produce)
+    value = bridge.switch(*args)
+    try:
+        while not bridge.dead:
+            if isinstance(value, _Chunk):
+                yield value.data
+                value = bridge.switch(None)
+                continue
+            try:
+                result = await value
+            except BaseException as exc:
+                value = bridge.throw(exc)
+            else:
+                value = bridge.switch(result)
+    finally:
+        if not bridge.dead:
+            bridge.throw()  # GreenletExit: the service's generator is closed
+
+
+# -- the DB-API surface the queries use ------------------------------------
+
+
+@functools.lru_cache(maxsize=1024)
+def _translate(sql: str) -> tuple[str, bool]:
+    """(the statement with ``$n`` for each ``?``, whether it returns rows)."""
+    parts = sql.split("?")
+    query = parts[0] + "".join(f"${n}{part}" for n, part in enumerate(parts[1:], start=1))
+    return query, _returns_rows.search(sql) is not None
+
+
+def _status_count(status: str) -> int:
+    # "UPDATE 3", "DELETE 0", "INSERT 0 1": the last word counts the rows.
+    last = status.rsplit(" ", 1)[-1]
+    return int(last) if last.isdigit() else -1
+
+
+class _Rows:
+    """Rows fetched at once."""
+
+    __slots__ = ("_rows", "rowcount")
+
+    def __init__(self, rows: list[Any], rowcount: int) -> None:
+        self._rows = collections.deque(rows)
+        self.rowcount = rowcount
+
+    def fetchone(self) -> Any:
+        return self._rows.popleft() if self._rows else None
+
+    def fetchall(self) -> list[Any]:
+        rows = list(self._rows)
+        self._rows.clear()
+        return rows
+
+    def fetchmany(self, size: int = 1, /) -> list[Any]:
+        return [self._rows.popleft() for _ in range(min(size, len(self._rows)))]
+
+    def __iter__(self) -> Iterator[Any]:
+        while self._rows:
+            yield self._rows.popleft()
+
+
+class _ServerRows:
+    """Rows of a server-side cursor, fetched as they are wanted: an export
+    of millions of rows never holds more than a fetch's worth."""
+
+    __slots__ = ("_cursor",)
+    rowcount = -1
+
+    def __init__(self, cursor: Any) -> None:
+        self._cursor = cursor
+
+    def fetchmany(self, size: int = 1, /) -> list[Any]:
+        rows: list[Any] = _await(self._cursor.fetch(size))
+        return rows
+
+    def fetchone(self) -> Any:
+        rows = self.fetchmany(1)
+        return rows[0] if rows else None
+
+    def fetchall(self) -> list[Any]:
+        return list(self)
+
+    def __iter__(self) -> Iterator[Any]:
+        while rows := self.fetchmany(_rows_per_fetch):
+            yield from rows
+
+
+class _PgConnection:
+    """An asyncpg connection behind the ``Connection`` protocol."""
+
+    __slots__ = ("_connection", "_server_side")
+
+    def __init__(self, connection: _Connection, *, server_side: bool = False) -> None:
+        self._connection = connection
+        self._server_side = server_side
+
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> _Rows | _ServerRows:
+        query, returns_rows = _translate(sql)
+        if not returns_rows:
+            status = _await(self._connection.execute(query, *parameters))
+            return _Rows([], _status_count(status))
+        if self._server_side:
+            return _ServerRows(_await(self._connection.cursor(query, *parameters)))
+        rows = _await(self._connection.fetch(query, *parameters))
+        return _Rows(rows, len(rows))
+
+    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> _Rows:
+        query, _ = _translate(sql)
+        rows = list(parameters)
+        if rows:
+            _await(self._connection.executemany(query, rows))
+        return _Rows([], -1)
+
+
+def _unique_column(error: asyncpg.UniqueViolationError) -> str:
+    # Constraints are named <table>_<column>_key by PostgreSQL.
+    name: str = error.constraint_name or ""
+    table: str = error.table_name or ""
+    return name.removeprefix(f"{table}_").removesuffix("_key")
+
+
+class PostgresTx(Tx):
+    """A write transaction: the shared queries, with the locks several
+    writing processes need. (Reads run on a plain ``Tx``.)"""
+
+    __slots__ = ()
+    _for_update = " FOR UPDATE"
+    _skip_locked = " FOR UPDATE SKIP LOCKED"
+
+    def lock_customer(self, customer_id: int) -> None:
+        self.connection.execute("SELECT 1 FROM customers WHERE id = ? FOR UPDATE", (customer_id,))
+
+    def try_job_lock(self, job: str) -> bool:
+        row = self.connection.execute(
+            "SELECT pg_try_advisory_xact_lock(hashtext(?))", (f"pointkeeper.{job}",)
+        ).fetchone()
+        return bool(row[0])
+
+    @contextlib.contextmanager
+    def unique_values(self) -> Iterator[None]:
+        # A failed statement spoils a PostgreSQL transaction: the savepoint
+        # keeps the rest of it.
+        try:
+            with self.savepoint():
+                yield
+        except asyncpg.UniqueViolationError as exc:
+            raise DuplicateKey(_unique_column(exc)) from None
+
+    def insert_codes(self, pool_id: int, rows: Sequence[tuple[str, int | None, int | None]]) -> int:
+        # One statement for the whole chunk, which also counts what it added.
+        values, starts, ends = zip(*rows, strict=True) if rows else ((), (), ())
+        cursor = self.connection.execute(
+            "INSERT INTO promo_codes (value, pool_id, available_from, available_till)"
+            " SELECT value, ?, available_from, available_till"
+            " FROM unnest(?::text[], ?::bigint[], ?::bigint[])"
+            " AS fresh (value, available_from, available_till)"
+            " ON CONFLICT (value) DO NOTHING",
+            (pool_id, list(values), list(starts), list(ends)),
+        )
+        return cursor.rowcount
+
+    def add_segment_members(self, segment_id: int, customer_ids: Iterable[int]) -> int:
+        cursor = self.connection.execute(
+            "INSERT INTO segment_members (segment_id, customer_id)"
+            " SELECT ?, unnest(?::bigint[]) ON CONFLICT (segment_id, customer_id) DO NOTHING",
+            (segment_id, list(customer_ids)),
+        )
+        return cursor.rowcount
+
+
+# -- the store --------------------------------------------------------------
+
+
+class _Request:
+    __slots__ = ("args", "attempts", "future", "kwargs", "work")
+
+    def __init__(
+        self, work: Work, args: tuple[Any, ...], kwargs: dict[str, Any], future: asyncio.Future[Any]
+    ) -> None:
+        self.work = work
+        self.args = args
+        self.kwargs = kwargs
+        self.future = future
+        self.attempts = 0
+
+
+def _answer(request: _Request, ok: bool, value: Any) -> None:
+    if request.future.done():
+        return
+    if ok:
+        request.future.set_result(value)
+    else:
+        request.future.set_exception(value)
+
+
+def _dsn(database_url: str) -> str:
+    return "postgresql://" + database_url.split("://", 1)[1]
+
+
+class PostgresStore:
+    """The store on a PostgreSQL database shared by any number of processes."""
+
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        context: dict[str, Any] | None = None,
+        writers: int = 2,
+        connections_max: int = 8,
+    ) -> None:
+        assert 1 <= writers < connections_max
+        self._dsn = _dsn(database_url)
+        self._context = context or {}
+        self._writers_max = writers
+        self._connections_max = connections_max
+        self._pool: asyncpg.Pool | None = None
+        self._pool_ready: asyncio.Lock | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._waiting: collections.deque[_Request] = collections.deque()
+        self._writers: set[asyncio.Task[None]] = set()
+        self._closed = False
+        # Callers without an event loop (the CLI, tests) use a private loop
+        # and connection of their own, one call at a time.
+        self._private_loop = asyncio.new_event_loop()
+        self._private_lock = threading.Lock()
+        self._private_connection: asyncpg.Connection | None = None
+        # A database that cannot be reached fails here, where it is opened.
+        self._run_private(self._private())
+
+    @property
+    def context(self) -> dict[str, Any]:
+        """Reference data every transaction sees (programs, built-in templates)."""
+        return self._context
+
+    # -- connections -------------------------------------------------------
+
+    async def _connect(self) -> asyncpg.Connection:
+        try:
+            return await asyncpg.connect(self._dsn)
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise StoreError(f"Cannot connect to PostgreSQL: {exc}") from exc
+
+    async def _shared_pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            if self._pool_ready is None:
+                self._pool_ready = asyncio.Lock()
+            async with self._pool_ready:
+                if self._pool is None:
+                    try:
+                        self._pool = await asyncpg.create_pool(
+                            self._dsn, min_size=1, max_size=self._connections_max
+                        )
+                    except (OSError, asyncpg.PostgresError) as exc:
+                        raise StoreError(f"Cannot connect to PostgreSQL: {exc}") from exc
+        return self._pool
+
+    async def _private(self) -> asyncpg.Connection:
+        connection = self._private_connection
+        if connection is None or connection.is_closed():
+            connection = self._private_connection = await self._connect()
+        return connection
+
+    def _run_private(self, call: Awaitable[Any]) -> Any:
+        with self._private_lock:
+            return self._private_loop.run_until_complete(call)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreError("The store is closed")
+
+    # -- writing -----------------------------------------------------------
+
+    async def write(self, work: Work, /, *args: Any, **kwargs: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        self._check_open()
+        if self._loop is None:
+            self._loop = loop
+        assert loop is self._loop, "a store serves one event loop"
+        if len(self._waiting) >= limits.write_queue_max:
+            raise Overloaded("Too many writes are waiting; retry later")
+        future: asyncio.Future[Any] = loop.create_future()
+        self._waiting.append(_Request(work, args, kwargs, future))
+        if len(self._writers) < self._writers_max:
+            writer = loop.create_task(self._write_batches())
+            self._writers.add(writer)
+            writer.add_done_callback(self._writers.discard)
+        return await future
+
+    def write_sync(self, work: Work, /, *args: Any, **kwargs: Any) -> Any:
+        """Runs ``work`` from a thread that is not the store's event loop."""
+        self._check_open()
+        loop = self._loop
+        if loop is not None and loop.is_running():
+            call = self.write(work, *args, **kwargs)
+            return asyncio.run_coroutine_threadsafe(call, loop).result()
+        return self._run_private(self._write_alone(work, args, kwargs))
+
+    async def _write_alone(self, work: Work, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        connection = await self._private()
+        for attempt in range(1, _attempts_max + 1):
+            try:
+                async with connection.transaction():
+                    tx = PostgresTx(_PgConnection(connection), self._context)
+                    return await _run_bridged(work, tx, *args, **kwargs)
+            except _retryable:
+                if attempt == _attempts_max:
+                    raise Overloaded("The database is busy; retry later") from None
+        raise AssertionError("unreachable")
+
+    async def _write_batches(self) -> None:
+        """One writer: takes batches while requests wait, on one connection."""
+        try:
+            pool = await self._shared_pool()
+            async with pool.acquire() as connection:
+                while self._waiting:
+                    count = min(len(self._waiting), limits.write_batch_max)
+                    batch = [self._waiting.popleft() for _ in range(count)]
+                    await self._run_batch(connection, batch)
+        except Exception as exc:
+            if not isinstance(exc, StoreError):
+                _log.exception("a PostgreSQL writer stopped")
+                exc = StoreError("The database failed; see the server log")
+            # The next write starts a writer afresh; those waiting now would
+            # wait for nobody.
+            while self._waiting:
+                _answer(self._waiting.popleft(), False, exc)
+
+    async def _run_batch(self, connection: _Connection, batch: list[_Request]) -> None:
+        """Runs each request in a savepoint of one transaction and commits
+        once; answers each request, or puts it back to be tried again."""
+        tx = PostgresTx(_PgConnection(connection), self._context)
+        outcomes: list[tuple[_Request, bool, Any]] = []
+        again: list[_Request] = []
+        try:
+            await connection.execute("BEGIN; SAVEPOINT request")
+            for index, request in enumerate(batch):
+                if index:
+                    await connection.execute("RELEASE SAVEPOINT request; SAVEPOINT request")
+                try:
+                    result = await _run_bridged(request.work, tx, *request.args, **request.kwargs)
+                except _retryable:
+                    await connection.execute("ROLLBACK TO SAVEPOINT request")
+                    again.append(request)
+                except Exception as exc:
+                    if connection.is_closed():
+                        raise
+                    await connection.execute("ROLLBACK TO SAVEPOINT request")
+                    outcomes.append((request, False, exc))
+                else:
+                    outcomes.append((request, True, result))
+            await connection.execute("COMMIT")
+        except _retryable:
+            await _rollback(connection)
+            outcomes, again = [], batch
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            _log.exception("a write batch failed")
+            await _rollback(connection)
+            failure = StoreError(f"The database failed: {exc}")
+            for request in batch:
+                _answer(request, False, failure)
+            raise failure from exc
+        for request, ok, value in outcomes:
+            _answer(request, ok, value)
+        for request in reversed(again):
+            request.attempts += 1
+            if request.attempts >= _attempts_max:
+                _answer(request, False, Overloaded("The database is busy; retry later"))
+            else:
+                self._waiting.appendleft(request)
+
+    # -- reading -----------------------------------------------------------
+
+    async def read(self, work: Work, /, *args: Any, **kwargs: Any) -> Any:
+        pool = await self._shared_pool()
+        async with pool.acquire() as connection:
+            return await _read(connection, self._context, work, args, kwargs)
+
+    def read_sync(self, work: Work, /, *args: Any, **kwargs: Any) -> Any:
+        self._check_open()
+        return self._run_private(self._read_alone(work, args, kwargs))
+
+    async def _read_alone(self, work: Work, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        return await _read(await self._private(), self._context, work, args, kwargs)
+
+    async def stream(
+        self, work: Callable[..., Iterator[bytes]], /, *args: Any
+    ) -> AsyncGenerator[bytes, None]:
+        """Chunks of a generator run over one snapshot, rows fetched through a
+        server-side cursor as the chunks are taken."""
+        pool = await self._shared_pool()
+        async with (
+            pool.acquire() as connection,
+            connection.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            tx = Tx(_PgConnection(connection, server_side=True), self._context)
+            async for chunk in _stream_bridged(work, tx, *args):
+                yield chunk
+
+    def close(self) -> None:
+        """Closes the store; call it once its event loop has no writes under way."""
+        if self._closed:
+            return
+        self._closed = True
+        pool, loop = self._pool, self._loop
+        if pool is not None:
+            if loop is not None and loop.is_running():
+                asyncio.run_coroutine_threadsafe(pool.close(), loop).result()
+            else:
+                pool.terminate()
+        if self._private_connection is not None:
+            self._run_private(self._private_connection.close())
+        self._private_loop.close()
+
+
+async def _read(
+    connection: _Connection,
+    context: dict[str, Any],
+    work: Work,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> Any:
+    async with connection.transaction(isolation="repeatable_read", readonly=True):
+        tx = Tx(_PgConnection(connection), context)
+        return await _run_bridged(work, tx, *args, **kwargs)
+
+
+async def _rollback(connection: _Connection) -> None:
+    if not connection.is_closed():
+        with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            await connection.execute("ROLLBACK")
