@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -16,29 +18,35 @@ from pointkeeper.config import Config
 __all__ = ["main"]
 
 
-def _serve(config: Config, *, host: str | None = None, port: int | None = None) -> None:
+def _serve(
+    config: Config, *, host: str | None = None, port: int | None = None, workers: int = 1
+) -> None:
     import uvicorn
 
-    from pointkeeper.app import create_app
+    from pointkeeper.app import create_app, tune_process
     from pointkeeper.logs import configure_logging
 
     configure_logging()
-    # The SQLite commit thread needs the GIL for a moment after each fsync
-    # while the event loop holds it; the default 5 ms switch interval would
-    # add up to 5 ms to every batch, which shows directly in p99 latency.
-    sys.setswitchinterval(0.0005)
-    uvicorn.run(
-        create_app(config),
-        host=host or config.server.host,
-        port=port or config.server.port,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_config=None,
+    options: dict[str, Any] = {
+        "host": host or config.server.host,
+        "port": port or config.server.port,
+        "loop": "uvloop",
+        "http": "httptools",
+        "access_log": False,
+        "log_config": None,
         # Forwarded headers are trusted only when an operator says so
-        # (docs/deployment); reading them costs every request.
-        proxy_headers=False,
-        timeout_graceful_shutdown=10,
+        # (docs/deployment.md); reading them costs every request.
+        "proxy_headers": False,
+        "timeout_graceful_shutdown": 10,
+    }
+    if workers == 1:
+        tune_process()
+        uvicorn.run(create_app(config), **options)
+        return
+    # Each worker process builds its own application from the same
+    # configuration file and environment; they share the listening socket.
+    uvicorn.run(
+        "pointkeeper.app:create_app_from_environment", factory=True, workers=workers, **options
     )
 
 
@@ -51,9 +59,20 @@ def main() -> None:
 
 @main.command()
 @config_option
-def serve(config_path: str | None) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Server processes sharing the port (use PostgreSQL for more than one).",
+)
+def serve(config_path: str | None, workers: int) -> None:
     """Serve the APIs; periodic jobs run inside unless jobs.enabled is false."""
-    _serve(load(config_path))
+    config = load(config_path)
+    if workers > 1 and config_path:
+        # The worker processes read the same file.
+        os.environ["POINTKEEPER_CONFIG"] = str(Path(config_path).resolve())
+    _serve(config, workers=workers)
 
 
 @main.command()
