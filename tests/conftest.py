@@ -68,13 +68,15 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture(scope="session")
-def postgres_template() -> None:
+def postgres_template() -> Iterator[None]:
     reason = databases.unreachable_reason()
     if reason is not None:
         if databases.REQUIRED:
             pytest.fail(reason)
         pytest.skip(reason)
     databases.make_template()
+    yield
+    databases.drop_template()
 
 
 @pytest.fixture

@@ -22,7 +22,8 @@ SERVER_URL = os.environ.get(
     "POINTKEEPER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
 )
 REQUIRED = os.environ.get("POINTKEEPER_TEST_POSTGRES_REQUIRED") == "1"
-_TEMPLATE = "pointkeeper_test_template"
+# One per test session, so that sessions running side by side keep apart.
+_TEMPLATE = f"pointkeeper_test_template_{os.getpid()}"
 
 
 def database_url(name: str) -> str:
@@ -57,6 +58,10 @@ def make_template() -> None:
         )
     )
     migrate(database_url(_TEMPLATE))
+
+
+def drop_template() -> None:
+    asyncio.run(_run(SERVER_URL, f"DROP DATABASE IF EXISTS {_TEMPLATE} WITH (FORCE)"))
 
 
 def fresh_database() -> str:
