@@ -1,13 +1,14 @@
-"""Segments on a real SQLite store: the queries the export relies on, and the
-service functions' rules (all-or-none adds, idempotent removes, bounds)."""
+"""Segments on a real store, SQLite and PostgreSQL: the queries the export
+relies on, and the service functions' rules (all-or-none adds, idempotent
+removes, bounds)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
+from pointkeeper.config import DatabaseConfig
 from pointkeeper.errors import CustomerNotFound, InvalidRequest, NotFound
 from pointkeeper.services import segments
 from pointkeeper.services.segments import (
@@ -19,17 +20,16 @@ from pointkeeper.services.segments import (
     put_segment,
     remove_member,
 )
-from pointkeeper.store import open_store
+from pointkeeper.store import Store, open_store
 from pointkeeper.store.segment_queries import SegmentRow
-from pointkeeper.store.sqlite import SqliteStore
 from pointkeeper.store.tx import Tx
 
 NOW = 1_767_225_600_000
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteStore]:
-    opened = open_store(f"sqlite:///{tmp_path}/db.sqlite")
+def store(database_url: str) -> Iterator[Store]:
+    opened = open_store(DatabaseConfig(url=database_url))
     yield opened
     opened.close()
 
@@ -39,7 +39,7 @@ def _add_customers(tx: Tx, numbers: list[str]) -> list[int]:
 
 
 @pytest.fixture
-def customer_ids(store: SqliteStore) -> list[int]:
+def customer_ids(store: Store) -> list[int]:
     ids: list[int] = store.write_sync(_add_customers, ["C1", "C2", "C3"])
     return ids
 
@@ -59,7 +59,7 @@ def test_the_module_lists_its_public_names() -> None:
 # -- queries -----------------------------------------------------------------
 
 
-def test_upsert_creates_once_and_renames(store: SqliteStore) -> None:
+def test_upsert_creates_once_and_renames(store: Store) -> None:
     first = store.write_sync(lambda tx: tx.upsert_segment("VIP", "Very important"))
     again = store.write_sync(lambda tx: tx.upsert_segment("VIP", "Renamed"))
     assert first == again
@@ -70,7 +70,7 @@ def test_upsert_creates_once_and_renames(store: SqliteStore) -> None:
 
 
 def test_members_are_added_once_listed_in_pages_and_removed(
-    store: SqliteStore, customer_ids: list[int]
+    store: Store, customer_ids: list[int]
 ) -> None:
     c1, c2, c3 = customer_ids
     segment_id = store.write_sync(lambda tx: tx.upsert_segment("VIP", "VIP"))
@@ -93,7 +93,7 @@ def test_members_are_added_once_listed_in_pages_and_removed(
     assert store.read_sync(lambda tx: tx.segment_member_count(segment_id)) == 2
 
 
-def test_membership_is_per_segment(store: SqliteStore, customer_ids: list[int]) -> None:
+def test_membership_is_per_segment(store: Store, customer_ids: list[int]) -> None:
     c1 = customer_ids[0]
     vip = store.write_sync(lambda tx: tx.upsert_segment("VIP", "VIP"))
     new = store.write_sync(lambda tx: tx.upsert_segment("NEW", "New"))
@@ -104,13 +104,13 @@ def test_membership_is_per_segment(store: SqliteStore, customer_ids: list[int]) 
 
 
 def test_customer_ids_by_number_leaves_unknown_numbers_out(
-    store: SqliteStore, customer_ids: list[int]
+    store: Store, customer_ids: list[int]
 ) -> None:
     found = store.read_sync(lambda tx: tx.customer_ids_by_number(["C2", "ghost", "C1"]))
     assert found == {"C1": customer_ids[0], "C2": customer_ids[1]}
 
 
-def test_customer_ids_by_number_looks_up_more_than_one_in_list(store: SqliteStore) -> None:
+def test_customer_ids_by_number_looks_up_more_than_one_in_list(store: Store) -> None:
     numbers = [f"N{i}" for i in range(1_234)]
     ids = store.write_sync(_add_customers, numbers)
     assert store.read_sync(lambda tx: tx.customer_ids_by_number(numbers)) == dict(
@@ -122,7 +122,7 @@ def test_customer_ids_by_number_looks_up_more_than_one_in_list(store: SqliteStor
 
 
 def test_put_segment_creates_renames_and_keeps_members(
-    store: SqliteStore, customer_ids: list[int]
+    store: Store, customer_ids: list[int]
 ) -> None:
     assert store.write_sync(put_segment, "VIP", name="VIP") == SegmentView("VIP", "VIP", 0)
     store.write_sync(add_members, "VIP", customer_numbers=["C1", "C2"])
@@ -135,7 +135,7 @@ def test_put_segment_creates_renames_and_keeps_members(
     [("", "VIP", "externalId"), ("x" * 201, "VIP", "externalId"), ("VIP", "", "name")],
 )
 def test_put_segment_refuses_bad_values(
-    store: SqliteStore, external_id: str, name: str, field: str
+    store: Store, external_id: str, name: str, field: str
 ) -> None:
     with pytest.raises(InvalidRequest) as refused:
         store.write_sync(put_segment, external_id, name=name)
@@ -143,7 +143,7 @@ def test_put_segment_refuses_bad_values(
     assert store.read_sync(_rows) == []
 
 
-def test_add_members_counts_only_new_members(store: SqliteStore, customer_ids: list[int]) -> None:
+def test_add_members_counts_only_new_members(store: Store, customer_ids: list[int]) -> None:
     store.write_sync(put_segment, "VIP", name="VIP")
     added = store.write_sync(add_members, "VIP", customer_numbers=["C1", "C2", "C1"])
     assert added == MembersAdded(added=2, member_count=2)
@@ -153,7 +153,7 @@ def test_add_members_counts_only_new_members(store: SqliteStore, customer_ids: l
 
 
 def test_add_members_to_an_unknown_segment_is_not_found(
-    store: SqliteStore, customer_ids: list[int]
+    store: Store, customer_ids: list[int]
 ) -> None:
     with pytest.raises(NotFound, match="Segment not found") as refused:
         store.write_sync(add_members, "nope", customer_numbers=["C1"])
@@ -161,9 +161,7 @@ def test_add_members_to_an_unknown_segment_is_not_found(
     assert store.read_sync(_rows) == []
 
 
-def test_one_unknown_customer_refuses_the_whole_list(
-    store: SqliteStore, customer_ids: list[int]
-) -> None:
+def test_one_unknown_customer_refuses_the_whole_list(store: Store, customer_ids: list[int]) -> None:
     store.write_sync(put_segment, "VIP", name="VIP")
     before = store.read_sync(_rows)
     with pytest.raises(CustomerNotFound) as refused:
@@ -174,7 +172,7 @@ def test_one_unknown_customer_refuses_the_whole_list(
 
 
 def test_a_long_list_of_unknown_customers_is_named_in_part(
-    store: SqliteStore, customer_ids: list[int]
+    store: Store, customer_ids: list[int]
 ) -> None:
     store.write_sync(put_segment, "VIP", name="VIP")
     ghosts = [f"G{i}" for i in range(25)]
@@ -185,7 +183,7 @@ def test_a_long_list_of_unknown_customers_is_named_in_part(
     )
 
 
-def test_add_members_is_bounded(store: SqliteStore) -> None:
+def test_add_members_is_bounded(store: Store) -> None:
     store.write_sync(put_segment, "VIP", name="VIP")
     numbers = [f"N{i}" for i in range(customer_numbers_per_request_max + 1)]
     with pytest.raises(InvalidRequest) as refused:
@@ -193,7 +191,7 @@ def test_add_members_is_bounded(store: SqliteStore) -> None:
     assert refused.value.field == "customerNumbers"
 
 
-def test_add_members_takes_a_full_batch(store: SqliteStore) -> None:
+def test_add_members_takes_a_full_batch(store: Store) -> None:
     numbers = [f"N{i}" for i in range(customer_numbers_per_request_max)]
     store.write_sync(_add_customers, numbers)
     store.write_sync(put_segment, "BIG", name="Big")
@@ -201,7 +199,7 @@ def test_add_members_takes_a_full_batch(store: SqliteStore) -> None:
     assert added == MembersAdded(len(numbers), len(numbers))
 
 
-def test_remove_member_is_idempotent(store: SqliteStore, customer_ids: list[int]) -> None:
+def test_remove_member_is_idempotent(store: Store, customer_ids: list[int]) -> None:
     store.write_sync(put_segment, "VIP", name="VIP")
     store.write_sync(add_members, "VIP", customer_numbers=["C1", "C2"])
     assert store.write_sync(remove_member, "VIP", "C1") is True
@@ -211,7 +209,7 @@ def test_remove_member_is_idempotent(store: SqliteStore, customer_ids: list[int]
 
 
 def test_remove_member_refuses_unknown_segment_or_customer(
-    store: SqliteStore, customer_ids: list[int]
+    store: Store, customer_ids: list[int]
 ) -> None:
     store.write_sync(put_segment, "VIP", name="VIP")
     store.write_sync(add_members, "VIP", customer_numbers=["C1"])
@@ -224,6 +222,6 @@ def test_remove_member_refuses_unknown_segment_or_customer(
     assert store.read_sync(_rows) == before
 
 
-def test_get_segment_of_an_unknown_segment_is_not_found(store: SqliteStore) -> None:
+def test_get_segment_of_an_unknown_segment_is_not_found(store: Store) -> None:
     with pytest.raises(NotFound, match="Segment not found"):
         store.read_sync(get_segment, "nope")

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from pointkeeper.config import DatabaseConfig
 from pointkeeper.errors import StoreError
 from pointkeeper.store import open_store
 from pointkeeper.store.sqlite import SqliteStore
@@ -29,9 +31,15 @@ def _names(tx: Tx) -> list[str]:
     return [row[0] for row in rows]
 
 
+def _open(tmp_path: Path) -> SqliteStore:
+    opened = open_store(DatabaseConfig(url=f"sqlite:///{tmp_path}/db.sqlite"))
+    assert isinstance(opened, SqliteStore)
+    return opened
+
+
 @pytest.fixture
-def store(tmp_path: Path) -> SqliteStore:
-    opened = open_store(f"sqlite:///{tmp_path}/db.sqlite")
+def store(tmp_path: Path) -> Iterator[SqliteStore]:
+    opened = _open(tmp_path)
     yield opened
     opened.close()
 
@@ -40,7 +48,8 @@ def test_a_failing_request_rolls_back_alone_within_its_batch(store: SqliteStore)
     async def run() -> list[object]:
         calls = [store.write(_add_template, f"ok-{i}") for i in range(20)]
         calls += [store.write(_add_then_fail, f"bad-{i}") for i in range(20)]
-        return await asyncio.gather(*calls, return_exceptions=True)
+        outcomes: list[object] = await asyncio.gather(*calls, return_exceptions=True)
+        return outcomes
 
     outcomes = asyncio.run(run())
     assert all(isinstance(o, int) for o in outcomes[:20])
@@ -78,7 +87,7 @@ def test_a_dead_writer_fails_every_caller_instead_of_hanging(store: SqliteStore)
 
 
 def test_a_closed_store_refuses_writes(tmp_path: Path) -> None:
-    store = open_store(f"sqlite:///{tmp_path}/db.sqlite")
+    store = _open(tmp_path)
     store.close()
     with pytest.raises(StoreError, match="closed"):
         store.write_sync(_add_template, "late")
