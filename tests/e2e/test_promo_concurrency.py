@@ -1,5 +1,6 @@
 """Simultaneous IssuePromoCode calls over real HTTP against one server
-process: each single-use code goes to exactly one customer.
+process: each single-use code goes to exactly one customer, on SQLite and on
+PostgreSQL.
 
 The shared ``server`` fixture's configuration has no Maestra endpoints or
 operations, so this module starts its own server: the database is prepared
@@ -10,7 +11,6 @@ through the services first (a pool of codes and the customers), then
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,9 +22,9 @@ import pytest
 
 from pointkeeper.services import promo
 from pointkeeper.services.customers import put_customer
-from pointkeeper.store import open_store
 
 from .api import async_client
+from .database import opened_store, select
 from .server import running_server
 
 pytestmark = pytest.mark.slow
@@ -51,22 +51,19 @@ _sections: dict[str, Any] = {
 }
 
 
-def _prepare(folder: Path) -> None:
+def _prepare(database_url: str) -> None:
     """A pool of ``CODES`` codes and ``CUSTOMERS`` customers, before the server runs."""
-    store = open_store(f"sqlite:///{folder}/pointkeeper.db")
-    try:
+    with opened_store(database_url) as store:
         store.write_sync(promo.put_pool, POOL, values={"name": "Welcome", "multi_use": False})
         rows = [promo.ImportRow(n, f"WELCOME-{n:03d}") for n in range(1, CODES + 1)]
         assert store.write_sync(promo.import_codes, POOL, rows).imported == CODES
         for n in range(CUSTOMERS):
             store.write_sync(put_customer, f"C{n:03d}", fields={}, program=None, now=0)
-    finally:
-        store.close()
 
 
 @contextmanager
-def _promo_server(folder: Path) -> Iterator[str]:
-    with running_server(folder, sections=_sections) as server:
+def _promo_server(folder: Path, database_url: str) -> Iterator[str]:
+    with running_server(folder, sections=_sections, database_url=database_url) as server:
         yield server.base_url
 
 
@@ -84,15 +81,17 @@ async def _issue(client: httpx.AsyncClient, customer: str) -> tuple[str, dict[st
     return customer, block
 
 
-def test_simultaneous_issues_hand_each_code_to_exactly_one_customer(tmp_path: Path) -> None:
-    _prepare(tmp_path)
+def test_simultaneous_issues_hand_each_code_to_exactly_one_customer(
+    tmp_path: Path, database_url: str
+) -> None:
+    _prepare(database_url)
     customers = [f"C{n:03d}" for n in range(CUSTOMERS)]
 
     async def scenario(base_url: str) -> list[tuple[str, dict[str, object]]]:
         async with async_client(base_url) as client:
             return list(await asyncio.gather(*(_issue(client, c) for c in customers)))
 
-    with _promo_server(tmp_path) as base_url:
+    with _promo_server(tmp_path, database_url) as base_url:
         answers = asyncio.run(scenario(base_url))
 
     statuses = Counter(block["issueStatus"] for _, block in answers)
@@ -110,12 +109,12 @@ def test_simultaneous_issues_hand_each_code_to_exactly_one_customer(tmp_path: Pa
             }
     assert len(set(given.values())) == CODES
 
-    with sqlite3.connect(tmp_path / "pointkeeper.db") as connection:
-        rows = connection.execute(
+    with opened_store(database_url) as store:
+        rows = select(
+            store,
             "SELECT c.value, k.customer_number FROM promo_codes c"
-            " LEFT JOIN customers k ON k.id = c.issued_customer_id"
-        ).fetchall()
-    connection.close()
+            " LEFT JOIN customers k ON k.id = c.issued_customer_id",
+        )
     holders = dict(rows)
     assert len(holders) == CODES
     # Every code went to one customer, the very one whose answer named it.
