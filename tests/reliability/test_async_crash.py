@@ -16,15 +16,14 @@ survive ``kill -9`` of the server that is executing them.
    history holds 200 actions and every call is ``done`` once.
 
 ``tests/e2e/server.py`` writes a fixed configuration (no endpoints, no
-operations, jobs off), so this file starts its own server.
+operations, jobs off), so this file starts its own server. On SQLite and on
+PostgreSQL.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +32,8 @@ from typing import Any
 import httpx
 import pytest
 
+from pointkeeper.store import Store
+from tests.e2e.database import opened_store, select
 from tests.e2e.server import PROGRAM, ServerProcess, admin_headers
 
 pytestmark = pytest.mark.slow
@@ -173,31 +174,28 @@ def _check_after_crash(server: ServerProcess, ids: list[str]) -> _State:
     return _State(stored, done, statuses.count("queued"))
 
 
-def _done_in_database(folder: Path) -> int:
-    """Read straight from the file, while the server writes it (WAL lets a
-    reader in), to catch the server in the middle of its work."""
-    uri = f"file:{folder}/pointkeeper.db?mode=ro"
-    with sqlite3.connect(uri, uri=True, timeout=5.0) as connection:
-        (count,) = connection.execute(
-            "SELECT count(*) FROM async_operations WHERE status = 'done'"
-        ).fetchone()
+def _done_in_database(store: Store) -> int:
+    """Read straight from the database while the server writes it (SQLite's
+    WAL lets a reader in), to catch the server in the middle of its work."""
+    ((count,),) = select(store, "SELECT count(*) FROM async_operations WHERE status = 'done'")
     return int(count)
 
 
 def _kill_at_first_progress(server: ServerProcess, done_before: int) -> None:
-    _start(server, jobs=True, wait=False)
-    deadline = time.monotonic() + _start_seconds_max
-    while time.monotonic() < deadline and server.running():
-        with contextlib.suppress(sqlite3.OperationalError):
-            if _done_in_database(server.folder) > done_before:
+    # Opened first: the store's start-up (migrations) is slower than a batch.
+    with opened_store(server.database_url) as store:
+        _start(server, jobs=True, wait=False)
+        deadline = time.monotonic() + _start_seconds_max
+        while time.monotonic() < deadline and server.running():
+            if _done_in_database(store) > done_before:
                 break
-        time.sleep(0.001)
-    server.kill()
+            time.sleep(0.001)
+        server.kill()
 
 
-def test_async_calls_run_exactly_once_across_sigkill(tmp_path: Path) -> None:
+def test_async_calls_run_exactly_once_across_sigkill(tmp_path: Path, database_url: str) -> None:
     ids = [f"async-{n:03d}" for n in range(_calls)]
-    server = ServerProcess(tmp_path, sections=_sections)
+    server = ServerProcess(tmp_path, sections=_sections, database_url=database_url)
     try:
         # 1. Sent while executed; killed mid-load.
         _start(server, jobs=True)

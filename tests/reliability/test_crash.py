@@ -4,7 +4,7 @@ Several clients send Earns with unique References; mid-load the server gets
 SIGKILL (no shutdown code runs). A new server on the same database must show
 every answered Earn, a balance equal to its history, and each Earn whose
 answer was lost either wholly present or wholly absent, so that a retry with
-the same Reference credits it exactly once.
+the same Reference credits it exactly once. On SQLite and on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -97,8 +97,8 @@ async def _retry(base_url: str, earns: dict[str, int]) -> list[int]:
     return [response.status_code for response in responses]
 
 
-def test_answered_earns_survive_sigkill(tmp_path: Path) -> None:
-    server = ServerProcess(tmp_path)
+def test_answered_earns_survive_sigkill(tmp_path: Path, database_url: str) -> None:
+    server = ServerProcess(tmp_path, database_url=database_url)
     server.start()
     try:
         asyncio.run(_enroll(server.base_url))
