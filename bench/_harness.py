@@ -2,13 +2,23 @@
 
 A benchmark script builds a throwaway server with `bench_server()`, seeds data through
 the admin API (`create_customers`), drives load with `run_wrk()` and reports with
-`print_table()` / `write_json()`. Everything here is stdlib + httpx so the benchmarks run
-from the project's own venv; the only outside tool is wrk.
+`print_table()` / `write_json()`. Everything here is stdlib + httpx (+ asyncpg, the
+project's own driver, for PostgreSQL) so the benchmarks run from the project's own venv;
+the only outside tool is wrk.
+
+Where it runs: `add_setup_arguments()` gives every script the same `--database
+sqlite|postgres`, `--database-url`, `--processes N` (`pointkeeper serve --workers N`) and
+the PostgreSQL pool sizes; `Setup.database()` makes a fresh database for it (on
+PostgreSQL a `pointkeeper_bench_<random>` database on `BENCH_POSTGRES_SERVER`, dropped
+afterwards) and `Setup.server()` starts the server on it. Every script also writes a
+`summary` (`Summary` rows) into its JSON, which bench/run_postgres.py puts in one table.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -16,13 +26,13 @@ import secrets
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -37,8 +47,14 @@ PROGRAM = "Bench program"
 CUSTOMER_FORMAT = "BENCH-%06d"
 WRK = "wrk"
 WRK_THREADS = 2
-HEALTH_TIMEOUT_S = 30.0
+HEALTH_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
+# Where `--database postgres` creates its databases (any database of the server will do:
+# it is only connected to for CREATE / DROP DATABASE).
+POSTGRES_SERVER = os.environ.get(
+    "BENCH_POSTGRES_SERVER", "postgresql://postgres@127.0.0.1:5432/test"
+)
+DATABASE_PREFIX = "pointkeeper_bench_"
 
 
 class BenchError(RuntimeError):
@@ -65,6 +81,7 @@ class Server:
     config: Path
     process: subprocess.Popen[bytes]
     log: Path
+    processes: int = 1
 
     @property
     def pid(self) -> int:
@@ -96,9 +113,14 @@ def _toml_str(value: str) -> str:
 
 
 def write_config(
-    workdir: Path, port: int, database_url: str | None, extra_toml: str = ""
+    workdir: Path,
+    port: int,
+    database_url: str | None,
+    extra_toml: str = "",
+    database_toml: str = "",
 ) -> tuple[Path, Secrets]:
-    """Write a minimal config with fresh random secrets; jobs off so they don't skew load."""
+    """Write a minimal config with fresh random secrets; jobs off so they don't skew load.
+    `database_toml`: more keys of the [database] table (`Setup.database_toml()`)."""
     found = Secrets(
         admin_token=secrets.token_urlsafe(24),
         bearer_token=secrets.token_urlsafe(24),
@@ -108,7 +130,7 @@ def write_config(
     text = f"""\
 [database]
 url = {_toml_str(url)}
-
+{database_toml}
 [server]
 host = "127.0.0.1"
 port = {port}
@@ -139,33 +161,99 @@ def _log_tail(log: Path, lines: int = 40) -> str:
         return "(no server log)"
 
 
+def server_environment() -> dict[str, str]:
+    """This environment without POINTKEEPER_* variables: the configuration is the bench's
+    file alone (POINTKEEPER_DATABASE_URL would move the server to another database, and
+    an unknown one such as POINTKEEPER_TEST_POSTGRES stops it from starting at all)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("POINTKEEPER_")}
+
+
 def migrate(config: Path, log: Path) -> None:
     with log.open("ab") as out:
         done = subprocess.run(
             [*pointkeeper_command(), "migrate", "--config", str(config)],
             stdout=out,
             stderr=subprocess.STDOUT,
+            env=server_environment(),
             check=False,
         )
     if done.returncode != 0:
         raise BenchError(f"pointkeeper migrate failed ({done.returncode}):\n{_log_tail(log)}")
 
 
-def wait_healthy(base_url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+def wait_healthy(
+    base_url: str, process: subprocess.Popen[bytes], log: Path, processes: int = 1
+) -> None:
+    """Until /healthz answers 200 and `processes` processes of the server accept
+    connections: with several workers the first answer only says that one is up."""
     deadline = time.monotonic() + HEALTH_TIMEOUT_S
+    port = urlsplit(base_url).port
+    assert port is not None
+    healthy = False
+    serving: list[int] = []
     with httpx.Client(timeout=2.0) as client:
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 raise BenchError(
                     f"server exited with {process.returncode} before /healthz:\n{_log_tail(log)}"
                 )
-            try:
-                if client.get(f"{base_url}/healthz").status_code == 200:
+            with contextlib.suppress(httpx.TransportError):  # not listening yet
+                healthy = healthy or client.get(f"{base_url}/healthz").status_code == 200
+            if healthy:
+                serving = serving_processes(process.pid, port)
+                if len(serving) >= processes:
                     return
-            except httpx.TransportError:
-                pass  # not listening yet
             time.sleep(0.1)
-    raise BenchError(f"/healthz not 200 within {HEALTH_TIMEOUT_S:.0f}s:\n{_log_tail(log)}")
+    raise BenchError(
+        f"/healthz {'200' if healthy else 'not 200'} and {len(serving)} of {processes} "
+        f"processes accepting within {HEALTH_TIMEOUT_S:.0f}s:\n{_log_tail(log)}"
+    )
+
+
+def _listening_inodes(port: int) -> set[str]:
+    """Socket inodes listening on `port` (any address)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            # local_address is HEX_IP:HEX_PORT, state 0A is LISTEN.
+            if fields[3] == "0A" and int(fields[1].rpartition(":")[2], 16) == port:
+                found.add(fields[9])
+    return found
+
+
+def serving_processes(pid: int, port: int) -> list[int]:
+    """The processes of pid's tree whose event loop watches the socket listening on
+    `port`: uvicorn starts watching it only after the application's start-up, so these
+    are the processes that take connections now. Linux only, like the rest of /proc."""
+    targets = {f"socket:[{inode}]" for inode in _listening_inodes(port)}
+    serving = []
+    for each in _process_tree(pid):
+        listening: set[str] = set()
+        polls: list[str] = []
+        try:
+            for fd in Path(f"/proc/{each}/fd").iterdir():
+                try:
+                    link = os.readlink(fd)
+                except OSError:
+                    continue
+                if link in targets:
+                    listening.add(fd.name)
+                elif link == "anon_inode:[eventpoll]":
+                    polls.append(fd.name)
+            watched = set()
+            for fd_name in polls:
+                info = Path(f"/proc/{each}/fdinfo/{fd_name}").read_text()
+                watched.update(re.findall(r"^tfd:\s+(\d+)", info, re.MULTILINE))
+        except OSError:
+            continue  # exited meanwhile
+        if listening & watched:
+            serving.append(each)
+    return serving
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -186,29 +274,37 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-@contextmanager
-def bench_server(database_url: str | None = None, extra_toml: str = "") -> Iterator[Server]:
-    """Temp dir + config + migrated database + running server; all torn down on exit."""
+@contextlib.contextmanager
+def bench_server(
+    database_url: str | None = None,
+    extra_toml: str = "",
+    processes: int = 1,
+    database_toml: str = "",
+) -> Iterator[Server]:
+    """Temp dir + config + migrated database + running server (`processes` worker
+    processes, `pointkeeper serve --workers`); all torn down on exit."""
     workdir = Path(tempfile.mkdtemp(prefix="pointkeeper-bench-"))
     process: subprocess.Popen[bytes] | None = None
     log = workdir / "server.log"
     started = False
     try:
         port = free_port()
-        config, found = write_config(workdir, port, database_url, extra_toml)
+        config, found = write_config(workdir, port, database_url, extra_toml, database_toml)
         migrate(config, log)
+        command = [*pointkeeper_command(), "serve", "--config", str(config)]
         with log.open("ab") as out:
             process = subprocess.Popen(
-                [*pointkeeper_command(), "serve", "--config", str(config)],
+                [*command, "--workers", str(processes)],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
+                env=server_environment(),
                 start_new_session=True,
             )
         base_url = f"http://127.0.0.1:{port}"
-        wait_healthy(base_url, process, log)
+        wait_healthy(base_url, process, log, processes)
         started = True
-        yield Server(base_url, found, workdir, config, process, log)
+        yield Server(base_url, found, workdir, config, process, log, processes)
     except BaseException:
         # The temp dir (and the log in it) is about to go: show the log first. Startup
         # errors already carry it in their message.
@@ -224,8 +320,10 @@ def bench_server(database_url: str | None = None, extra_toml: str = "") -> Itera
 def peak_rss_mb(pid: int) -> float:
     """VmHWM (peak resident set) of pid plus its descendants, in MiB.
 
-    Summing the tree over-counts shared pages, but it keeps the figure honest if the
-    server ever forks workers; with a single process it is exactly that process's peak.
+    With `--processes N` that is uvicorn's supervisor, its N workers and multiprocessing's
+    helpers. Summing the tree over-counts shared pages, but it is what N processes cost;
+    with a single process it is exactly that process's peak. PostgreSQL's own backends
+    are not in it.
     """
     total_kb = 0
     for each in _process_tree(pid):
@@ -281,6 +379,214 @@ def _process_tree(pid: int) -> list[int]:
         for child in children:
             found.extend(_process_tree(int(child)))
     return found
+
+
+# --------------------------------------------------------------------------- where it runs
+
+
+def is_postgres(url: str) -> bool:
+    return url.startswith(("postgresql://", "postgres://"))
+
+
+def _database_name(url: str) -> str:
+    return urlsplit(url).path.lstrip("/")
+
+
+def _with_database(server_url: str, name: str) -> str:
+    return urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
+
+
+async def _postgres(
+    url: str, statement: str, *params: Any, rows: bool = True
+) -> list[tuple[Any, ...]]:
+    import asyncpg  # the project's driver; only needed on PostgreSQL
+
+    connection = await asyncpg.connect(url, timeout=10)
+    try:
+        if not rows:  # the simple protocol, which CREATE / DROP DATABASE need
+            await connection.execute(statement, *params)
+            return []
+        return [tuple(row) for row in await connection.fetch(statement, *params)]
+    finally:
+        await connection.close()
+
+
+def sql(url: str, statement: str, *params: Any) -> list[tuple[Any, ...]]:
+    """One statement with `?` parameters on the database of `url` (SQLite or PostgreSQL),
+    in a transaction of its own; answers the rows. For set-up and checks beside a running
+    server, not for load."""
+    if is_postgres(url):
+        parts = statement.split("?")
+        numbered = parts[0] + "".join(f"${n}{part}" for n, part in enumerate(parts[1:], 1))
+        return asyncio.run(_postgres(url, numbered, *params))
+    connection = sqlite3.connect(url.removeprefix("sqlite:///"), timeout=30)
+    try:
+        with connection:
+            return connection.execute(statement, params).fetchall()
+    finally:
+        connection.close()
+
+
+def create_postgres_database(server_url: str = POSTGRES_SERVER, template: str | None = None) -> str:
+    """A new empty (or `template`'s copy) database named pointkeeper_bench_<random>;
+    answers its URL."""
+    name = f"{DATABASE_PREFIX}{secrets.token_hex(6)}"
+    statement = f"CREATE DATABASE {name}"
+    if template is not None:
+        # The template must have no other session: only before its server starts.
+        statement += f" TEMPLATE {_database_name(template)} STRATEGY FILE_COPY"
+    try:
+        asyncio.run(_postgres(server_url, statement, rows=False))
+    except OSError as error:
+        raise BenchError(
+            f"PostgreSQL at {redact_url(server_url)} does not answer ({error}); "
+            "set BENCH_POSTGRES_SERVER or --postgres-server"
+        ) from None
+    return _with_database(server_url, name)
+
+
+def drop_postgres_database(url: str, server_url: str = POSTGRES_SERVER) -> None:
+    name = _database_name(url)
+    if not name.startswith(DATABASE_PREFIX):
+        raise BenchError(f"refusing to drop {name!r}: not a bench database")
+    statement = f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    asyncio.run(_postgres(server_url, statement, rows=False))
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What a benchmark runs on, from the command line (`add_setup_arguments`)."""
+
+    database: str  # "sqlite" or "postgres"
+    database_url: str | None  # an explicit database, kept as it is
+    processes: int
+    postgres_server: str = POSTGRES_SERVER
+    writers: int | None = None  # [database] writers / connections_max, when given
+    connections_max: int | None = None
+
+    @property
+    def label(self) -> str:
+        processes = "1 process" if self.processes == 1 else f"{self.processes} processes"
+        return f"{self.database}, {processes}"
+
+    @property
+    def suffix(self) -> str:
+        """For result file names: empty for the default SQLite, 1 process."""
+        if self.database == "sqlite" and self.processes == 1:
+            return ""
+        return f".{self.database}-p{self.processes}"
+
+    def database_toml(self) -> str:
+        lines = []
+        if self.writers is not None:
+            lines.append(f"writers = {self.writers}")
+        if self.connections_max is not None:
+            lines.append(f"connections_max = {self.connections_max}")
+        return "".join(f"{line}\n" for line in lines)
+
+    @contextlib.contextmanager
+    def fresh_database(self, folder: Path, name: str = "bench") -> Iterator[str]:
+        """The URL of a database for one server: `--database-url` as it is, else a new
+        SQLite file `name`.db in `folder` (the caller's to remove) or a new PostgreSQL
+        database, dropped on the way out."""
+        if self.database_url is not None:
+            yield self.database_url
+        elif self.database == "sqlite":
+            yield f"sqlite:///{folder / name}.db"
+        else:
+            url = create_postgres_database(self.postgres_server)
+            try:
+                yield url
+            finally:
+                drop_postgres_database(url, self.postgres_server)
+
+    @contextlib.contextmanager
+    def copy_database(self, source: str, folder: Path, name: str) -> Iterator[str]:
+        """A copy of a database no server has open, dropped (PostgreSQL) on the way out."""
+        if is_postgres(source):
+            url = create_postgres_database(self.postgres_server, template=source)
+            try:
+                yield url
+            finally:
+                drop_postgres_database(url, self.postgres_server)
+            return
+        path = source.removeprefix("sqlite:///")
+        target = folder / f"{name}.db"
+        for extension in ("", "-wal"):  # the WAL, if a closed database left one behind
+            if Path(f"{path}{extension}").exists():
+                shutil.copyfile(f"{path}{extension}", f"{target}{extension}")
+        yield f"sqlite:///{target}"
+
+    def server(self, database_url: str | None, extra_toml: str = "") -> Any:
+        """`bench_server` with this set-up's processes and pool sizes."""
+        return bench_server(database_url, extra_toml, self.processes, self.database_toml())
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "database": self.database,
+            "database_url": redact_url(self.database_url) if self.database_url else None,
+            "processes": self.processes,
+            "writers": self.writers,
+            "connections_max": self.connections_max,
+        }
+
+
+def add_setup_arguments(parser: argparse.ArgumentParser, *, explicit_url: bool = True) -> None:
+    """--database, --database-url (unless the script needs databases of its own),
+    --processes, --postgres-server, --writers, --connections-max."""
+    group = parser.add_argument_group("where it runs")
+    group.add_argument(
+        "--database",
+        choices=("sqlite", "postgres"),
+        default="sqlite",
+        help="sqlite: a file in a temp dir; postgres: a fresh database "
+        f"{DATABASE_PREFIX}<random> on --postgres-server, dropped afterwards",
+    )
+    if explicit_url:
+        group.add_argument(
+            "--database-url",
+            help="an existing database to use as it is, not dropped (sets --database)",
+        )
+    group.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="server processes (pointkeeper serve --workers N); RSS and CPU count them all",
+    )
+    group.add_argument(
+        "--postgres-server",
+        default=POSTGRES_SERVER,
+        help="where --database postgres creates its databases (env BENCH_POSTGRES_SERVER)",
+    )
+    group.add_argument("--writers", type=int, help="[database] writers (PostgreSQL)")
+    group.add_argument(
+        "--connections-max", type=int, help="[database] connections_max (PostgreSQL)"
+    )
+
+
+def setup_from(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Setup:
+    url: str | None = getattr(args, "database_url", None)
+    database = args.database
+    if url is not None:
+        database = "postgres" if is_postgres(url) else "sqlite"
+        if not url.startswith("sqlite:///") and database == "sqlite":
+            parser.error("--database-url must start with sqlite:/// or postgresql://")
+    if not 1 <= args.processes <= 64:
+        parser.error("--processes must be 1 to 64")
+    if database == "sqlite" and args.processes > 1:
+        print(
+            "warning: several processes on one SQLite file contend for its write lock "
+            "(pointkeeper serve --help: use PostgreSQL for more than one)",
+            file=sys.stderr,
+        )
+    return Setup(
+        database=database,
+        database_url=url,
+        processes=args.processes,
+        postgres_server=args.postgres_server,
+        writers=args.writers,
+        connections_max=args.connections_max,
+    )
 
 
 # --------------------------------------------------------------------------- admin API
@@ -480,11 +786,44 @@ def print_table(rows: list[Row], notes: Iterable[str] = ()) -> None:
         print(f"\n{note}")
 
 
-def write_json(name: str, payload: dict[str, Any]) -> Path:
+@dataclass(frozen=True)
+class Summary:
+    """One line of bench/run_postgres.py's table: what a script measured, in a shape
+    common to every script."""
+
+    scenario: str
+    throughput: float
+    unit: str  # of throughput
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    peak_rss_mb: float | None = None  # of the server's process tree (or the importers')
+
+    @classmethod
+    def of(cls, row: Row, unit: str = "requests/s") -> Summary:
+        return cls(
+            row.benchmark, row.requests_per_s, unit, row.p50_ms, row.p99_ms, row.server_peak_rss_mb
+        )
+
+
+def write_json(
+    name: str,
+    payload: dict[str, Any],
+    setup: Setup | None = None,
+    summary: Iterable[Summary] = (),
+) -> Path:
+    """bench/results/<name><setup.suffix>.json, with the set-up and summary added."""
     RESULTS_DIR.mkdir(exist_ok=True)
+    if setup is not None:
+        name += setup.suffix
+        payload = {**payload, "setup": setup.as_json()}
+    payload = {**payload, "summary": [asdict(line) for line in summary]}
     path = RESULTS_DIR / f"{name}.json"
     path.write_text(json.dumps(payload, indent=2) + "\n")
     return path
+
+
+def shown(path: Path) -> str:
+    return str(path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path)
 
 
 def rows_json(rows: list[Row]) -> list[dict[str, Any]]:
@@ -515,6 +854,8 @@ def start_profile(server: Server, output: Path) -> subprocess.Popen[bytes] | Non
         return None
     command = [py_spy, "record", "-p", str(server.pid), "-f", "raw", "-o", str(output)]
     command += ["--rate", "200", "--nonblocking", "--threads"]
+    if server.processes > 1:
+        command.append("--subprocesses")  # the workers, not only uvicorn's supervisor
     profiler = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     time.sleep(1.0)  # py-spy needs a moment to attach
     return profiler

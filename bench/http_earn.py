@@ -1,13 +1,16 @@
 """Throughput of CP Extender `POST /Loyalty/Earn` against the server's ceiling.
 
     .venv/bin/python bench/http_earn.py [--connections 64] [--duration 10] [--customers 1000]
+                                        [--database sqlite|postgres] [--processes N]
                                         [--database-url postgresql://...]
 
 Runs wrk against `GET /Connection/Status` (no auth, no database, a raw ASGI endpoint like
 Earn's: what the HTTP stack can do at all), `GET /healthz` (the same through an ordinary
 Starlette route and response, for comparison with other Starlette services) and then
 against Earn, checks that every Earn landed in the ledger, and prints
-a markdown table (also written to bench/results/http_earn.json).
+a markdown table (also written to bench/results/http_earn[.<database>-p<N>].json).
+`--database postgres` runs on a fresh PostgreSQL database, `--processes N` on N server
+processes (see bench/_harness.py, `add_setup_arguments`).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import secrets
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -83,13 +87,18 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--customers", type=int, default=1000)
-    parser.add_argument("--database-url", help="default: SQLite in the temp dir")
+    h.add_setup_arguments(parser)
     args = parser.parse_args()
+    setup = h.setup_from(args, parser)
     if args.connections < h.WRK_THREADS:
         parser.error(f"--connections must be at least {h.WRK_THREADS} (wrk threads)")
     h.require_wrk()
 
-    with h.bench_server(args.database_url) as server:
+    with (
+        tempfile.TemporaryDirectory(prefix="pointkeeper-earn-") as folder,
+        setup.fresh_database(Path(folder)) as url,
+        setup.server(url) as server,
+    ):
         numbers = h.customer_numbers(args.customers)
         h.create_customers(server, numbers)
         before = h.sum_point_balances(server, numbers)  # non-zero on a reused PostgreSQL
@@ -112,6 +121,7 @@ def main() -> int:
         f"Earn / ceiling: {ratio:.2f}",
         f"Earn / Starlette no-op (/healthz): {over_starlette:.2f}",
         *notes,
+        f"Ran on {setup.label}",
     ]
     if earn.socket_error_count or status.socket_error_count:
         notes.append(f"socket errors: ceiling {status.socket_errors}, Earn {earn.socket_errors}")
@@ -124,13 +134,14 @@ def main() -> int:
             "earn_over_starlette_noop": over_starlette,
             "duration_s": args.duration,
             "customers": args.customers,
-            "database": h.redact_url(args.database_url) if args.database_url else "sqlite",
             "earn_requests": earn.requests,
             "earn_balance_delta": earned,
             "socket_errors": {"ceiling": status.socket_errors, "earn": earn.socket_errors},
         },
+        setup,
+        [h.Summary.of(row) for row in rows],
     )
-    print(f"\nwritten {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
+    print(f"\nwritten {h.shown(path)}")
     return 0
 
 
