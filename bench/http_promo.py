@@ -4,9 +4,11 @@
                                          [--duration 10] [--rounds 3] [--issues N]
                                          [--drained 0.5] [--format xml|json]
                                          [--customers 1000] [--profile]
+                                         [--database sqlite|postgres] [--processes N]
 
-Set-up. For every pool size a SQLite database is seeded in process while no server has
-it open: a single-use pool filled with that many random 12-character codes (issue order
+Set-up. For every pool size a database (a SQLite file, or with `--database postgres` a
+fresh PostgreSQL database per pool, dropped afterwards) is seeded in process while no
+server has it open: a single-use pool filled with that many random 12-character codes (issue order
 unrelated to value order, as in a generated pool) through `services.promo.import_codes`,
 100,000 codes per write transaction. With `--drained F` (default 0.5) the largest pool
 is also copied and, once its server runs, F of its codes are marked issued (plain SQL, see
@@ -35,7 +37,8 @@ the database; the database holds at most one more issue per connection and run t
 wrk counted (requests in flight when wrk stopped) plus socket errors; the admin API's
 pool counts agree.
 
-Prints a markdown table (also written to bench/results/http_promo.json), the speed ratios
+Prints a markdown table (also written to bench/results/http_promo[.<database>-p<N>].json),
+the speed ratios
 to the smallest pool, and whether the targets hold over every row: at least 3,000
 issues/s, the same within 10% whatever the pool. `--profile` samples each server with
 py-spy during its wrk runs and prints where the time goes (py-spy takes CPU from the
@@ -50,7 +53,6 @@ import os
 import random
 import secrets
 import shutil
-import sqlite3
 import sys
 import tempfile
 import time
@@ -63,7 +65,7 @@ from typing import Any
 import httpx
 
 import _harness as h
-from pointkeeper.config import parse_config
+from pointkeeper.config import DatabaseConfig, parse_config
 from pointkeeper.services import promo
 from pointkeeper.services.reference import sync_reference_data
 from pointkeeper.store import open_store
@@ -79,6 +81,8 @@ WARMUP_ISSUES = 50
 # percentiles; the slowest case here (a drained pool on a slow plan) needs several seconds.
 WRK_TIMEOUT_S = 60
 SETTLE_LIMIT_S = 120
+# No answer for this long while wrk still had issues to make is a stall, not slowness.
+STALL_S = 1.0
 TARGET_ISSUES_PER_S = 3_000
 TARGET_SPREAD = 0.10
 CONTENT_TYPE = {"xml": "application/xml", "json": "application/json"}
@@ -135,7 +139,7 @@ def seed_pool(url: str, size: int) -> float:
     started = time.perf_counter()
     config = parse_config({"database": {"url": url}, "programs": [{"name": h.PROGRAM}]}, {})
     values = code_values(size, seed=size)
-    store = open_store(url)
+    store = open_store(DatabaseConfig(url=url))
     try:
         store.context.update(store.write_sync(sync_reference_data, config.programs))
         store.write_sync(promo.put_pool, POOL, values={"name": "Bench pool", "multi_use": False})
@@ -365,33 +369,21 @@ def _issued_value(answer: httpx.Response, answer_format: str) -> str | None:
 # --------------------------------------------------------------------------- checks
 
 
-def issued_in_database(database: Path) -> set[str]:
-    connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
-    try:
-        rows = connection.execute(
-            "SELECT c.value FROM promo_codes c JOIN promo_pools p ON p.id = c.pool_id"
-            " WHERE p.external_id = ? AND c.issued_customer_id IS NOT NULL",
-            (POOL,),
-        ).fetchall()
-    finally:
-        connection.close()
-    return {row[0] for row in rows}
+ISSUED_VALUES = (
+    "SELECT c.value FROM promo_codes c JOIN promo_pools p ON p.id = c.pool_id"
+    " WHERE p.external_id = ? AND c.issued_customer_id IS NOT NULL"
+)
 
 
-def issued_count(database: Path) -> int:
-    connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
-    try:
-        row = connection.execute(
-            "SELECT COUNT(*) FROM promo_codes c JOIN promo_pools p ON p.id = c.pool_id"
-            " WHERE p.external_id = ? AND c.issued_customer_id IS NOT NULL",
-            (POOL,),
-        ).fetchone()
-    finally:
-        connection.close()
-    return int(row[0])
+def issued_in_database(database: str) -> set[str]:
+    return {row[0] for row in h.sql(database, ISSUED_VALUES, POOL)}
 
 
-def settle(database: Path, quiet_s: float = 0.3) -> None:
+def issued_count(database: str) -> int:
+    return int(h.sql(database, f"SELECT COUNT(*) FROM ({ISSUED_VALUES}) AS issued", POOL)[0][0])
+
+
+def settle(database: str, quiet_s: float = 0.3) -> None:
     """Waits until the pool's issued count stops moving: the server still serves what
     wrk had in flight when it stopped, which must neither overlap the next run (another
     server's, sharing the CPUs) nor race the checks."""
@@ -403,44 +395,36 @@ def settle(database: Path, quiet_s: float = 0.3) -> None:
         if count == last:
             return
         if time.monotonic() > deadline:
-            raise h.BenchError(f"{database.name}: still issuing {SETTLE_LIMIT_S}s after wrk")
+            name = database.rpartition("/")[2]
+            raise h.BenchError(f"{name}: still issuing {SETTLE_LIMIT_S}s after wrk")
         last = count
 
 
-def drain(database: Path, total: int) -> float:
+def drain(database: str, total: int) -> float:
     """Marks the pool's first free codes issued until `total` are, in the order
     `first_free_code` hands them out; answers the seconds it took.
 
     Plain SQL, not the services: this only sets up the state of a pool that has been in
     use for a while, and issuing hundreds of thousands of codes one by one is what the
     benchmark measures, not what it can wait for. Runs while the pool's server is up but
-    idle, through a second connection as SQLite allows.
+    idle, through a connection of its own (SQLite allows a second writer that waits).
     """
     started = time.perf_counter()
     count = total - len(issued_in_database(database))
-    connection = sqlite3.connect(database, timeout=30)
-    try:
-        with connection:
-            customer = connection.execute("SELECT MIN(id) FROM customers").fetchone()[0]
-            if customer is None:
-                raise h.BenchError("drain: no customers yet")
-            connection.execute(
-                "UPDATE promo_codes SET issued_customer_id = ?, issued_at = ? WHERE id IN"
-                " (SELECT c.id FROM promo_codes c JOIN promo_pools p ON p.id = c.pool_id"
-                "  WHERE p.external_id = ? AND c.issued_customer_id IS NULL"
-                "  AND c.blocked_at IS NULL ORDER BY c.id LIMIT ?)",
-                (customer, int(time.time() * 1000) - 86_400_000, POOL, count),
-            )
-    finally:
-        connection.close()
+    if not h.sql(database, "SELECT id FROM customers WHERE id > ? LIMIT 1", 0):
+        raise h.BenchError("drain: no customers yet")
+    h.sql(
+        database,
+        "UPDATE promo_codes SET issued_customer_id = (SELECT MIN(id) FROM customers),"
+        " issued_at = ? WHERE id IN"
+        " (SELECT c.id FROM promo_codes c JOIN promo_pools p ON p.id = c.pool_id"
+        "  WHERE p.external_id = ? AND c.issued_customer_id IS NULL"
+        "  AND c.blocked_at IS NULL ORDER BY c.id LIMIT ?)",
+        int(time.time() * 1000) - 86_400_000,
+        POOL,
+        count,
+    )
     return time.perf_counter() - started
-
-
-def copy_database(source: Path, target: Path) -> None:
-    """A closed SQLite database, with its WAL if one was left behind."""
-    for suffix in ("", "-wal"):
-        if Path(f"{source}{suffix}").exists():
-            shutil.copyfile(f"{source}{suffix}", f"{target}{suffix}")
 
 
 def pool_counts(server: h.Server) -> dict[str, int]:
@@ -460,7 +444,7 @@ class Target:
     """One pool on its own running server, and what its runs saw."""
 
     size: int
-    database: Path
+    database: str  # its URL
     prepared_s: float  # seeding the pool, or draining it
     server: h.Server
     key: str
@@ -509,6 +493,15 @@ def run_once(target: Target, args: argparse.Namespace, issues: int, round_no: in
         if profiler is not None:
             h.stop_profile(profiler)
     seen = read_seen(seen_path)
+    # Answers stopped coming long before --duration ended, with issues still to make:
+    # the server sits on requests (the rate over the answers would hide it).
+    silent_s = result.duration_s - seen.seconds
+    if result.requests < issues and silent_s > STALL_S:
+        raise h.BenchError(
+            f"pool {target.label} round {round_no + 1}: {result.requests} of {issues} issues "
+            f"answered in {seen.seconds:.2f}s, then no answer for the last {silent_s:.1f}s of "
+            f"--duration {args.duration}: the server stopped answering with requests in flight"
+        )
     target.results.append(result)
     target.seen.append(seen)
     print(
@@ -661,7 +654,10 @@ def _arguments() -> tuple[argparse.Namespace, int, int]:
     parser.add_argument("--format", choices=("xml", "json"), default="xml")
     parser.add_argument("--customers", type=int, default=1000)
     parser.add_argument("--profile", action="store_true", help="py-spy every wrk run")
+    # One database per pool: an explicit --database-url could hold only one.
+    h.add_setup_arguments(parser, explicit_url=False)
     args = parser.parse_args()
+    args.setup = h.setup_from(args, parser)
     if args.connections < h.WRK_THREADS:
         parser.error(f"--connections must be at least {h.WRK_THREADS} (wrk threads)")
     if args.rounds < 1:
@@ -682,27 +678,28 @@ def _arguments() -> tuple[argparse.Namespace, int, int]:
 def main() -> int:
     args, issues, drain_to = _arguments()
     sizes: list[int] = args.sizes
+    setup: h.Setup = args.setup
     h.require_wrk()
     workdir = Path(tempfile.mkdtemp(prefix="pointkeeper-promo-"))
     load_before = os.getloadavg()
     targets: list[Target] = []
     try:
+        # Unwound in reverse: the servers stop before their databases are dropped.
         with ExitStack() as servers:
-            databases: list[tuple[int, Path, float, int]] = []
+            databases: list[tuple[int, str, float, int]] = []
             for size in sizes:
-                database = workdir / f"promo-{size}.db"
-                seeding = seed_pool(f"sqlite:///{database}", size)
+                database = servers.enter_context(setup.fresh_database(workdir, f"promo-{size}"))
+                seeding = seed_pool(database, size)
                 print(f"seeded a pool of {size:,} codes in {seeding:.1f}s", file=sys.stderr)
                 databases.append((size, database, seeding, 0))
             if drain_to:
-                copy = workdir / f"promo-{sizes[-1]}-drained.db"
-                copy_database(databases[-1][1], copy)
+                copy = servers.enter_context(
+                    setup.copy_database(databases[-1][1], workdir, f"promo-{sizes[-1]}-drained")
+                )
                 databases.append((sizes[-1], copy, 0.0, drain_to))
             for size, database, seeding, drain in databases:
                 key = secrets.token_urlsafe(24)
-                server = servers.enter_context(
-                    h.bench_server(f"sqlite:///{database}", operation_toml(key))
-                )
+                server = servers.enter_context(setup.server(database, operation_toml(key)))
                 targets.append(Target(size, database, seeding, server, key, drain_to=drain))
                 prepare(targets[-1], args)
             for round_no in range(args.rounds):
@@ -728,6 +725,7 @@ def main() -> int:
     for note in notes:
         print(f"- {note}")
     print("- issues/s per round: " + "; ".join(f"{r.pool}: {r.rounds_issues_per_s}" for r in rows))
+    print(f"- ran on {setup.label}")
     print(
         f"- load average (1 min) {load_before[0]:.2f} before, {load_after[0]:.2f} after, "
         f"{os.cpu_count()} CPUs shared by the servers, wrk and whatever else runs"
@@ -750,15 +748,25 @@ def main() -> int:
         "duration_bound_s": args.duration,
         "format": args.format,
         "customers": args.customers,
-        "database": "sqlite",
         "checks": checks,
         "load_average_1m": {"before": load_before[0], "after": load_after[0]},
         "cpus": os.cpu_count(),
     }
     if profiles:
         payload["profiles"] = profiles
-    path = h.write_json("http_promo", payload)
-    print(f"\nwritten {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
+    summary = [
+        h.Summary(
+            f"IssuePromoCode, pool {row.pool}",
+            row.issues_per_s,
+            "issues/s",
+            row.p50_ms,
+            row.p99_ms,
+            row.server_peak_rss_mb,
+        )
+        for row in rows
+    ]
+    path = h.write_json("http_promo", payload, setup, summary)
+    print(f"\nwritten {h.shown(path)}")
     return 0
 
 
