@@ -19,7 +19,7 @@ from pointkeeper.config import Config, load_config
 from pointkeeper.domain import time
 from pointkeeper.domain.time import Instant
 from pointkeeper.jobs import run_periodically
-from pointkeeper.logs import RequestIdMiddleware
+from pointkeeper.logs import RequestIdMiddleware, configure_logging
 from pointkeeper.services.reference import sync_reference_data
 from pointkeeper.store import Store, open_store
 
@@ -60,6 +60,7 @@ def tune_process() -> None:
 def create_app_from_environment() -> Starlette:
     """The application of ``POINTKEEPER_CONFIG`` and the environment: what
     each process of ``pointkeeper serve --workers N`` builds."""
+    configure_logging()
     tune_process()
     return create_app(load_config(None))
 

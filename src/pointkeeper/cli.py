@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from pointkeeper.commands.store import config_option, echo_json, load, opened_store
-from pointkeeper.config import Config
+from pointkeeper.config import Config, is_postgres
 
 __all__ = ["main"]
 
@@ -69,6 +69,10 @@ def main() -> None:
 def serve(config_path: str | None, workers: int) -> None:
     """Serve the APIs; periodic jobs run inside unless jobs.enabled is false."""
     config = load(config_path)
+    if workers > 1 and not is_postgres(config.database.url):
+        raise click.ClickException(
+            "serve --workers needs PostgreSQL (database.url); SQLite serves from one process"
+        )
     if workers > 1 and config_path:
         # The worker processes read the same file.
         os.environ["POINTKEEPER_CONFIG"] = str(Path(config_path).resolve())

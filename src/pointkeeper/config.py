@@ -40,15 +40,29 @@ class _Section(BaseModel):
 
 
 def _secrets(values: list[str]) -> SecretSet:
+    if isinstance(values, str):
+        # A lone string would otherwise be taken as a list of its characters:
+        # each one character a valid token.
+        raise ValueError('must be a list of strings, such as ["a-long-token"]')
     if any(not isinstance(value, str) or not value for value in values):
         raise ValueError("every secret must be a non-empty string")
     return SecretSet(values)
 
 
+def is_postgres(database_url: str) -> bool:
+    return database_url.startswith(("postgresql://", "postgres://"))
+
+
+def postgres_dsn(database_url: str) -> str:
+    """The URL as asyncpg reads it, query parameters (sslmode=...) included."""
+    return "postgresql://" + database_url.split("://", 1)[1]
+
+
 class DatabaseConfig(_Section):
     url: str = "sqlite:///./pointkeeper-data/pointkeeper.db"
     # PostgreSQL only: write batches in flight at once per process, and the
-    # most connections one process opens (writers, readers and exports).
+    # size of each process's pool (writers, readers and exports); a command
+    # line call (the CLI, start-up) opens one more connection while it runs.
     writers: int = Field(2, ge=1, le=16)
     connections_max: int = Field(8, ge=2, le=200)
 

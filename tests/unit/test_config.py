@@ -120,6 +120,10 @@ def test_environment_overrides_single_values() -> None:
         ),
         ({"cp_extender": {"jwt_secret": "short"}}, {}, "cp_extender.jwt_secret"),
         ({"admin": {"tokens": [""]}}, {}, "admin.tokens"),
+        # A lone string would be a list of one-character tokens.
+        ({"admin": {"tokens": "a-long-token"}}, {}, "admin.tokens"),
+        ({}, {"POINTKEEPER_CP_EXTENDER_TOKENS": "a-long-token"}, "cp_extender.tokens"),
+        ({"database": {"writers": 8, "connections_max": 8}}, {}, "connections_max"),
         ({}, {"POINTKEEPER_SERVR_PORT": "1"}, "POINTKEEPER_SERVR_PORT"),
         ({}, {"POINTKEEPER_SERVER_PORT": "x"}, "server.port"),
     ],

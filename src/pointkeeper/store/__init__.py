@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Callable, Iterator
 from typing import Any, Protocol
 
-from pointkeeper.config import DatabaseConfig
+from pointkeeper.config import DatabaseConfig, is_postgres
 
-from .migrate import is_postgres, migrate
+from .migrate import migrate
 
 __all__ = ["Store", "open_store"]
 

@@ -5,25 +5,17 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import asyncpg
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy.ext.asyncio import create_async_engine
 
-__all__ = ["is_postgres", "migrate", "sqlalchemy_url"]
+from pointkeeper.config import is_postgres, postgres_dsn
+
+__all__ = ["migrate"]
 
 _scripts = Path(__file__).with_name("migrations")
-
-
-def is_postgres(database_url: str) -> bool:
-    return database_url.startswith(("postgresql://", "postgres://"))
-
-
-def sqlalchemy_url(database_url: str) -> str:
-    """The URL SQLAlchemy needs: PostgreSQL through asyncpg, the store's driver."""
-    if is_postgres(database_url):
-        return "postgresql+asyncpg://" + database_url.split("://", 1)[1]
-    return database_url
 
 
 def _upgrade(connection: sa.Connection) -> None:
@@ -34,7 +26,12 @@ def _upgrade(connection: sa.Connection) -> None:
 
 
 async def _migrate_postgres(database_url: str) -> None:
-    engine = create_async_engine(sqlalchemy_url(database_url))
+    # asyncpg reads the URL itself, as the store does, so that its query
+    # parameters mean the same in both.
+    dsn = postgres_dsn(database_url)
+    engine = create_async_engine(
+        "postgresql+asyncpg://", async_creator=lambda: asyncpg.connect(dsn)
+    )
     try:
         async with engine.begin() as connection:
             # Two processes starting at once: the second waits here for the

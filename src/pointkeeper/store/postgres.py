@@ -35,6 +35,7 @@ import greenlet
 from asyncpg.pool import PoolConnectionProxy
 
 from pointkeeper import limits
+from pointkeeper.config import postgres_dsn
 from pointkeeper.errors import Overloaded, StoreError
 
 from .tx import DuplicateKey, Tx
@@ -46,9 +47,9 @@ Work = Callable[..., Any]
 _Connection = asyncpg.Connection | PoolConnectionProxy
 _log = logging.getLogger(__name__)
 
-# A request that meets a deadlock or a serialization failure this many
-# times is answered "retry later" instead of being tried again.
-_attempts_max = 5
+# A request that meets a held lock, a deadlock or a serialization failure
+# this many times is answered "retry later" instead of being tried again.
+_attempts_max = 10
 _rows_per_fetch = 2_000
 _returns_rows = re.compile(r"^\s*(SELECT|WITH|VALUES)\b|\bRETURNING\b", re.IGNORECASE)
 _retryable = (
@@ -223,14 +224,42 @@ def _unique_column(error: asyncpg.UniqueViolationError) -> str:
 
 class PostgresTx(Tx):
     """A write transaction: the shared queries, with the locks several
-    writing processes need. (Reads run on a plain ``Tx``.)"""
+    writing processes need. (Reads run on a plain ``Tx``.)
 
-    __slots__ = ()
-    _for_update = " FOR UPDATE"
+    Only a transaction that holds no row lock yet waits for one; any later
+    lock is taken NOWAIT, and when another writer holds it the request fails
+    with ``LockNotAvailableError``, which the store retries in a later batch
+    (where it may come first). A transaction that waits thus holds nothing
+    another could be waiting for: writers never deadlock over customers, and
+    no batch stalls for PostgreSQL's deadlock timeout.
+    """
+
+    __slots__ = ("_locking",)
     _skip_locked = " FOR UPDATE SKIP LOCKED"
 
+    def __init__(self, connection: _PgConnection, context: dict[str, Any]) -> None:
+        super().__init__(connection, context)
+        self._locking = False
+
+    def _row_lock(self) -> str:
+        if self._locking:
+            return " FOR UPDATE NOWAIT"
+        self._locking = True
+        return " FOR UPDATE"
+
     def lock_customer(self, customer_id: int) -> None:
-        self.connection.execute("SELECT 1 FROM customers WHERE id = ? FOR UPDATE", (customer_id,))
+        self.connection.execute(
+            f"SELECT 1 FROM customers WHERE id = ?{self._row_lock()}", (customer_id,)
+        )
+
+    def lock_free_customers(self, customer_ids: Iterable[int]) -> list[int]:
+        rows = self.connection.execute(
+            "SELECT id FROM customers WHERE id = ANY(?::bigint[]) ORDER BY id"
+            " FOR UPDATE SKIP LOCKED",
+            (list(customer_ids),),
+        ).fetchall()
+        self._locking = self._locking or bool(rows)
+        return [int(row[0]) for row in rows]
 
     def try_job_lock(self, job: str) -> bool:
         row = self.connection.execute(
@@ -295,10 +324,6 @@ def _answer(request: _Request, ok: bool, value: Any) -> None:
         request.future.set_exception(value)
 
 
-def _dsn(database_url: str) -> str:
-    return "postgresql://" + database_url.split("://", 1)[1]
-
-
 class PostgresStore:
     """The store on a PostgreSQL database shared by any number of processes."""
 
@@ -311,7 +336,7 @@ class PostgresStore:
         connections_max: int = 8,
     ) -> None:
         assert 1 <= writers < connections_max
-        self._dsn = _dsn(database_url)
+        self._dsn = postgres_dsn(database_url)
         self._context = context or {}
         self._writers_max = writers
         self._connections_max = connections_max
@@ -326,8 +351,14 @@ class PostgresStore:
         self._private_loop = asyncio.new_event_loop()
         self._private_lock = threading.Lock()
         self._private_connection: asyncpg.Connection | None = None
-        # A database that cannot be reached fails here, where it is opened.
-        self._run_private(self._private())
+        # A database that cannot be reached fails here, where it is opened;
+        # a server process never needs the connection again.
+        self._run_private(self._close_private())
+
+    async def _close_private(self) -> None:
+        connection = await self._private()
+        self._private_connection = None
+        await connection.close()
 
     @property
     def context(self) -> dict[str, Any]:
@@ -504,13 +535,15 @@ class PostgresStore:
             return
         self._closed = True
         pool, loop = self._pool, self._loop
-        if pool is not None:
-            if loop is not None and loop.is_running():
+        if pool is not None and loop is not None:
+            if loop.is_running():
                 asyncio.run_coroutine_threadsafe(pool.close(), loop).result()
-            else:
+            elif not loop.is_closed():
                 pool.terminate()
+            # else the loop that served the pool is gone (``asyncio.run``
+            # has ended, as in the worker): its connections end with the process.
         if self._private_connection is not None:
-            self._run_private(self._private_connection.close())
+            self._run_private(self._close_private())
         self._private_loop.close()
 
 

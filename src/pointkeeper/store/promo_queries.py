@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pointkeeper.domain.promo import Code, Pool
@@ -38,8 +38,8 @@ class PromoQueries:
 
     __slots__ = ()
     connection: Connection
-    _for_update: str
     _skip_locked: str
+    _row_lock: Callable[[], str]
 
     # -- pools -------------------------------------------------------------
 
@@ -96,7 +96,7 @@ class PromoQueries:
 
     def code(self, value: str) -> Code | None:
         row = self.connection.execute(
-            f"SELECT {_code_columns} FROM promo_codes WHERE value = ?{self._for_update}", (value,)
+            f"SELECT {_code_columns} FROM promo_codes WHERE value = ?{self._row_lock()}", (value,)
         ).fetchone()
         return None if row is None else Code(*row)
 

@@ -85,17 +85,27 @@ class Tx(ActionQueries, SegmentQueries, OperationQueries, PromoQueries):
 
     __slots__ = ("_context", "connection")
 
-    # Appended to a SELECT that takes rows to change (PostgreSQL's write
-    # transactions lock them; SQLite's writer already excludes every other).
-    _for_update = ""
+    # Appended to a SELECT that takes rows for this transaction, passing
+    # over those another writer holds (PostgreSQL's write transactions; in
+    # SQLite the one writer already excludes every other).
     _skip_locked = ""
 
     def __init__(self, connection: Connection, context: dict[str, Any]) -> None:
         self.connection = connection
         self._context = context
 
+    def _row_lock(self) -> str:
+        """The clause for a SELECT of rows to change: locks them until
+        commit where other writers could change them meanwhile."""
+        return ""
+
     def lock_customer(self, customer_id: int) -> None:
         """Keeps every other writer off the customer's ledger until commit."""
+
+    def lock_free_customers(self, customer_ids: Iterable[int]) -> list[int]:
+        """Locks those of the customers no other writer holds now; answers
+        them in id order."""
+        return sorted(customer_ids)
 
     def try_job_lock(self, job: str) -> bool:
         """True when no other process runs ``job`` in a transaction now; the
@@ -215,7 +225,7 @@ class Tx(ActionQueries, SegmentQueries, OperationQueries, PromoQueries):
         column = "id" if kind == "customer_id" else kind
         assert kind in ID_KINDS
         row = self._one(
-            f"SELECT {_customer_columns} FROM customers WHERE {column} = ?{self._for_update}",
+            f"SELECT {_customer_columns} FROM customers WHERE {column} = ?{self._row_lock()}",
             (value,),
         )
         return None if row is None else Customer(*row)
@@ -412,7 +422,7 @@ class Tx(ActionQueries, SegmentQueries, OperationQueries, PromoQueries):
     def activate_lots(self, at: Instant, limit: int) -> int:
         cursor = self.connection.execute(
             "UPDATE lots SET activated = TRUE WHERE id IN (SELECT id FROM lots"
-            " WHERE NOT activated AND available_from <= ? LIMIT ?)",
+            f" WHERE NOT activated AND available_from <= ? LIMIT ?{self._skip_locked})",
             (at, limit),
         )
         return cursor.rowcount
