@@ -476,6 +476,11 @@ class Setup:
             return ""
         return f".{self.database}-p{self.processes}"
 
+    def pool_config(self) -> dict[str, int]:
+        """The [database] keys beyond the URL, for a store the benchmark opens itself."""
+        found = {"writers": self.writers, "connections_max": self.connections_max}
+        return {key: value for key, value in found.items() if value is not None}
+
     def database_toml(self) -> str:
         lines = []
         if self.writers is not None:

@@ -2,9 +2,11 @@
 
     .venv/bin/python bench/http_export.py [--sizes 10000,100000,1000000] [--format xml|json|both]
                                           [--customers 10000] [--runs 3] [--profile]
-                                          [--database FILE]
+                                          [--database sqlite|postgres] [--processes N]
+                                          [--database-url sqlite:///FILE|postgresql://...]
 
-Grows one SQLite database through the sizes (10k -> 100k -> 1M customer actions by
+Grows one database (SQLite, or with `--database postgres` a fresh PostgreSQL database,
+dropped afterwards) through the sizes (10k -> 100k -> 1M customer actions by
 default), seeding each step in process through the real services (`loyalty.earn` and
 `adjustments.change_balance`, 100k actions per write transaction) while no server runs.
 For every size and format it then starts a fresh server (so VmHWM, the peak resident set,
@@ -18,9 +20,12 @@ targets hold: at least 200,000 actions/s streamed at the largest size, and peak 
 growing less than 50 MB from the smallest size to the largest. Wall-clock speed depends on
 what else the machine runs, so the server's CPU time per export is reported as well.
 `--profile` samples the server with py-spy (`.venv/bin/pip install py-spy`) during the
-largest exports and prints where the time goes. `--database FILE` keeps the seeded
-database and grows it from where it stopped on the next run, which skips re-seeding
-(1M actions take about 1.5 minutes to seed).
+largest exports and prints where the time goes. `--database-url sqlite:///FILE` (or an
+existing PostgreSQL database) keeps the seeded database and grows it from where it
+stopped on the next run, which skips re-seeding (1M actions take about 1.5 minutes to
+seed on SQLite). `--processes N` serves with N processes: one export is one request, so
+that changes the memory counted (every process's) more than the speed. Results go to
+bench/results/http_export[.<database>-p<N>].json.
 """
 
 from __future__ import annotations
@@ -153,17 +158,17 @@ def _count_actions(tx: Tx) -> tuple[int, int]:
 
 def grow(config: Config, size: int, customers: int, step_ms: int) -> float:
     """Seeds actions up to `size` with the server stopped (a database seeded earlier,
-    by this run or a previous one with `--database`, is grown from where it stopped);
+    by this run or a previous one with `--database-url`, is grown from where it stopped);
     answers the seconds it took."""
     started = time.perf_counter()
-    store = open_store(config.database.url)
+    store = open_store(config.database)
     try:
         store.context.update(store.write_sync(sync_reference_data, config.programs))
         in_year, total = store.read_sync(_count_actions)
         if in_year != total or total > size:
             raise h.BenchError(
                 f"{config.database.url} holds {total} actions ({in_year} in the bench year); "
-                f"cannot grow it to {size}: use a fresh --database"
+                f"cannot grow it to {size}: use a fresh database"
             )
         if total == 0:
             store.write_sync(_create_customers, customers, instant(SINCE))
@@ -391,6 +396,7 @@ def _sizes(text: str) -> list[int]:
 
 @dataclass(frozen=True)
 class Plan:
+    setup: h.Setup
     url: str
     key: str
     extra_toml: str
@@ -403,7 +409,7 @@ def measure(plan: Plan, size: int, answer_format: str, baseline_mb: float | None
     """Exports `size` actions `plan.runs` times from a fresh server; the best run counts,
     the peak RSS covers them all."""
     profile: list[str] = []
-    with h.bench_server(plan.url, plan.extra_toml) as server:
+    with plan.setup.server(plan.url, plan.extra_toml) as server:
         startup_rss = server.peak_rss_mb()
         profiler = None
         profile_path = h.RESULTS_DIR / f"http_export.{answer_format}.pyspy.txt"
@@ -455,19 +461,13 @@ def main() -> int:
         "--runs", type=int, default=3, help="timed exports per size and format (best counts)"
     )
     parser.add_argument("--profile", action="store_true", help="py-spy the largest exports")
-    parser.add_argument(
-        "--database",
-        type=Path,
-        help="SQLite file to grow and keep (reused if it exists; default: a temp file)",
-    )
+    h.add_setup_arguments(parser)
     args = parser.parse_args()
+    setup = h.setup_from(args, parser)
     formats = ["xml", "json"] if args.format == "both" else [args.format]
     sizes: list[int] = args.sizes
 
     workdir = Path(tempfile.mkdtemp(prefix="pointkeeper-export-"))
-    database = args.database.resolve() if args.database else workdir / "export.db"
-    url = f"sqlite:///{database}"
-    config = parse_config({"database": {"url": url}, "programs": [{"name": h.PROGRAM}]}, {})
     key = secrets.token_urlsafe(24)
     extra = h.maestra_toml(ENDPOINT, key, {OPERATION: "ExportBalanceChanges"})
     # Spread over the year for the largest size; smaller sizes fill its first part.
@@ -476,22 +476,26 @@ def main() -> int:
     seeding: dict[int, float] = {}
     load_before = os.getloadavg()[0]
     try:
-        for size in sizes:
-            seeding[size] = grow(config, size, args.customers, step_ms)
-            print(f"seeded {size:,} actions in {seeding[size]:.1f}s", file=sys.stderr)
-            for answer_format in formats:
-                plan = Plan(
-                    url=url,
-                    key=key,
-                    extra_toml=extra,
-                    runs=args.runs,
-                    validate=size == sizes[0] and size <= VALIDATE_ACTIONS_MAX,
-                    profile=args.profile and size == sizes[-1],
-                )
-                baseline = next(
-                    (r.server_peak_rss_mb for r in rows if r.format == answer_format), None
-                )
-                rows.append(measure(plan, size, answer_format, baseline))
+        with setup.fresh_database(workdir, "export") as url:
+            database = {"url": url, **setup.pool_config()}
+            config = parse_config({"database": database, "programs": [{"name": h.PROGRAM}]}, {})
+            for size in sizes:
+                seeding[size] = grow(config, size, args.customers, step_ms)
+                print(f"seeded {size:,} actions in {seeding[size]:.1f}s", file=sys.stderr)
+                for answer_format in formats:
+                    plan = Plan(
+                        setup=setup,
+                        url=url,
+                        key=key,
+                        extra_toml=extra,
+                        runs=args.runs,
+                        validate=size == sizes[0] and size <= VALIDATE_ACTIONS_MAX,
+                        profile=args.profile and size == sizes[-1],
+                    )
+                    baseline = next(
+                        (r.server_peak_rss_mb for r in rows if r.format == answer_format), None
+                    )
+                    rows.append(measure(plan, size, answer_format, baseline))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     load_after = os.getloadavg()[0]
@@ -503,7 +507,7 @@ def main() -> int:
         f"Server RSS (VmHWM) right after start-up, MB: {startup}",
         f"Actions per server CPU second (less sensitive to other load): {cpu}",
         f"Load average (1 min) before/after: {load_before:.1f}/{load_after:.1f} on "
-        f"{os.cpu_count()} CPUs; best of {args.runs} runs each",
+        f"{os.cpu_count()} CPUs; best of {args.runs} runs each; ran on {setup.label}",
         "Seeding (server stopped, in process): "
         + ", ".join(f"{size:,} in {s:.1f}s" for size, s in seeding.items()),
         "Checked: every export streamed exactly the seeded count and ended complete"
@@ -538,8 +542,18 @@ def main() -> int:
             "seeding_s": {str(size): s for size, s in seeding.items()},
             "date_range": [wire_date(SINCE), wire_date(TILL)],
         },
+        setup,
+        [
+            h.Summary(
+                f"ExportBalanceChanges {r.format}, {r.actions:,} actions",
+                r.actions_per_s,
+                "actions/s",
+                peak_rss_mb=r.server_peak_rss_mb,
+            )
+            for r in rows
+        ],
     )
-    print(f"\nwritten {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
+    print(f"\nwritten {h.shown(path)}")
     return 0
 
 
