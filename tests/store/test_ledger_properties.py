@@ -43,7 +43,6 @@ from pointkeeper.services import ledger as ledger_service
 from pointkeeper.services.adjustments import BalanceChangeRequest, change_balance
 from pointkeeper.services.reference import sync_reference_data
 from pointkeeper.store import Store
-from pointkeeper.store.migrate import is_postgres
 from pointkeeper.store.tx import Tx
 
 from .ledger_databases import LedgerDatabase, PostgresRows, SqliteCopies, make_sqlite_template
@@ -106,7 +105,7 @@ def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def ledger_database(database_url: str, template_db: Path) -> Iterator[LedgerDatabase]:
     """Each example's empty ledger, on the backend of ``database_url`` (on
     SQLite the copies of ``template_db`` stand in for the file it names)."""
-    if not is_postgres(database_url):
+    if database_url.startswith("sqlite:"):
         yield SqliteCopies(template_db)
         return
     database = PostgresRows(database_url)
