@@ -22,7 +22,7 @@ from pointkeeper.domain.ledger import KIND_EXPIRED
 from pointkeeper.domain.promo import ISSUED, NO_AVAILABLE_CODES
 from pointkeeper.errors import Conflict, InsufficientBalance, StoreError
 from pointkeeper.jobs import JobsReport, run_jobs
-from pointkeeper.services import customers, loyalty, promo
+from pointkeeper.services import customers, ledger, loyalty, promo
 from pointkeeper.services.adjustments import BalanceChangeRequest, change_balance
 from pointkeeper.services.reference import sync_reference_data
 from pointkeeper.store.postgres import PostgresStore
@@ -283,6 +283,88 @@ def test_a_transaction_id_sent_to_two_stores_at_once_credits_once(
         )
 
     assert servers[1].read(credits) == [(f"t{round_}", 10) for round_ in range(5)]
+
+
+def _resolve(tx: Tx, *, number: str, auth_code: str, target: str) -> None:
+    loyalty.resolve_authorization(
+        tx, customer_number=number, auth_code=auth_code, target=target, now=NOW
+    )
+
+
+def test_holds_confirmed_and_cancelled_at_once_resolve_once(servers: list[Server]) -> None:
+    (customer_id,) = _enroll(servers[0], ["C1"])
+    servers[0].write(_credit("C1", 1_000))
+    holds = [
+        servers[0].write(_authorize, number="C1", points=10 + n, sale_id=f"sale-{n}")
+        for n in range(20)
+    ]
+    with all_at_once(servers):
+        futures = [
+            server.submit(_resolve, number="C1", auth_code=hold.auth_code, target=target)
+            for hold in holds
+            for server, target in zip(servers, ("confirmed", "cancelled"), strict=True)
+        ]
+    outcomes = _outcomes(futures)
+
+    # One of each pair went through; the other found the hold resolved the
+    # other way.
+    won: dict[str, str] = {}
+    for hold, pair in zip(holds, zip(outcomes[::2], outcomes[1::2], strict=True), strict=True):
+        assert sorted(type(o).__name__ for o in pair) == ["Conflict", "NoneType"], pair
+        won[hold.sale_id] = "confirmed" if pair[0] is None else "cancelled"
+
+    def resolutions(tx: Tx) -> tuple[Any, ...]:
+        statuses = _rows(tx, "SELECT sale_id, status FROM holds WHERE customer_id = ?", customer_id)
+        payments = _rows(
+            tx,
+            "SELECT document, -change_amount FROM balance_changes"
+            " WHERE customer_id = ? AND kind = 'RetailOrderPayment'",
+            customer_id,
+        )
+        return dict(statuses), sorted(payments), _check_ledger(tx, customer_id)
+
+    statuses, payments, (balance, held) = servers[1].read(resolutions)
+    assert statuses == won
+    confirmed = sorted((h.sale_id, h.points) for h in holds if won[h.sale_id] == "confirmed")
+    assert payments == confirmed
+    assert (balance, held) == (1_000 - sum(points for _, points in confirmed), 0)
+
+
+def _refund(tx: Tx, *, change_id: int) -> int:
+    return ledger.refund(tx, change_id, now=NOW, comment=None)
+
+
+def test_a_debit_refunded_through_two_stores_at_once_is_refunded_once(
+    servers: list[Server],
+) -> None:
+    (customer_id,) = _enroll(servers[0], ["C1"])
+    servers[0].write(_credit("C1", 1_000))
+    for n in range(20):
+        servers[0].write(_debit, number="C1", points=10, comment=f"debit-{n}")
+
+    def debit_ids(tx: Tx) -> list[int]:
+        found = _rows(tx, "SELECT id FROM balance_changes WHERE change_amount < 0 ORDER BY id")
+        return [row[0] for row in found]
+
+    debits = servers[1].read(debit_ids)
+    with all_at_once(servers):
+        futures = [
+            server.submit(_refund, change_id=debit) for debit in debits for server in servers
+        ]
+    outcomes = _outcomes(futures)
+    for pair in zip(outcomes[::2], outcomes[1::2], strict=True):
+        assert sorted(type(o).__name__ for o in pair) == ["Conflict", "int"], pair
+
+    def refunds(tx: Tx) -> tuple[Any, ...]:
+        pairs = _rows(tx, "SELECT debit_change_id, refund_change_id FROM refunds ORDER BY 1")
+        return pairs, _check_ledger(tx, customer_id)
+
+    pairs, balance = servers[1].read(refunds)
+    assert [debit for debit, _ in pairs] == debits
+    assert sorted(refund for _, refund in pairs) == sorted(
+        o for o in outcomes if isinstance(o, int)
+    )
+    assert balance == (1_000, 0)
 
 
 # -- a single-use pool, many customers -------------------------------------------
