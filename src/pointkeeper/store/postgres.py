@@ -50,6 +50,8 @@ _log = logging.getLogger(__name__)
 # A request that meets a held lock, a deadlock or a serialization failure
 # this many times is answered "retry later" instead of being tried again.
 _attempts_max = 10
+# A caller without batches (the CLI) pauses before its next attempt.
+_retry_pause_seconds = 0.01
 _rows_per_fetch = 2_000
 _returns_rows = re.compile(r"^\s*(SELECT|WITH|VALUES)\b|\bRETURNING\b", re.IGNORECASE)
 _retryable = (
@@ -438,6 +440,7 @@ class PostgresStore:
             except _retryable:
                 if attempt == _attempts_max:
                     raise Overloaded("The database is busy; retry later") from None
+            await asyncio.sleep(_retry_pause_seconds * attempt)
         raise AssertionError("unreachable")
 
     async def _write_batches(self) -> None:
