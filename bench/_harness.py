@@ -672,10 +672,33 @@ class WrkResult:
     p99_ms: float
     non_2xx: int
     socket_errors: dict[str, int]
+    mean_ms: float = 0.0
 
     @property
     def socket_error_count(self) -> int:
         return sum(self.socket_errors.values())
+
+    def busy(self, connections: int) -> float:
+        """The share of the run the connections had a request out, by Little's law
+        (answers/s x mean latency / connections): close to 1 when the server keeps up
+        with wrk, far below when requests sat unanswered (those count in no latency)."""
+        return self.requests_per_s * self.mean_ms / 1000 / connections
+
+
+# Below this share of busy connections a wrk run is a stall, not a measurement.
+BUSY_MIN = 0.7
+
+
+def check_busy(name: str, result: WrkResult, connections: int) -> None:
+    """Raises BenchError when the connections were mostly waiting for answers that never
+    came: the rate would then measure the stall."""
+    busy = result.busy(connections)
+    if result.requests and busy < BUSY_MIN:
+        raise BenchError(
+            f"{name}: {result.requests} answers in {result.duration_s:.1f}s at a mean "
+            f"{result.mean_ms:.1f} ms over {connections} connections: they were busy only "
+            f"{busy:.0%} of the run; the server stopped answering some requests"
+        )
 
 
 # wrk prints times with units us / ms / s / m / h (src/units.c).
@@ -697,6 +720,7 @@ def _need(pattern: str, text: str) -> re.Match[str]:
 def parse_wrk(text: str) -> WrkResult:
     """Parse `wrk --latency` output (wrk 4.x)."""
     total = _need(rf"^\s*(\d+) requests in {_TIME}", text)
+    mean = _need(rf"^\s*Latency\s+{_TIME}", text)
     p50 = _need(rf"^\s*50%\s+{_TIME}", text)
     p99 = _need(rf"^\s*99%\s+{_TIME}", text)
     rate = _need(r"^Requests/sec:\s+([\d.]+)", text)
@@ -712,6 +736,7 @@ def parse_wrk(text: str) -> WrkResult:
         p50_ms=to_ms(p50.group(1), p50.group(2)),
         p99_ms=to_ms(p99.group(1), p99.group(2)),
         non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
+        mean_ms=to_ms(mean.group(1), mean.group(2)),
         socket_errors=dict(
             zip(
                 ("connect", "read", "write", "timeout"),

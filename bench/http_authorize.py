@@ -21,7 +21,9 @@ Then the checks, through BalanceCheck as the API reports it:
 - AvailablePointBalance dropped by exactly that growth and is PointBalance minus
   OpenAuthorizations, never below zero: no overdraw;
 - one Pending Charge per answered hold (same in-flight allowance), every AuthCode distinct;
-- a 400 only once the balance was nearly spent (less than `--points-max` left).
+- a 400 only once the balance was nearly spent (less than `--points-max` left);
+- the connections were busy most of the run (`_harness.check_busy`), not waiting on a
+  stalled server.
 
 Prints a markdown table (also bench/results/http_authorize[.<database>-p<N>].json).
 """
@@ -307,6 +309,7 @@ def main() -> int:
         after = settle(server)
         seen = read_seen(seen_path)
         notes = check(before, after, seen, result, args)
+        h.check_busy(row.benchmark, result, args.connections)
 
     notes.append(f"Ran on {setup.label}")
     if result.socket_error_count:

@@ -10,7 +10,9 @@ Starlette route and response, for comparison with other Starlette services) and 
 against Earn, checks that every Earn landed in the ledger, and prints
 a markdown table (also written to bench/results/http_earn[.<database>-p<N>].json).
 `--database postgres` runs on a fresh PostgreSQL database, `--processes N` on N server
-processes (see bench/_harness.py, `add_setup_arguments`).
+processes (see bench/_harness.py, `add_setup_arguments`). A run whose connections sat
+waiting for answers most of the time (`_harness.check_busy`) fails: its rate would
+measure a stalled server.
 """
 
 from __future__ import annotations
@@ -114,6 +116,8 @@ def main() -> int:
         time.sleep(0.5)  # let requests wrk abandoned at the deadline finish before counting
         earned = h.sum_point_balances(server, numbers) - before
         notes = check_ledger(earned, earn, args.connections)
+        for row, result in zip(rows, (status, healthz, earn), strict=True):
+            h.check_busy(row.benchmark, result, args.connections)
 
     ratio = earn.requests_per_s / status.requests_per_s
     over_starlette = earn.requests_per_s / healthz.requests_per_s

@@ -35,7 +35,8 @@ Correctness, per pool over all its runs: every answer is HTTP 200 with issueStat
 and a code value; no value was handed out twice; every value answered is newly issued in
 the database; the database holds at most one more issue per connection and run than
 wrk counted (requests in flight when wrk stopped) plus socket errors; the admin API's
-pool counts agree.
+pool counts agree. A round whose answers stop coming more than a second before
+`--duration` ends, with issues still to make, fails: the server stalled.
 
 Prints a markdown table (also written to bench/results/http_promo[.<database>-p<N>].json),
 the speed ratios
