@@ -569,7 +569,10 @@ def add_setup_arguments(parser: argparse.ArgumentParser, *, explicit_url: bool =
     )
 
 
-def setup_from(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Setup:
+def setup_from(
+    args: argparse.Namespace, parser: argparse.ArgumentParser, *, serves: bool = True
+) -> Setup:
+    """`serves`: --processes are server processes (else the script's own processes)."""
     url: str | None = getattr(args, "database_url", None)
     database = args.database
     if url is not None:
@@ -578,10 +581,11 @@ def setup_from(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Set
             parser.error("--database-url must start with sqlite:/// or postgresql://")
     if not 1 <= args.processes <= 64:
         parser.error("--processes must be 1 to 64")
+    if database == "sqlite" and args.processes > 1 and serves:
+        parser.error("--processes above 1 needs PostgreSQL: serve --workers refuses SQLite")
     if database == "sqlite" and args.processes > 1:
         print(
-            "warning: several processes on one SQLite file contend for its write lock "
-            "(pointkeeper serve --help: use PostgreSQL for more than one)",
+            "warning: several processes on one SQLite file contend for its write lock",
             file=sys.stderr,
         )
     return Setup(

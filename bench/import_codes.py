@@ -96,7 +96,7 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=1_000_000)
     h.add_setup_arguments(parser)
     args = parser.parse_args()
-    setup = h.setup_from(args, parser)
+    setup = h.setup_from(args, parser, serves=False)
     if args.rows < setup.processes:
         parser.error("--rows must be at least --processes")
     with (
