@@ -61,6 +61,13 @@ class BenchError(RuntimeError):
     """A benchmark precondition or correctness check failed; the message says which."""
 
 
+def no_answer(error: httpx.TimeoutException) -> str:
+    """What a client timeout of the bench's own requests (set-up, checks) means."""
+    request = error.request if error.__dict__.get("_request") else None
+    what = f"{request.method} {request.url.path}" if request is not None else "a request"
+    return f"{what}: no answer within the client's timeout ({error!r}): the server stalled"
+
+
 # --------------------------------------------------------------------------- server
 
 

@@ -155,3 +155,6 @@ if __name__ == "__main__":
     except h.BenchError as error:
         print(f"BENCH FAILED: {error}", file=sys.stderr)
         sys.exit(1)
+    except h.httpx.TimeoutException as error:
+        print(f"BENCH FAILED: {h.no_answer(error)}", file=sys.stderr)
+        sys.exit(1)
