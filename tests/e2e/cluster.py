@@ -45,12 +45,11 @@ class Cluster:
             )
             for index in range(servers)
         ]
-        self.workers = [
-            WorkerProcess(
-                _made(folder / f"worker-{index}"), sections=sections, database_url=database_url
-            )
-            for index in range(workers)
-        ]
+        self._folder = folder
+        self._sections = sections
+        self._database_url = database_url
+        self.workers: list[WorkerProcess] = []
+        self._workers_at_start = workers
 
     @property
     def base_urls(self) -> list[str]:
@@ -61,10 +60,23 @@ class Cluster:
         then overlap) and waits until every server is healthy."""
         for server in self.servers:
             server.start(overrides=overrides, wait=False)
-        for worker in self.workers:
-            worker.start()
+        self.start_workers(self._workers_at_start)
         for server in self.servers:
             server.wait_healthy()
+
+    def start_workers(self, count: int, *, interval_seconds: float = 0.2) -> None:
+        """``count`` more workers, started at once, each running the jobs
+        every ``interval_seconds``."""
+        for _ in range(count):
+            folder = _made(self._folder / f"worker-{len(self.workers)}")
+            worker = WorkerProcess(
+                folder,
+                sections=self._sections,
+                database_url=self._database_url,
+                interval_seconds=interval_seconds,
+            )
+            self.workers.append(worker)
+            worker.start()
 
     def stop(self) -> None:
         for process in [*self.servers, *self.workers]:
