@@ -923,10 +923,17 @@ def summarize_profile(output: Path, top: int = 25) -> list[str]:
         stack, _, samples = line.rpartition(" ")
         if not stack or not samples.isdigit():
             continue
+        # With --subprocesses each stack starts with the process chain, the sampled
+        # process last: 'process PID:"command";' (a command may hold a ';').
+        chain = re.match(r'(?:process \d+:"[^"]*";)+', stack)
+        process = ""
+        if chain is not None:
+            process = "process " + re.findall(r"process (\d+):", chain.group(0))[-1] + " "
+            stack = stack[chain.end() :]
         frames = stack.split(";")
         n = int(samples)
         total += n
-        threads[frames[0].split(" (")[0] + " " + frames[0].rpartition(": ")[2]] += n
+        threads[process + frames[0].split(" (")[0] + " " + frames[0].rpartition(": ")[2]] += n
         own[frames[-1]] += n
         for frame in set(frames[1:]):
             if "pointkeeper/" in frame:

@@ -412,7 +412,7 @@ def measure(plan: Plan, size: int, answer_format: str, baseline_mb: float | None
     with plan.setup.server(plan.url, plan.extra_toml) as server:
         startup_rss = server.peak_rss_mb()
         profiler = None
-        profile_path = h.RESULTS_DIR / f"http_export.{answer_format}.pyspy.txt"
+        profile_path = h.RESULTS_DIR / f"http_export{plan.setup.suffix}.{answer_format}.pyspy.txt"
         if plan.profile:
             h.RESULTS_DIR.mkdir(exist_ok=True)
             profile_path.unlink(missing_ok=True)

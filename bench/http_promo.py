@@ -713,7 +713,7 @@ def main() -> int:
             for target in targets:
                 if target.profiles:
                     h.RESULTS_DIR.mkdir(exist_ok=True)
-                    merged = h.RESULTS_DIR / f"http_promo.{target.slug}.pyspy.txt"
+                    merged = h.RESULTS_DIR / f"http_promo{setup.suffix}.{target.slug}.pyspy.txt"
                     merged.write_text("".join(p.read_text() for p in target.profiles if p.exists()))
                     profiles[target.label] = h.summarize_profile(merged)
     finally:
