@@ -38,7 +38,7 @@ from pointkeeper import limits
 from pointkeeper.config import postgres_dsn
 from pointkeeper.errors import Overloaded, StoreError
 
-from .tx import DuplicateKey, Tx
+from .tx import DuplicateKey, LockBusy, Tx
 
 __all__ = ["PostgresStore", "PostgresTx"]
 
@@ -55,9 +55,9 @@ _retry_pause_seconds = 0.01
 _rows_per_fetch = 2_000
 _returns_rows = re.compile(r"^\s*(SELECT|WITH|VALUES)\b|\bRETURNING\b", re.IGNORECASE)
 _retryable = (
+    LockBusy,
     asyncpg.exceptions.DeadlockDetectedError,
     asyncpg.exceptions.SerializationError,
-    asyncpg.exceptions.LockNotAvailableError,
 )
 
 
@@ -200,6 +200,12 @@ class _PgConnection:
         self._server_side = server_side
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> _Rows | _ServerRows:
+        try:
+            return self._execute(sql, parameters)
+        except asyncpg.exceptions.LockNotAvailableError:
+            raise LockBusy(sql) from None
+
+    def _execute(self, sql: str, parameters: Sequence[Any]) -> _Rows | _ServerRows:
         query, returns_rows = _translate(sql)
         if not returns_rows:
             status = _await(self._connection.execute(query, *parameters))
@@ -236,17 +242,28 @@ class PostgresTx(Tx):
     no batch stalls for PostgreSQL's deadlock timeout.
     """
 
-    __slots__ = ("_locking",)
+    __slots__ = ("locking",)
     _skip_locked = " FOR UPDATE SKIP LOCKED"
 
     def __init__(self, connection: _PgConnection, context: dict[str, Any]) -> None:
         super().__init__(connection, context)
-        self._locking = False
+        self.locking = False
+
+    @contextlib.contextmanager
+    def savepoint(self) -> Iterator[None]:
+        # Rolling back to a savepoint gives up the locks taken since.
+        locking = self.locking
+        try:
+            with super().savepoint():
+                yield
+        except BaseException:
+            self.locking = locking
+            raise
 
     def _row_lock(self) -> str:
-        if self._locking:
+        if self.locking:
             return " FOR UPDATE NOWAIT"
-        self._locking = True
+        self.locking = True
         return " FOR UPDATE"
 
     def lock_customer(self, customer_id: int) -> None:
@@ -260,7 +277,7 @@ class PostgresTx(Tx):
             " FOR UPDATE SKIP LOCKED",
             (list(customer_ids),),
         ).fetchall()
-        self._locking = self._locking or bool(rows)
+        self.locking = self.locking or bool(rows)
         return [int(row[0]) for row in rows]
 
     def try_job_lock(self, job: str) -> bool:
@@ -472,15 +489,19 @@ class PostgresStore:
             for index, request in enumerate(batch):
                 if index:
                     await connection.execute("RELEASE SAVEPOINT request; SAVEPOINT request")
+                # Rolling back to the savepoint gives up the locks taken since.
+                locking = tx.locking
                 try:
                     result = await _run_bridged(request.work, tx, *request.args, **request.kwargs)
                 except _retryable:
                     await connection.execute("ROLLBACK TO SAVEPOINT request")
+                    tx.locking = locking
                     again.append(request)
                 except Exception as exc:
                     if connection.is_closed():
                         raise
                     await connection.execute("ROLLBACK TO SAVEPOINT request")
+                    tx.locking = locking
                     outcomes.append((request, False, exc))
                 else:
                     outcomes.append((request, True, result))

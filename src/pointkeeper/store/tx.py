@@ -25,7 +25,7 @@ from .operation_queries import OperationQueries
 from .promo_queries import PromoQueries
 from .segment_queries import SegmentQueries
 
-__all__ = ["ChangeRow", "DuplicateKey", "Tx"]
+__all__ = ["ChangeRow", "DuplicateKey", "LockBusy", "Tx"]
 
 _customer_columns = (
     "id, customer_number, website_id, email, mobile_phone, first_name, last_name,"
@@ -53,6 +53,11 @@ class DuplicateKey(Exception):
     def __init__(self, column: str) -> None:
         super().__init__(column)
         self.column = column
+
+
+class LockBusy(Exception):
+    """Another writer holds a row this transaction may not wait for; the
+    unit of work that met it is rolled back and tried again later."""
 
 
 @dataclass(frozen=True, slots=True)

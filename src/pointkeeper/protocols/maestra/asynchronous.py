@@ -19,7 +19,7 @@ from pointkeeper.domain.time import Instant, ms_per_second
 from pointkeeper.errors import DuplicateTransaction, PointkeeperError, StoreError
 from pointkeeper.services.idempotency import run_once
 from pointkeeper.store.operation_queries import AsyncOperation
-from pointkeeper.store.tx import Tx
+from pointkeeper.store.tx import LockBusy, Tx
 
 from . import codec
 from .fields import Fields
@@ -104,20 +104,19 @@ def _try_again(tx: Tx, call: AsyncOperation, error: str, now: Instant) -> None:
 
 
 def run_due(tx: Tx, *, config: Config, now: Instant) -> int:
-    """Executes up to a batch of due calls; answers how many were handled."""
+    """Executes up to a batch of due calls; answers how many were handled.
+    A call whose customer another writer holds now stays queued as it is,
+    for a later run."""
     due = tx.due_async_operations(now, operations_per_batch_max)
+    handled = 0
     for call in due:
         try:
             with tx.savepoint():
                 answer = _execute(tx, call, config, now)
+        except LockBusy:
+            continue
         except StoreError as exc:
-            if call.attempts + 1 >= attempts_max:
-                tx.finish_async_operation(
-                    call.id, status="failed", result=None, error=exc.message, at=now
-                )
-            else:
-                delay = _retry_delay_ms_first * 2**call.attempts
-                tx.retry_async_operation(call.id, error=exc.message, next_attempt_at=now + delay)
+            _try_again(tx, call, exc.message, now)
         except (PointkeeperError, codec.MalformedRequest) as exc:
             tx.finish_async_operation(
                 call.id, status="failed", result=orjson.dumps(_refusal(exc)), error=str(exc), at=now
@@ -126,4 +125,5 @@ def run_due(tx: Tx, *, config: Config, now: Instant) -> int:
             tx.finish_async_operation(
                 call.id, status="done", result=orjson.dumps(answer), error=None, at=now
             )
-    return len(due)
+        handled += 1
+    return handled
