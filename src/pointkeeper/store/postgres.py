@@ -433,9 +433,7 @@ class PostgresStore:
         future: asyncio.Future[Any] = loop.create_future()
         self._waiting.append(_Request(work, args, kwargs, future))
         if len(self._writers) < self._writers_max:
-            writer = loop.create_task(self._write_batches())
-            self._writers.add(writer)
-            writer.add_done_callback(self._writers.discard)
+            self._writers.add(loop.create_task(self._write_batches()))
         return await future
 
     def write_sync(self, work: Work, /, *args: Any, **kwargs: Any) -> Any:
@@ -461,14 +459,18 @@ class PostgresStore:
         raise AssertionError("unreachable")
 
     async def _write_batches(self) -> None:
-        """One writer: takes batches while requests wait, on one connection."""
+        """One writer: takes batches while requests wait, on one connection.
+        It leaves the set of writers only when it finds the queue empty with
+        no await in between, so that ``write`` never counts on a writer that
+        is about to stop (handing back the connection is such an await)."""
         try:
-            pool = await self._shared_pool()
-            async with pool.acquire() as connection:
-                while self._waiting:
-                    count = min(len(self._waiting), limits.write_batch_max)
-                    batch = [self._waiting.popleft() for _ in range(count)]
-                    await self._run_batch(connection, batch)
+            while self._waiting:
+                pool = await self._shared_pool()
+                async with pool.acquire() as connection:
+                    while self._waiting:
+                        count = min(len(self._waiting), limits.write_batch_max)
+                        batch = [self._waiting.popleft() for _ in range(count)]
+                        await self._run_batch(connection, batch)
         except Exception as exc:
             if not isinstance(exc, StoreError):
                 _log.exception("a PostgreSQL writer stopped")
@@ -477,6 +479,8 @@ class PostgresStore:
             # wait for nobody.
             while self._waiting:
                 _answer(self._waiting.popleft(), False, exc)
+        finally:
+            self._writers.discard(asyncio.current_task())
 
     async def _run_batch(self, connection: _Connection, batch: list[_Request]) -> None:
         """Runs each request in a savepoint of one transaction and commits
@@ -552,6 +556,13 @@ class PostgresStore:
             tx = Tx(_PgConnection(connection, server_side=True), self._context)
             async for chunk in _stream_bridged(work, tx, *args):
                 yield chunk
+
+    async def close_pool(self) -> None:
+        """Closes the pool's connections from the store's own event loop, for
+        a caller whose loop ends before ``close`` (``asyncio.run``)."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
 
     def close(self) -> None:
         """Closes the store; call it once its event loop has no writes under way."""
