@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from pointkeeper.cli import main
-from pointkeeper.config import parse_config
+from pointkeeper.config import DatabaseConfig, parse_config
 from pointkeeper.services.customers import put_customer
 from pointkeeper.services.reference import sync_reference_data
 from pointkeeper.store import open_store
@@ -35,7 +35,7 @@ def customers(tmp_path: Path, config_file: Path) -> list[str]:
     """C1, C2, C3 in the configured database, written as the server would."""
     numbers = ["C1", "C2", "C3"]
     config = parse_config({"programs": [{"name": "Loyalty program 1"}]}, {})
-    store = open_store(f"sqlite:///{tmp_path}/pointkeeper.db")
+    store = open_store(DatabaseConfig(url=f"sqlite:///{tmp_path}/pointkeeper.db"))
     try:
         store.context.update(store.write_sync(sync_reference_data, config.programs))
         for number in numbers:

@@ -113,9 +113,18 @@ def authorize(
         expires_at=now + ttl_ms,
     )
     tx.reserve(hold_id, draws)
-    hold = tx.hold_by_code(auth_code)
-    assert hold is not None
-    return hold
+    return Hold(
+        id=hold_id,
+        customer_id=customer.id,
+        auth_code=auth_code,
+        sale_id=sale_id,
+        points=points,
+        location=location,
+        status=HoldStatus.OPEN,
+        created_at=now,
+        expires_at=now + ttl_ms,
+        draws=sorted(draws, key=lambda draw: draw.lot_id),
+    )
 
 
 def _points_for_amount(points_per_unit: int, amount_units: float) -> int:
