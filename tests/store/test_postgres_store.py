@@ -46,10 +46,16 @@ class Server:
 
     def __init__(self, url: str, *, writers: int = 2) -> None:
         self.store = PostgresStore(url, writers=writers)
+        # Before the loop's first write, as a server starts: on the store's
+        # own connection, not in a batch.
+        self.store.context.update(self.store.write_sync(sync_reference_data, _config(url).programs))
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
-        self.store.context.update(self.write(sync_reference_data, _config(url).programs))
+        # A first write on the loop, as a server's first request would be:
+        # a store that has only read on its loop leaves that loop's
+        # connections open when closed (a bug; the test below shows it).
+        self.write(_nothing)
 
     def submit(self, work: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
         """Queues a write, as a request handler does, without waiting for it."""
@@ -81,6 +87,10 @@ class Server:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(answer_seconds_max)
         self._loop.close()
+
+
+def _nothing(tx: Tx) -> None:
+    pass
 
 
 def _config(url: str) -> Config:
@@ -115,13 +125,17 @@ def all_at_once(servers: list[Server]) -> Iterator[None]:
 
 
 def _outcomes(futures: list[Future], *, seconds: float = answer_seconds_max) -> list[Any]:
-    """Each answer, or the exception that answered instead."""
+    """Each answer, or the exception that answered instead; ``TimeoutError``
+    for those still unanswered after ``seconds`` in all."""
+    concurrent.futures.wait(futures, timeout=seconds)
     outcomes: list[Any] = []
     for future in futures:
-        try:
-            outcomes.append(future.result(seconds))
-        except Exception as exc:
-            outcomes.append(exc)
+        if not future.done():
+            outcomes.append(TimeoutError())
+        elif future.exception() is not None:
+            outcomes.append(future.exception())
+        else:
+            outcomes.append(future.result())
     return outcomes
 
 
@@ -512,11 +526,19 @@ def _job_outcome(tx: Tx, *, ids: list[int]) -> list[tuple[Any, ...]]:
 _settled = [([(-100, NOW + HOUR)], [("expired",)], [(100, 0, True), (50, 50, True)])]
 
 
+def _customers_with_due_work(tx: Tx) -> list[int]:
+    numbers = [f"C{n}" for n in range(30)]
+    ids = [
+        customers.put_customer(tx, number, fields={}, program=PROGRAM, now=NOW).id
+        for number in numbers
+    ]
+    _due_work(tx, numbers=numbers)
+    return ids
+
+
 @pytest.fixture
 def due_customers(servers: list[Server]) -> list[int]:
-    numbers = [f"C{n}" for n in range(30)]
-    ids = _enroll(servers[0], numbers)
-    servers[0].write(_due_work, numbers=numbers)
+    ids: list[int] = servers[0].write(_customers_with_due_work)
     return ids
 
 
@@ -663,6 +685,8 @@ def _register_and_wait_for_a_waiter(tx: Tx, *, email: str, registered: threading
     _register(tx, email=email)
     registered.set()
     for _ in range(answer_seconds_max * 100):
+        # A transaction sees the activity it first read unless it drops it.
+        tx.connection.execute("SELECT pg_stat_clear_snapshot()")
         waiting = tx.connection.execute(
             "SELECT count(*) FROM pg_stat_activity"
             " WHERE datname = current_database() AND wait_event_type = 'Lock'"
@@ -756,3 +780,71 @@ def test_a_lost_connection_fails_its_batch_and_the_next_write_succeeds(
 
     server.write(_add_template, "next")
     assert "next" in server.read(_templates)
+
+
+# -- every write is answered ---------------------------------------------------------
+
+
+@pytest.fixture
+def lone_writer(postgres_url: str) -> Iterator[Server]:
+    """A store with ``database.writers = 1``."""
+    server = Server(postgres_url, writers=1)
+    yield server
+    server.close()
+
+
+def test_a_write_sent_as_the_last_one_is_answered_is_served(lone_writer: Server) -> None:
+    """A caller that writes again as soon as its write is answered (a handler
+    with two writes, the jobs with one batch after another) is served, even
+    while the writer that answered is still giving its connection back."""
+
+    async def one_after_another() -> None:
+        for n in range(20):
+            await asyncio.wait_for(lone_writer.store.write(_add_template, f"t{n}"), 5)
+
+    assert _outcomes([lone_writer.run(one_after_another())]) == [None]
+    assert {f"t{n}" for n in range(20)} <= lone_writer.read(_templates)
+
+
+def test_the_jobs_finish_on_a_store_with_one_writer(lone_writer: Server, postgres_url: str) -> None:
+    """The jobs write batch after batch, each once the last is answered."""
+    ids = lone_writer.write(_customers_with_due_work)
+    run = lone_writer.run(run_jobs(lone_writer.store, lambda: LATER, _config(postgres_url)))
+    (report,) = _outcomes([run], seconds=5)
+    assert isinstance(report, JobsReport), report
+    assert report.ledger.points_expired == 100 * len(ids)
+    assert lone_writer.read(_job_outcome, ids=ids) == _settled * len(ids)
+
+
+# -- closing -------------------------------------------------------------------------
+
+
+async def _backends(url: str) -> int:
+    """Connections to the database other than the one asking."""
+    connection = await asyncpg.connect(url)
+    try:
+        count: int = await connection.fetchval(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return count
+    finally:
+        await connection.close()
+
+
+def test_a_store_that_only_read_closes_its_connections(postgres_url: str) -> None:
+    store = PostgresStore(postgres_url)
+    loop = asyncio.new_event_loop()
+    try:
+        # A server process that has served only reads since it started.
+        loop.run_until_complete(store.read(_templates))
+        assert loop.run_until_complete(_backends(postgres_url)) >= 1
+        # Closed from another thread while the loop runs, as a server does.
+        loop.run_until_complete(asyncio.to_thread(store.close))
+        for _ in range(200):  # a backend ends a moment after its client leaves
+            if not loop.run_until_complete(_backends(postgres_url)):
+                break
+            loop.run_until_complete(asyncio.sleep(0.01))
+        assert loop.run_until_complete(_backends(postgres_url)) == 0
+    finally:
+        loop.close()
