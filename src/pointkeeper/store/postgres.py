@@ -394,6 +394,8 @@ class PostgresStore:
 
     async def _shared_pool(self) -> asyncpg.Pool:
         if self._pool is None:
+            # The pool belongs to this loop; ``close`` closes it there.
+            self._loop = self._loop or asyncio.get_running_loop()
             if self._pool_ready is None:
                 self._pool_ready = asyncio.Lock()
             async with self._pool_ready:
@@ -463,6 +465,7 @@ class PostgresStore:
         It leaves the set of writers only when it finds the queue empty with
         no await in between, so that ``write`` never counts on a writer that
         is about to stop (handing back the connection is such an await)."""
+        batch: list[_Request] = []
         try:
             while self._waiting:
                 pool = await self._shared_pool()
@@ -475,8 +478,11 @@ class PostgresStore:
             if not isinstance(exc, StoreError):
                 _log.exception("a PostgreSQL writer stopped")
                 exc = StoreError("The database failed; see the server log")
-            # The next write starts a writer afresh; those waiting now would
-            # wait for nobody.
+            # The batch under way (answered already, unless the failure came
+            # first) and those waiting: the next write starts a writer afresh,
+            # they would wait for nobody.
+            for request in batch:
+                _answer(request, False, exc)
             while self._waiting:
                 _answer(self._waiting.popleft(), False, exc)
         finally:
@@ -595,6 +601,8 @@ async def _read(
 
 
 async def _rollback(connection: _Connection) -> None:
-    if not connection.is_closed():
-        with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+    # A connection the pool has already let go of answers even is_closed()
+    # with an InterfaceError.
+    with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        if not connection.is_closed():
             await connection.execute("ROLLBACK")

@@ -10,13 +10,18 @@ Revises: 0003
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0004"
 down_revision = "0003"
 
-_open = {"sqlite_where": sa.text("status = 'open'"), "postgresql_where": sa.text("status = 'open'")}
+_open: dict[str, Any] = {
+    "sqlite_where": sa.text("status = 'open'"),
+    "postgresql_where": sa.text("status = 'open'"),
+}
 
 
 def upgrade() -> None:
@@ -24,4 +29,3 @@ def upgrade() -> None:
         "holds_open_by_customer_expiry", "holds", ["customer_id", "expires_at"], **_open
     )
     op.drop_index("holds_open_by_customer", "holds")
-
