@@ -171,7 +171,7 @@ def _log_tail(log: Path, lines: int = 40) -> str:
 def server_environment() -> dict[str, str]:
     """This environment without POINTKEEPER_* variables: the configuration is the bench's
     file alone (POINTKEEPER_DATABASE_URL would move the server to another database, and
-    an unknown one such as POINTKEEPER_TEST_POSTGRES stops it from starting at all)."""
+    an unknown POINTKEEPER_* section stops it from starting at all)."""
     return {k: v for k, v in os.environ.items() if not k.startswith("POINTKEEPER_")}
 
 

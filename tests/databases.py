@@ -1,9 +1,9 @@
 """The databases tests run on: a fresh SQLite file, or a fresh PostgreSQL
 database cloned from one migrated template per test session.
 
-PostgreSQL is the one of ``POINTKEEPER_TEST_POSTGRES`` (by default the
+PostgreSQL is the one of ``PK_TEST_POSTGRES`` (by default the
 local server, trust auth, database ``test``). Where none answers, its tests
-skip with the reason; with ``POINTKEEPER_TEST_POSTGRES_REQUIRED=1`` (CI)
+skip with the reason; with ``PK_TEST_POSTGRES_REQUIRED=1`` (CI)
 they fail instead.
 """
 
@@ -19,9 +19,9 @@ import asyncpg
 from pointkeeper.store.migrate import migrate
 
 SERVER_URL = os.environ.get(
-    "POINTKEEPER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
+    "PK_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
 )
-REQUIRED = os.environ.get("POINTKEEPER_TEST_POSTGRES_REQUIRED") == "1"
+REQUIRED = os.environ.get("PK_TEST_POSTGRES_REQUIRED") == "1"
 # One per test session, so that sessions running side by side keep apart.
 _TEMPLATE = f"pointkeeper_test_template_{os.getpid()}"
 
