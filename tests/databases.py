@@ -18,9 +18,7 @@ import asyncpg
 
 from pointkeeper.store.migrate import migrate
 
-SERVER_URL = os.environ.get(
-    "PK_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
-)
+SERVER_URL = os.environ.get("PK_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 REQUIRED = os.environ.get("PK_TEST_POSTGRES_REQUIRED") == "1"
 # One per test session, so that sessions running side by side keep apart.
 _TEMPLATE = f"pointkeeper_test_template_{os.getpid()}"
