@@ -7,13 +7,19 @@ import contextlib
 import dataclasses
 import os
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from pointkeeper.commands.store import config_option, echo_json, load, opened_store
 from pointkeeper.config import Config, is_postgres
+
+if TYPE_CHECKING:
+    from pointkeeper.store import Store
+
+T = TypeVar("T")
 
 __all__ = ["main"]
 
@@ -48,6 +54,19 @@ def _serve(
     uvicorn.run(
         "pointkeeper.app:create_app_from_environment", factory=True, workers=workers, **options
     )
+
+
+def _run_on_own_loop(store: Store, work: Coroutine[Any, Any, T]) -> T:
+    """Runs ``work`` on an event loop of its own, and lets go of the store's
+    connections on that loop before it ends."""
+
+    async def run() -> T:
+        try:
+            return await work
+        finally:
+            await store.leave_loop()
+
+    return asyncio.run(run())
 
 
 @click.group()
@@ -104,7 +123,7 @@ def jobs_run(config_path: str | None) -> None:
 
     config = load(config_path)
     with opened_store(config) as store:
-        report = asyncio.run(run_jobs(store, time.now, config))
+        report = _run_on_own_loop(store, run_jobs(store, time.now, config))
     echo_json({**dataclasses.asdict(report.ledger), "async_operations": report.async_operations})
 
 
@@ -120,7 +139,7 @@ def worker(config_path: str | None) -> None:
     configure_logging()
     config = load(config_path)
     with opened_store(config) as store, contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_periodically(store, time.now, config))
+        _run_on_own_loop(store, run_periodically(store, time.now, config))
 
 
 @main.command()

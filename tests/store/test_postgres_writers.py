@@ -32,7 +32,7 @@ def test_writes_queued_while_a_writer_hands_back_its_connection_are_answered(
                 writes = asyncio.gather(*(store.write(_lookup) for _ in range(3)))
                 assert await asyncio.wait_for(writes, timeout=5) == [None, None, None]
         finally:
-            await store.close_pool()
+            await store.leave_loop()
 
     try:
         asyncio.run(bursts())

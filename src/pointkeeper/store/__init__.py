@@ -31,6 +31,10 @@ class Store(Protocol):
         self, work: Callable[..., Iterator[bytes]], /, *args: Any
     ) -> AsyncGenerator[bytes, None]: ...
 
+    async def leave_loop(self) -> None:
+        """Lets go of what the store holds on the running event loop, for a
+        caller whose loop ends before ``close`` (``asyncio.run``)."""
+
     def close(self) -> None: ...
 
 

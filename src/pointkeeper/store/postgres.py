@@ -563,7 +563,7 @@ class PostgresStore:
             async for chunk in _stream_bridged(work, tx, *args):
                 yield chunk
 
-    async def close_pool(self) -> None:
+    async def leave_loop(self) -> None:
         """Closes the pool's connections from the store's own event loop, for
         a caller whose loop ends before ``close`` (``asyncio.run``)."""
         pool, self._pool = self._pool, None

@@ -364,6 +364,9 @@ class SqliteStore:
             while not chunks.empty():  # unblock a producer waiting to hand over
                 chunks.get_nowait()
 
+    async def leave_loop(self) -> None:
+        """Nothing of this store outlives its event loop's work."""
+
     def close(self) -> None:
         """Closes the store; call it once its event loop has no writes under way."""
         if self._closed:
