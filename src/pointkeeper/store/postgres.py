@@ -372,7 +372,11 @@ class PostgresStore:
         self._private_connection: asyncpg.Connection | None = None
         # A database that cannot be reached fails here, where it is opened;
         # a server process never needs the connection again.
-        self._run_private(self._close_private())
+        try:
+            self._run_private(self._close_private())
+        except BaseException:
+            self._private_loop.close()
+            raise
 
     async def _close_private(self) -> None:
         connection = await self._private()
