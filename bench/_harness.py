@@ -434,6 +434,11 @@ def sql(url: str, statement: str, *params: Any) -> list[tuple[Any, ...]]:
         connection.close()
 
 
+def sql_outside_transaction(url: str, statement: str) -> None:
+    """One PostgreSQL statement that may not run in a transaction (VACUUM)."""
+    asyncio.run(_postgres(url, statement, rows=False))
+
+
 def create_postgres_database(server_url: str = POSTGRES_SERVER, template: str | None = None) -> str:
     """A new empty (or `template`'s copy) database named pointkeeper_bench_<random>;
     answers its URL."""

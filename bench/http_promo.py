@@ -84,7 +84,8 @@ WRK_TIMEOUT_S = 60
 SETTLE_LIMIT_S = 120
 # No answer for this long while wrk still had issues to make is a stall, not slowness.
 STALL_S = 1.0
-TARGET_ISSUES_PER_S = 3_000
+# Issue 4's target on SQLite; issue 5's on PostgreSQL (with 1, 2 or 4 processes).
+TARGET_ISSUES_PER_S = {"sqlite": 3_000, "postgres": 1_500}
 TARGET_SPREAD = 0.10
 CONTENT_TYPE = {"xml": "application/xml", "json": "application/json"}
 
@@ -425,6 +426,10 @@ def drain(database: str, total: int) -> float:
         POOL,
         count,
     )
+    if h.is_postgres(database):
+        # What autovacuum does soon after so large an update (migration 0005):
+        # without it every issue walks past the drained codes' dead index entries.
+        h.sql_outside_transaction(database, "VACUUM ANALYZE promo_codes")
     return time.perf_counter() - started
 
 
@@ -605,7 +610,9 @@ def table(rows: list[IssueRow]) -> str:
     return "\n".join(lines)
 
 
-def verdicts(rows: list[IssueRow]) -> tuple[bool, bool, dict[str, float], list[str]]:
+def verdicts(
+    rows: list[IssueRow], target_issues_per_s: int
+) -> tuple[bool, bool, dict[str, float], list[str]]:
     """Both targets over every row, the drained pool included: a pool's speed should
     depend neither on how many codes it holds nor on how many it has handed out."""
     slowest = min(rows, key=lambda r: r.issues_per_s)
@@ -613,11 +620,11 @@ def verdicts(rows: list[IssueRow]) -> tuple[bool, bool, dict[str, float], list[s
     smallest = rows[0]
     ratios = {r.pool: r.issues_per_s / smallest.issues_per_s for r in rows[1:]}
     spread = 1 - slowest.issues_per_s / fastest.issues_per_s
-    speed_ok = slowest.issues_per_s >= TARGET_ISSUES_PER_S
+    speed_ok = slowest.issues_per_s >= target_issues_per_s
     flat_ok = spread <= TARGET_SPREAD
     notes = [f"issues/s at {pool} / at {smallest.pool}: {x:.2f}" for pool, x in ratios.items()]
     notes += [
-        f"Target >= {TARGET_ISSUES_PER_S:,} issues/s: {'MET' if speed_ok else 'NOT MET'} "
+        f"Target >= {target_issues_per_s:,} issues/s: {'MET' if speed_ok else 'NOT MET'} "
         f"(slowest {slowest.issues_per_s:,.0f}/s, pool {slowest.pool})",
         f"Target the same within {TARGET_SPREAD:.0%} whatever the pool: "
         f"{'MET' if flat_ok else 'NOT MET'} (slowest {spread:.1%} below fastest)",
@@ -720,7 +727,8 @@ def main() -> int:
         shutil.rmtree(workdir, ignore_errors=True)
     load_after = os.getloadavg()
 
-    speed_ok, flat_ok, ratios, notes = verdicts(rows)
+    target_issues_per_s = TARGET_ISSUES_PER_S[setup.database]
+    speed_ok, flat_ok, ratios, notes = verdicts(rows, target_issues_per_s)
     print(table(rows))
     print()
     for note in notes:
@@ -739,7 +747,7 @@ def main() -> int:
     payload: dict[str, Any] = {
         "rows": [asdict(r) for r in rows],
         "ratios_over_smallest": ratios,
-        "target_issues_per_s": TARGET_ISSUES_PER_S,
+        "target_issues_per_s": target_issues_per_s,
         "target_spread": TARGET_SPREAD,
         "speed_target_met": speed_ok,
         "flat_target_met": flat_ok,
