@@ -35,7 +35,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -951,3 +951,15 @@ def summarize_profile(output: Path, top: int = 25) -> list[str]:
     lines.append("inclusive, pointkeeper functions:")
     lines += [f"{n / total:6.1%}  {frame}" for frame, n in inclusive.most_common(top)]
     return lines
+
+
+def run_main(main: Callable[[], int]) -> NoReturn:
+    """Runs a benchmark's `main` as the script's exit status; a `BenchError` or a request
+    that got no answer ends it with status 1 and the reason."""
+    try:
+        sys.exit(main())
+    except BenchError as error:
+        print(f"BENCH FAILED: {error}", file=sys.stderr)
+    except httpx.TimeoutException as error:
+        print(f"BENCH FAILED: {no_answer(error)}", file=sys.stderr)
+    sys.exit(1)

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import secrets
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -338,11 +337,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except h.BenchError as error:
-        print(f"BENCH FAILED: {error}", file=sys.stderr)
-        sys.exit(1)
-    except h.httpx.TimeoutException as error:
-        print(f"BENCH FAILED: {h.no_answer(error)}", file=sys.stderr)
-        sys.exit(1)
+    h.run_main(main)

@@ -780,11 +780,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except h.BenchError as error:
-        print(f"BENCH FAILED: {error}", file=sys.stderr)
-        sys.exit(1)
-    except h.httpx.TimeoutException as error:
-        print(f"BENCH FAILED: {h.no_answer(error)}", file=sys.stderr)
-        sys.exit(1)
+    h.run_main(main)

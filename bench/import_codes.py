@@ -158,8 +158,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except h.BenchError as error:
-        print(f"BENCH FAILED: {error}", file=sys.stderr)
-        sys.exit(1)
+    h.run_main(main)

@@ -39,10 +39,10 @@ from pointkeeper.config import postgres_dsn
 from pointkeeper.errors import Overloaded, StoreError
 
 from .tx import DuplicateKey, LockBusy, Tx
+from .writes import Work, WriteRequest, answer
 
 __all__ = ["PostgresStore", "PostgresTx"]
 
-Work = Callable[..., Any]
 # A connection of its own (the private one) or one lent by the pool.
 _Connection = asyncpg.Connection | PoolConnectionProxy
 _log = logging.getLogger(__name__)
@@ -321,28 +321,6 @@ class PostgresTx(Tx):
 # -- the store --------------------------------------------------------------
 
 
-class _Request:
-    __slots__ = ("args", "attempts", "future", "kwargs", "work")
-
-    def __init__(
-        self, work: Work, args: tuple[Any, ...], kwargs: dict[str, Any], future: asyncio.Future[Any]
-    ) -> None:
-        self.work = work
-        self.args = args
-        self.kwargs = kwargs
-        self.future = future
-        self.attempts = 0
-
-
-def _answer(request: _Request, ok: bool, value: Any) -> None:
-    if request.future.done():
-        return
-    if ok:
-        request.future.set_result(value)
-    else:
-        request.future.set_exception(value)
-
-
 class PostgresStore:
     """The store on a PostgreSQL database shared by any number of processes."""
 
@@ -362,7 +340,7 @@ class PostgresStore:
         self._pool: asyncpg.Pool | None = None
         self._pool_ready: asyncio.Lock | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._waiting: collections.deque[_Request] = collections.deque()
+        self._waiting: collections.deque[WriteRequest] = collections.deque()
         self._writers: set[asyncio.Task[None]] = set()
         self._closed = False
         # Callers without an event loop (the CLI, tests) use a private loop
@@ -437,7 +415,7 @@ class PostgresStore:
         if len(self._waiting) >= limits.write_queue_max:
             raise Overloaded("Too many writes are waiting; retry later")
         future: asyncio.Future[Any] = loop.create_future()
-        self._waiting.append(_Request(work, args, kwargs, future))
+        self._waiting.append(WriteRequest(work, args, kwargs, future))
         if len(self._writers) < self._writers_max:
             self._writers.add(loop.create_task(self._write_batches()))
         return await future
@@ -469,7 +447,7 @@ class PostgresStore:
         It leaves the set of writers only when it finds the queue empty with
         no await in between, so that ``write`` never counts on a writer that
         is about to stop (handing back the connection is such an await)."""
-        batch: list[_Request] = []
+        batch: list[WriteRequest] = []
         try:
             while self._waiting:
                 pool = await self._shared_pool()
@@ -486,18 +464,18 @@ class PostgresStore:
             # first) and those waiting: the next write starts a writer afresh,
             # they would wait for nobody.
             for request in batch:
-                _answer(request, False, exc)
+                answer(request, False, exc)
             while self._waiting:
-                _answer(self._waiting.popleft(), False, exc)
+                answer(self._waiting.popleft(), False, exc)
         finally:
             self._writers.discard(asyncio.current_task())
 
-    async def _run_batch(self, connection: _Connection, batch: list[_Request]) -> None:
+    async def _run_batch(self, connection: _Connection, batch: list[WriteRequest]) -> None:
         """Runs each request in a savepoint of one transaction and commits
         once; answers each request, or puts it back to be tried again."""
         tx = PostgresTx(_PgConnection(connection), self._context)
-        outcomes: list[tuple[_Request, bool, Any]] = []
-        again: list[_Request] = []
+        outcomes: list[tuple[WriteRequest, bool, Any]] = []
+        again: list[WriteRequest] = []
         try:
             await connection.execute("BEGIN; SAVEPOINT request")
             for index, request in enumerate(batch):
@@ -528,14 +506,14 @@ class PostgresStore:
             await _rollback(connection)
             failure = StoreError(f"The database failed: {exc}")
             for request in batch:
-                _answer(request, False, failure)
+                answer(request, False, failure)
             raise failure from exc
         for request, ok, value in outcomes:
-            _answer(request, ok, value)
+            answer(request, ok, value)
         for request in reversed(again):
             request.attempts += 1
             if request.attempts >= _attempts_max:
-                _answer(request, False, Overloaded("The database is busy; retry later"))
+                answer(request, False, Overloaded("The database is busy; retry later"))
             else:
                 self._waiting.appendleft(request)
 

@@ -36,10 +36,10 @@ from pointkeeper import limits
 from pointkeeper.errors import Overloaded, StoreError
 
 from .tx import Tx
+from .writes import Work, WriteRequest, answer
 
 __all__ = ["SqliteStore"]
 
-Work = Callable[..., Any]
 _log = logging.getLogger(__name__)
 
 _reader_threads = 2
@@ -87,33 +87,8 @@ def _is_busy(error: sqlite3.OperationalError) -> bool:
     return "locked" in text or "busy" in text
 
 
-class _Request:
-    __slots__ = ("args", "future", "kwargs", "work")
-
-    def __init__(
-        self,
-        work: Work,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        future: asyncio.Future[Any],
-    ) -> None:
-        self.work = work
-        self.args = args
-        self.kwargs = kwargs
-        self.future = future
-
-
 # Answered by ``_begin_at_once`` when another process holds the write lock.
 _busy = StoreError("The database is locked by another process")
-
-
-def _answer(request: _Request, ok: bool, value: Any) -> None:
-    if request.future.done():
-        return
-    if ok:
-        request.future.set_result(value)
-    else:
-        request.future.set_exception(value)
 
 
 class SqliteStore:
@@ -129,7 +104,7 @@ class SqliteStore:
         # Held by whoever uses the write connection: a batch from its BEGIN
         # to its COMMIT, or one synchronous caller.
         self._connection_lock = threading.Lock()
-        self._waiting: collections.deque[_Request] = collections.deque()
+        self._waiting: collections.deque[WriteRequest] = collections.deque()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pipeline: asyncio.Task[None] | None = None
         self._committer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-commit")
@@ -164,7 +139,7 @@ class SqliteStore:
         if len(self._waiting) >= limits.write_queue_max:
             raise Overloaded("Too many writes are waiting; retry later")
         future: asyncio.Future[Any] = loop.create_future()
-        self._waiting.append(_Request(work, args, kwargs, future))
+        self._waiting.append(WriteRequest(work, args, kwargs, future))
         if self._pipeline is None:
             self._pipeline = loop.create_task(self._run_pipeline())
         return await future
@@ -214,12 +189,12 @@ class SqliteStore:
                 if failure is not None:
                     outcomes = [(False, failure)] * len(batch)
                 for request, (ok, value) in zip(batch, outcomes, strict=True):
-                    _answer(request, ok, value)
+                    answer(request, ok, value)
         finally:
             self._pipeline = None
             if self._failure is not None:
                 while self._waiting:
-                    _answer(self._waiting.popleft(), False, self._failure)
+                    answer(self._waiting.popleft(), False, self._failure)
 
     def _begin_at_once(self) -> StoreError | None:
         """Opens the batch's transaction if the write lock is free now;
