@@ -28,7 +28,7 @@ import logging
 import re
 import threading
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
 import greenlet
@@ -44,7 +44,7 @@ from .writes import Work, WriteRequest, answer
 __all__ = ["PostgresStore", "PostgresTx"]
 
 # A connection of its own (the private one) or one lent by the pool.
-_Connection = asyncpg.Connection | PoolConnectionProxy
+_Connection: TypeAlias = asyncpg.Connection | PoolConnectionProxy
 _log = logging.getLogger(__name__)
 
 # A request that meets a held lock, a deadlock or a serialization failure
