@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import logging
 import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -22,8 +23,12 @@ from pointkeeper.jobs import run_periodically
 from pointkeeper.logs import RequestIdMiddleware, configure_logging
 from pointkeeper.services.reference import sync_reference_data
 from pointkeeper.store import Store, open_store
+from pointkeeper.store.tx import Tx
 
 __all__ = ["AppState", "create_app", "create_app_from_environment", "tune_process"]
+
+_log = logging.getLogger(__name__)
+_ready_seconds_max = 2.0
 
 
 @dataclass
@@ -47,6 +52,24 @@ async def _healthz(request: Request) -> Response:
     if state.store is None:
         return JSONResponse({"status": "starting"}, status_code=503)
     return JSONResponse({"status": "ok"})
+
+
+async def _readyz(request: Request) -> Response:
+    """Ready when the database answers now: for a load balancer, which should
+    send no traffic to a process that cannot reach it."""
+    state: AppState = request.app.state.pointkeeper
+    if state.store is None:
+        return JSONResponse({"status": "starting"}, status_code=503)
+    try:
+        await asyncio.wait_for(state.store.read(_ping), _ready_seconds_max)
+    except Exception:  # whatever the reason, this process cannot serve now
+        _log.warning("not ready: the database does not answer", exc_info=True)
+        return JSONResponse({"status": "database unavailable"}, status_code=503)
+    return JSONResponse({"status": "ready"})
+
+
+def _ping(tx: Tx) -> None:
+    tx.ping()
 
 
 def tune_process() -> None:
@@ -102,6 +125,7 @@ def create_app(config: Config, *, clock: Callable[[], Instant] = time.now) -> St
 
     routes = [
         Route("/healthz", _healthz),
+        Route("/readyz", _readyz),
         *cp_extender_routes(),
         *maestra_routes(),
         Mount("/admin", app=create_admin_app(state)),

@@ -138,6 +138,10 @@ class Tx(ActionQueries, SegmentQueries, OperationQueries, PromoQueries):
             raise
         self.connection.execute("RELEASE nested")
 
+    def ping(self) -> None:
+        """A statement that needs nothing but a working database."""
+        self._one("SELECT 1")
+
     def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self.connection.execute(sql, params).fetchone()
 
