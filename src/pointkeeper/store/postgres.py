@@ -39,7 +39,7 @@ from pointkeeper.config import postgres_dsn
 from pointkeeper.errors import Overloaded, StoreError
 
 from .tx import DuplicateKey, LockBusy, Tx
-from .writes import Work, WriteRequest, answer
+from .writes import Work, WriteRequest, answer, enqueue
 
 __all__ = ["PostgresStore", "PostgresTx"]
 
@@ -412,10 +412,7 @@ class PostgresStore:
         if self._loop is None:
             self._loop = loop
         assert loop is self._loop, "a store serves one event loop"
-        if len(self._waiting) >= limits.write_queue_max:
-            raise Overloaded("Too many writes are waiting; retry later")
-        future: asyncio.Future[Any] = loop.create_future()
-        self._waiting.append(WriteRequest(work, args, kwargs, future))
+        future = enqueue(self._waiting, loop, work, args, kwargs)
         if len(self._writers) < self._writers_max:
             self._writers.add(loop.create_task(self._write_batches()))
         return await future

@@ -33,10 +33,10 @@ from pathlib import Path
 from typing import Any
 
 from pointkeeper import limits
-from pointkeeper.errors import Overloaded, StoreError
+from pointkeeper.errors import StoreError
 
 from .tx import Tx
-from .writes import Work, WriteRequest, answer
+from .writes import Work, WriteRequest, answer, enqueue
 
 __all__ = ["SqliteStore"]
 
@@ -136,10 +136,7 @@ class SqliteStore:
         if self._loop is None:
             self._loop = loop
         assert loop is self._loop, "a store serves one event loop"
-        if len(self._waiting) >= limits.write_queue_max:
-            raise Overloaded("Too many writes are waiting; retry later")
-        future: asyncio.Future[Any] = loop.create_future()
-        self._waiting.append(WriteRequest(work, args, kwargs, future))
+        future = enqueue(self._waiting, loop, work, args, kwargs)
         if self._pipeline is None:
             self._pipeline = loop.create_task(self._run_pipeline())
         return await future

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Work", "WriteRequest", "answer"]
+from pointkeeper import limits
+from pointkeeper.errors import Overloaded
+
+__all__ = ["Work", "WriteRequest", "answer", "enqueue"]
 
 Work = Callable[..., Any]
 
@@ -39,3 +43,18 @@ def answer(request: WriteRequest, ok: bool, value: Any) -> None:
         request.future.set_result(value)
     else:
         request.future.set_exception(value)
+
+
+def enqueue(
+    waiting: collections.deque[WriteRequest],
+    loop: asyncio.AbstractEventLoop,
+    work: Work,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> asyncio.Future[Any]:
+    """Queues a write for the next batch; refuses it while too many wait."""
+    if len(waiting) >= limits.write_queue_max:
+        raise Overloaded("Too many writes are waiting; retry later")
+    future: asyncio.Future[Any] = loop.create_future()
+    waiting.append(WriteRequest(work, args, kwargs, future))
+    return future
