@@ -10,9 +10,10 @@ works.
 Writes queue up as on SQLite. Each of ``writers`` connections takes as many
 as are waiting (up to ``write_batch_max``), runs each in a savepoint of one
 transaction and commits once. Several processes share the database, so the
-queries lock what they change (``PostgresTx``); a request that loses a
-deadlock or a lock race is rolled back alone and tried again in a later
-batch, a bounded number of times.
+queries lock what they change (``PostgresTx``: a batch waits only for its
+first lock); a request that meets a lock another writer holds, or loses a
+deadlock, is rolled back alone and tried again in a later batch, a bounded
+number of times.
 
 Reads run in REPEATABLE READ, READ ONLY transactions: one snapshot each,
 as SQLite's readers see.
