@@ -6,28 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests import databases
-
 from .server import ServerProcess, running_server
-
-
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
-def module_database_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """``database_url`` for a module's shared server: a fresh database on each
-    backend, kept for the module's tests."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('sqlite')}/pointkeeper.db"
-        return
-    request.getfixturevalue("postgres_template")
-    url = databases.fresh_database()
-    try:
-        yield url
-    finally:
-        databases.drop_database(url)
 
 
 @pytest.fixture(scope="module")

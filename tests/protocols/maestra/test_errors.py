@@ -72,11 +72,11 @@ Shared = tuple[TestClient, Config]
 
 
 @pytest.fixture(scope="module")
-def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shared]:
-    """One seeded server for the tables of refusals: each refusal changes
-    nothing (every test checks that), so they may share a database, which
-    spares a server start per case."""
-    config = maestra_config(tmp_path_factory.mktemp("maestra-errors"))
+def shared(tmp_path_factory: pytest.TempPathFactory, module_database_url: str) -> Iterator[Shared]:
+    """One seeded server per backend for the tables of refusals: each refusal
+    changes nothing (every test checks that), so they may share a database,
+    which spares a server start per case."""
+    config = maestra_config(tmp_path_factory.mktemp("maestra-errors"), module_database_url)
     with TestClient(create_app(config, clock=FakeClock())) as client:
         yield _seed(client), config
 
