@@ -69,7 +69,7 @@ class DatabaseConfig(_Section):
     @field_validator("url")
     @classmethod
     def _known_scheme(cls, url: str) -> str:
-        if not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+        if not (url.startswith("sqlite:///") or is_postgres(url)):
             raise ValueError("must start with sqlite:/// or postgresql://")
         return url
 

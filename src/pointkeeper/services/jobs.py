@@ -37,7 +37,7 @@ def run_batch(tx: Tx, *, now: Instant) -> JobReport:
     report = JobReport()
     if not tx.try_job_lock("ledger"):
         return report
-    due = {hold.customer_id for hold in tx.due_holds(now, limits.job_batch_max)}
+    due = set(tx.customers_with_due_holds(now, limits.job_batch_max))
     due.update(tx.customers_with_expired_lots(now, limits.job_batch_max))
     # A customer another writer holds now is settled by that writer (every
     # write settles its customer first) or by the next run.

@@ -225,7 +225,7 @@ def settle(tx: Tx, customer_id: int, *, now: Instant) -> Settlement:
     result = Settlement()
     if tx.is_settled(customer_id, now):  # the common case, in one query
         return result
-    while due := tx.due_holds(now, limits.job_batch_max, customer_id=customer_id):
+    while due := tx.due_holds(customer_id, now, limits.job_batch_max):
         for hold in due:
             result.points_expired += release_hold(
                 tx, hold, HoldStatus.EXPIRED, at=hold.expires_at, now=now

@@ -505,15 +505,19 @@ class Tx(ActionQueries, SegmentQueries, OperationQueries, PromoQueries):
     def open_holds(self, customer_id: int) -> list[Hold]:
         return self._holds("customer_id = ? AND status = 'open' ORDER BY id", (customer_id,))
 
-    def due_holds(self, at: Instant, limit: int, customer_id: int | None = None) -> list[Hold]:
-        if customer_id is None:
-            return self._holds(
-                "status = 'open' AND expires_at <= ? ORDER BY expires_at LIMIT ?", (at, limit)
-            )
+    def due_holds(self, customer_id: int, at: Instant, limit: int) -> list[Hold]:
         return self._holds(
             "customer_id = ? AND status = 'open' AND expires_at <= ? ORDER BY expires_at LIMIT ?",
             (customer_id, at, limit),
         )
+
+    def customers_with_due_holds(self, at: Instant, limit: int) -> list[int]:
+        rows = self.connection.execute(
+            "SELECT DISTINCT customer_id FROM (SELECT customer_id FROM holds"
+            " WHERE status = 'open' AND expires_at <= ? ORDER BY expires_at LIMIT ?) AS due",
+            (at, limit),
+        )
+        return [row[0] for row in rows]
 
     def resolve_hold(
         self, hold: Hold, status: str, *, at: Instant, payment_change_id: int | None = None
