@@ -159,3 +159,17 @@ async def check_ran_once(clients: list[httpx.AsyncClient], plan: list[Call]) -> 
         assert record["result"]["status"] == "Success", record
         attempts += record["attempts"]
     return attempts
+
+
+def check_each_take_counted(cluster: Cluster, attempts: int) -> dict[str, int]:
+    """The processes' logs are free of errors, and the calls they took from
+    the queue add up to the attempts the queue counted: a call taken by two
+    processes would count one too many. Answers the count per process."""
+    cluster.check_workers_running()
+    errors = cluster.error_lines()
+    handled = cluster.async_calls_handled()
+    print(f"async calls handled by process: {handled}")
+    assert not errors, f"{len(errors)} error lines, the first: {errors[0][:3000]}"
+    # A failed run's report is never logged, so this holds only without errors.
+    assert sum(handled.values()) == attempts
+    return handled

@@ -186,15 +186,7 @@ def _check_ledger(tx: Tx, customer_id: int, *, now: int = NOW) -> tuple[int, int
 
 
 def _debit(tx: Tx, *, number: str, points: int, comment: str) -> Any:
-    request = BalanceChangeRequest(-points, comment=comment)
-    return change_balance(
-        tx,
-        customer_kind="customer_number",
-        customer_value=number,
-        request=request,
-        key_scope="test",
-        now=NOW,
-    )
+    return _credit(number, -points, comment=comment)(tx)
 
 
 def _authorize(tx: Tx, *, number: str, points: int, sale_id: str) -> Any:
