@@ -11,6 +11,9 @@ from starlette.testclient import TestClient
 
 import pointkeeper.protocols.admin as admin_package
 from pointkeeper.config import Config
+from pointkeeper.protocols.admin.routes import balance_change_fingerprint
+from pointkeeper.protocols.admin.schemas import BalanceChangeIn
+from pointkeeper.protocols.fingerprint import request_fingerprint
 from tests.conftest import (
     ADMIN_TOKEN,
     CP_TOKEN,
@@ -293,6 +296,60 @@ def test_a_transaction_id_replay_records_nothing(
     assert (other.status_code, error(other)["code"]) == (409, "duplicate_transaction")
     assert db_snapshot(config) == before
     assert balances(client) == figures(125)
+
+
+def test_a_replay_is_known_by_its_wire_fields_however_written(
+    client: TestClient, config: Config, customer: str
+) -> None:
+    body = {
+        "changeAmount": 25,
+        "transactionId": "tx-w",
+        "comment": "once",
+        "expirationDateTimeUtc": "2027-01-01T00:00:00Z",
+    }
+    assert change(client, body).json()["recorded"] is True
+    before = db_snapshot(config)
+    # Keys in another order, the default kind spelt out, null for a field
+    # left out, the same instant at another offset: the same request.
+    same = {
+        "kind": "Custom",
+        "expirationDateTimeUtc": "2027-01-01T03:00:00+03:00",
+        "pointOfContact": None,
+        "comment": "once",
+        "transactionId": "tx-w",
+        "changeAmount": 25,
+    }
+    again = change(client, same)
+    assert (again.status_code, again.json()["recorded"]) == (201, False)
+    assert db_snapshot(config) == before
+
+
+def test_the_idempotency_fingerprint_is_a_hash_of_the_wire_fields_only() -> None:
+    """Pinned: a retry sent before an upgrade must be a retry after it, so the
+    fingerprint may depend on nothing but what the caller sent (not on the
+    server's Python names or defaults), and its form may never change."""
+    body = BalanceChangeIn.model_validate(
+        {
+            "changeAmount": -40,
+            "comment": "order 7",
+            "transactionId": "tx-9",
+            "dateTimeUtc": "2026-03-01T10:00:00+01:00",
+        }
+    )
+    wire = {
+        "customerNumber": "CPOL-1",
+        "changeAmount": -40,
+        "kind": "Custom",
+        "comment": "order 7",
+        "dateTimeUtc": "2026-03-01T09:00:00Z",
+        "transactionId": "tx-9",
+    }
+    assert balance_change_fingerprint("CPOL-1", body) == request_fingerprint(
+        "admin/balance-changes", wire
+    )
+    assert balance_change_fingerprint("CPOL-1", body) == (
+        "e8dcd40480554d3705e83565a93981756f5f04f7d116c812bad62067e8ffe27b"
+    )
 
 
 # -- refunds -----------------------------------------------------------------

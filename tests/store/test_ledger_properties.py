@@ -46,6 +46,7 @@ from pointkeeper.store import Store
 from pointkeeper.store.tx import Tx
 
 from .ledger_databases import LedgerDatabase, PostgresRows, SqliteCopies, make_sqlite_template
+from .manual_changes import fingerprint_of
 from .reference_model import Account, Change, Figures, ModelDebit, ModelHold, Refusal
 
 HOUR = 3_600_000
@@ -270,6 +271,7 @@ class LedgerMachine(RuleBasedStateMachine):
             customer_value=self.numbers[index],
             request=request,
             key_scope="test",
+            fingerprint=fingerprint_of(self.numbers[index], request),
             now=self.now,
         )
         if txid is not None and txid in self.sent:
@@ -360,6 +362,7 @@ class LedgerMachine(RuleBasedStateMachine):
             customer_value=self.numbers[index],
             request=request,
             key_scope="test",
+            fingerprint=fingerprint_of(self.numbers[index], request),
             now=self.now,
         )
         assert answer == (self.ids[index], False)
@@ -726,6 +729,7 @@ def test_transaction_id_reused_for_another_customer_conflicts(machine: LedgerMac
         customer_value="C0",
         request=request,
         key_scope="test",
+        fingerprint=fingerprint_of("C0", request),
         now=machine.now,
     ) == (machine.ids[0], True)
     # SPEC §3: the same transaction id with a different body (here, another
@@ -737,5 +741,6 @@ def test_transaction_id_reused_for_another_customer_conflicts(machine: LedgerMac
             customer_value="C1",
             request=request,
             key_scope="test",
+            fingerprint=fingerprint_of("C1", request),
             now=machine.now,
         )

@@ -28,6 +28,8 @@ from pointkeeper.services.reference import sync_reference_data
 from pointkeeper.store.postgres import PostgresStore
 from pointkeeper.store.tx import DuplicateKey, Tx
 
+from .manual_changes import fingerprint_of
+
 pytestmark = pytest.mark.postgres
 
 HOUR = 3_600_000
@@ -159,6 +161,7 @@ def _credit(number: str, points: int, **fields: Any) -> Callable[[Tx], Any]:
             customer_value=number,
             request=request,
             key_scope="test",
+            fingerprint=fingerprint_of(number, request),
             now=NOW,
         )
 

@@ -59,10 +59,15 @@ def change_balance(
     customer_value: object,
     request: BalanceChangeRequest,
     key_scope: str | None,
+    fingerprint: str | None = None,
     now: Instant,
 ) -> tuple[int, bool]:
     """Credits or debits a customer by hand. Answers the customer id and
-    whether anything new was recorded (False for a transaction-id replay)."""
+    whether anything new was recorded (False for a transaction-id replay).
+    With a ``key_scope``, the transaction id is kept under it with the
+    request's ``fingerprint`` (the protocol's canonical hash of what it was
+    sent, customer included): the same again is a replay, another is a
+    conflict."""
     _check(request)
     customer = find_customer(tx, customer_kind, customer_value)
     program = tx.program(require_enrolled(customer))
@@ -75,6 +80,7 @@ def change_balance(
     # transactionId results) and the id is only recorded on the action.
     key = None
     if request.transaction_id is not None and key_scope is not None:
+        assert fingerprint is not None, "a kept transaction id needs the request's fingerprint"
         key = f"{key_scope}/{request.transaction_id}"
     spec = ActionSpec(
         customer_id=customer.id,
@@ -84,9 +90,7 @@ def change_balance(
         point_of_contact_id=point_of_contact_id,
         transaction_id=request.transaction_id,
         idempotency_key=key,
-        # The customer belongs to the request: the same id for another
-        # customer is a different request, so a conflict, not a replay.
-        fingerprint=f"{customer.id}:{request!r}" if key else None,
+        fingerprint=fingerprint if key else None,
     )
     action_id = open_action(tx, spec)
     if action_id is None:

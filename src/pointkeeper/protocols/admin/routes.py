@@ -16,6 +16,7 @@ from pointkeeper.app import AppState
 from pointkeeper.domain.time import Instant, from_datetime, to_datetime
 from pointkeeper.jobs import run_jobs
 from pointkeeper.limits import id_chars_max
+from pointkeeper.protocols.fingerprint import request_fingerprint
 from pointkeeper.services import customers, ledger, loyalty, reference
 from pointkeeper.services.adjustments import BalanceChangeRequest, change_balance
 from pointkeeper.services.reads import read_settled
@@ -38,7 +39,7 @@ from .schemas import (
     RefundOut,
 )
 
-__all__ = ["router"]
+__all__ = ["balance_change_fingerprint", "router"]
 
 
 def _state(request: Request) -> AppState:
@@ -114,6 +115,17 @@ def _balance_change(body: BalanceChangeIn) -> BalanceChangeRequest:
     )
 
 
+def balance_change_fingerprint(customer_number: str, body: BalanceChangeIn) -> str:
+    """The request as it came over the wire: its camelCase fields, values as
+    JSON gives them (dates in UTC), a field left out the same as one sent as
+    null, and the customer (the same transactionId for another customer is
+    another request)."""
+    fields = body.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return request_fingerprint(
+        "admin/balance-changes", {"customerNumber": customer_number, **fields}
+    )
+
+
 @router.post("/customers/{customerNumber}/balance-changes", status_code=201, tags=["customers"])
 async def post_balance_change(
     state: State, customer_number: CustomerNumber, body: BalanceChangeIn
@@ -125,6 +137,7 @@ async def post_balance_change(
         customer_value=customer_number,
         request=_balance_change(body),
         key_scope="admin",
+        fingerprint=balance_change_fingerprint(customer_number, body),
         now=state.clock(),
     )
     view = await _customer_view(state, customer_number)

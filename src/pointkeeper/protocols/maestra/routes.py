@@ -9,13 +9,11 @@ body size (413), body well-formed (400), request valid (200
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import uuid
 from typing import Any
 from urllib.parse import parse_qs
 
-import orjson
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
@@ -23,6 +21,7 @@ from pointkeeper.app import AppState
 from pointkeeper.config import Config, OperationConfig
 from pointkeeper.errors import DuplicateTransaction, Overloaded, PointkeeperError, StoreError
 from pointkeeper.protocols.body import BodyTooLarge, header, read_body
+from pointkeeper.protocols.fingerprint import request_fingerprint
 from pointkeeper.services.idempotency import run_once
 from pointkeeper.store.tx import Tx
 
@@ -102,22 +101,6 @@ def _parse(body: bytes, body_format: str | None) -> dict[str, Any]:
         return codec.parse_xml(body) if body_format == "xml" else codec.parse_json(body)
     except codec.MalformedRequest as exc:
         raise ProtocolError(400, exc.message) from None
-
-
-def fingerprint(operation: str, tree: Any) -> str:
-    """The same request in XML or JSON gives the same fingerprint."""
-
-    def plain(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {key: plain(item) for key, item in value.items()}
-        if isinstance(value, list):
-            return [plain(item) for item in value]
-        return (
-            None if value is None else str(value).lower() if isinstance(value, bool) else str(value)
-        )
-
-    canonical = orjson.dumps([operation, plain(tree)], option=orjson.OPT_SORT_KEYS)
-    return hashlib.sha256(canonical).hexdigest()
 
 
 def _render(tree: dict[str, Any], answer_format: str) -> bytes:
@@ -206,7 +189,7 @@ async def _run(
         return await _stream_export(state, receive, send, fields, answer_format)
     prepared = prepare(fields, operation, transaction_id)
     # Only a kept answer needs the request's fingerprint.
-    key = "" if transaction_id is None else fingerprint(operation.name, tree)
+    key = "" if transaction_id is None else request_fingerprint(operation.name, tree)
     if asynchronous_call:
         await state.ready_store.write(
             asynchronous.enqueue,
