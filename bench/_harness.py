@@ -22,6 +22,7 @@ import contextlib
 import json
 import os
 import re
+import resource
 import secrets
 import shutil
 import signal
@@ -30,6 +31,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Iterator
@@ -763,6 +765,15 @@ def parse_wrk(text: str) -> WrkResult:
     )
 
 
+def raise_file_limit(wanted: int) -> None:
+    """Raises this process's open-file limit (which wrk and the server inherit)
+    towards ``wanted``, as far as the hard limit allows."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if target > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
 def require_wrk() -> None:
     if shutil.which(WRK) is None:
         print("install wrk: apt-get install wrk", file=sys.stderr)
@@ -807,23 +818,81 @@ class Row:
     p50_ms: float
     p99_ms: float
     server_peak_rss_mb: float
+    # SQLite runs that write: the largest the write-ahead log grew during the run.
+    peak_wal_mb: float | None = None
 
     @classmethod
-    def of(cls, name: str, connections: int, result: WrkResult, rss_mb: float) -> Row:
-        return cls(name, connections, result.requests_per_s, result.p50_ms, result.p99_ms, rss_mb)
+    def of(
+        cls,
+        name: str,
+        connections: int,
+        result: WrkResult,
+        rss_mb: float,
+        *,
+        peak_wal_mb: float | None = None,
+    ) -> Row:
+        return cls(
+            name,
+            connections,
+            result.requests_per_s,
+            result.p50_ms,
+            result.p99_ms,
+            rss_mb,
+            peak_wal_mb,
+        )
 
 
 def table(rows: list[Row]) -> str:
+    with_wal = any(r.peak_wal_mb is not None for r in rows)
+    wal_head, wal_rule = (" peak WAL MB |", "---:|") if with_wal else ("", "")
     lines = [
-        "| benchmark | connections | requests/s | p50 ms | p99 ms | server peak RSS MB |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| benchmark | connections | requests/s | p50 ms | p99 ms | server peak RSS MB |"
+        + wal_head,
+        f"|---|---:|---:|---:|---:|---:|{wal_rule}",
     ]
-    lines += [
-        f"| {r.benchmark} | {r.connections} | {r.requests_per_s:,.0f} | {r.p50_ms:.2f} | "
-        f"{r.p99_ms:.2f} | {r.server_peak_rss_mb:.1f} |"
-        for r in rows
-    ]
+    for r in rows:
+        wal = ""
+        if with_wal:
+            wal = " - |" if r.peak_wal_mb is None else f" {r.peak_wal_mb:.1f} |"
+        lines.append(
+            f"| {r.benchmark} | {r.connections} | {r.requests_per_s:,.0f} | {r.p50_ms:.2f} | "
+            f"{r.p99_ms:.2f} | {r.server_peak_rss_mb:.1f} |{wal}"
+        )
     return "\n".join(lines)
+
+
+def sqlite_wal_path(database_url: str) -> Path:
+    """Where SQLite keeps the write-ahead log of the database at ``database_url``."""
+    return Path(database_url.removeprefix("sqlite:///") + "-wal")
+
+
+class PeakFileSize:
+    """The largest size a file reaches while the block runs (polled in a
+    thread; 0 when the file never exists): how far SQLite's WAL grows."""
+
+    def __init__(self, path: Path, interval_s: float = 0.01) -> None:
+        self._path = path
+        self._interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self.peak_bytes = 0
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            with contextlib.suppress(OSError):
+                self.peak_bytes = max(self.peak_bytes, self._path.stat().st_size)
+
+    def __enter__(self) -> PeakFileSize:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def peak_mb(self) -> float:
+        return self.peak_bytes / 1024 / 1024
 
 
 def print_table(rows: list[Row], notes: Iterable[str] = ()) -> None:

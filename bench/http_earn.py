@@ -110,8 +110,20 @@ def main() -> int:
         rows.append(h.Row.of("GET /healthz", args.connections, healthz, server.peak_rss_mb()))
 
         script = write_earn_script(server, args.customers)
-        earn = h.run_wrk(f"{server.base_url}/Loyalty/Earn", args.connections, args.duration, script)
-        rows.append(h.Row.of("POST /Loyalty/Earn", args.connections, earn, server.peak_rss_mb()))
+        with h.PeakFileSize(h.sqlite_wal_path(url)) as wal:
+            earn = h.run_wrk(
+                f"{server.base_url}/Loyalty/Earn", args.connections, args.duration, script
+            )
+        wal_mb = None if h.is_postgres(url) else wal.peak_mb
+        rows.append(
+            h.Row.of(
+                "POST /Loyalty/Earn",
+                args.connections,
+                earn,
+                server.peak_rss_mb(),
+                peak_wal_mb=wal_mb,
+            )
+        )
         time.sleep(0.5)  # let requests wrk abandoned at the deadline finish before counting
         earned = h.sum_point_balances(server, numbers) - before
         notes = check_ledger(earned, earn, args.connections)

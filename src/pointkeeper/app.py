@@ -15,10 +15,13 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from pointkeeper import limits
 from pointkeeper.config import Config, load_config
 from pointkeeper.domain import time
 from pointkeeper.domain.time import Instant
+from pointkeeper.errors import StoreError
 from pointkeeper.jobs import run_periodically
 from pointkeeper.logs import RequestIdMiddleware, configure_logging
 from pointkeeper.services.reference import sync_reference_data
@@ -40,6 +43,9 @@ class AppState:
     store: Store | None = field(default=None)
     # Set when an asynchronous call is queued, so the jobs run it soon.
     async_work: asyncio.Event = field(default_factory=asyncio.Event)
+    # Why start-up failed, in one line, when the reason is one the server
+    # expects (the database cannot be opened).
+    startup_failure: str | None = None
 
     @property
     def ready_store(self) -> Store:
@@ -62,10 +68,34 @@ async def _readyz(request: Request) -> Response:
         return JSONResponse({"status": "starting"}, status_code=503)
     try:
         await asyncio.wait_for(state.store.read(_ping), _ready_seconds_max)
-    except Exception:  # whatever the reason, this process cannot serve now
-        _log.warning("not ready: the database does not answer", exc_info=True)
+    except Exception as exc:  # whatever the reason, this process cannot serve now
+        _log.warning("not ready: the database does not answer: %s: %s", type(exc).__name__, exc)
         return JSONResponse({"status": "database unavailable"}, status_code=503)
+    if state.store.write_failures.seen_within(limits.ready_write_failure_seconds):
+        return JSONResponse({"status": "database failing writes"}, status_code=503)
     return JSONResponse({"status": "ready"})
+
+
+class _StartupFailureInOneLine:
+    """The server logs what the application says when its start-up fails,
+    and Starlette says the whole traceback; a reason the server expects (see
+    ``AppState.startup_failure``) is said in its one line instead."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+        state: AppState = scope["app"].state.pointkeeper
+
+        async def send_in_one_line(message: Message) -> None:
+            if message["type"] == "lifespan.startup.failed" and state.startup_failure:
+                message = {**message, "message": state.startup_failure}
+            await send(message)
+
+        await self.app(scope, receive, send_in_one_line)
 
 
 def _ping(tx: Tx) -> None:
@@ -98,7 +128,11 @@ def create_app(config: Config, *, clock: Callable[[], Instant] = time.now) -> St
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        store = await asyncio.to_thread(open_store, config.database)
+        try:
+            store = await asyncio.to_thread(open_store, config.database)
+        except StoreError as exc:
+            state.startup_failure = f"database: {exc.message}"
+            raise
         context = await store.write(sync_reference_data, config.programs)
         store.context.update(context)
         state.store = store
@@ -120,6 +154,7 @@ def create_app(config: Config, *, clock: Callable[[], Instant] = time.now) -> St
                 jobs.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await jobs
+            await store.leave_loop()
             state.store = None
             await asyncio.to_thread(store.close)
 
@@ -130,6 +165,10 @@ def create_app(config: Config, *, clock: Callable[[], Instant] = time.now) -> St
         *maestra_routes(),
         Mount("/admin", app=create_admin_app(state)),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(RequestIdMiddleware)])
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[Middleware(_StartupFailureInOneLine), Middleware(RequestIdMiddleware)],
+    )
     app.state.pointkeeper = state
     return app

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from pointkeeper.commands.store import config_option, echo_json, load, opened_store
+from pointkeeper.commands.store import config_option, echo_json, load, migrated, opened_store
 from pointkeeper.config import Config, is_postgres
 
 if TYPE_CHECKING:
@@ -24,36 +24,19 @@ T = TypeVar("T")
 __all__ = ["main"]
 
 
-def _serve(
-    config: Config, *, host: str | None = None, port: int | None = None, workers: int = 1
-) -> None:
-    import uvicorn
-
+def _serve(config: Config, *, workers: int = 1) -> None:
     from pointkeeper.app import create_app, tune_process
     from pointkeeper.logs import configure_logging
+    from pointkeeper.serving import run_server
 
     configure_logging()
-    options: dict[str, Any] = {
-        "host": host or config.server.host,
-        "port": port or config.server.port,
-        "loop": "uvloop",
-        "http": "httptools",
-        "access_log": False,
-        "log_config": None,
-        # Forwarded headers are trusted only when an operator says so
-        # (docs/deployment.md); reading them costs every request.
-        "proxy_headers": False,
-        "timeout_graceful_shutdown": 10,
-    }
     if workers == 1:
         tune_process()
-        uvicorn.run(create_app(config), **options)
+        run_server(config, create_app(config))
         return
     # Each worker process builds its own application from the same
     # configuration file and environment; they share the listening socket.
-    uvicorn.run(
-        "pointkeeper.app:create_app_from_environment", factory=True, workers=workers, **options
-    )
+    run_server(config, "pointkeeper.app:create_app_from_environment", workers=workers)
 
 
 def _run_on_own_loop(store: Store, work: Coroutine[Any, Any, T]) -> T:
@@ -95,6 +78,9 @@ def serve(config_path: str | None, workers: int) -> None:
     if workers > 1 and config_path:
         # The worker processes read the same file.
         os.environ["POINTKEEPER_CONFIG"] = str(Path(config_path).resolve())
+    # A database that cannot be opened is said here, in one line, before any
+    # server process starts.
+    migrated(config)
     _serve(config, workers=workers)
 
 
@@ -102,10 +88,7 @@ def serve(config_path: str | None, workers: int) -> None:
 @config_option
 def migrate(config_path: str | None) -> None:
     """Bring the database schema to the newest version."""
-    from pointkeeper.store.migrate import migrate as run_migrations
-
-    config = load(config_path)
-    run_migrations(config.database.url)
+    migrated(load(config_path))
     click.echo("database is at the newest schema")
 
 

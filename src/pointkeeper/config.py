@@ -65,6 +65,8 @@ class DatabaseConfig(_Section):
     # line call (the CLI, start-up) opens one more connection while it runs.
     writers: int = Field(2, ge=1, le=16)
     connections_max: int = Field(8, ge=2, le=200)
+    # A write that cannot start within this long is answered 503 (retry later).
+    write_wait_seconds_max: float = Field(limits.write_wait_seconds_max_default, gt=0, le=600)
 
     @field_validator("url")
     @classmethod
@@ -84,6 +86,15 @@ class ServerConfig(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     body_bytes_max: int = Field(limits.body_bytes_max_default, ge=1024, le=1024**3)
+    # Bounds of every connection, whatever the API (see ``pointkeeper.serving``).
+    header_bytes_max: int = Field(limits.header_bytes_max_default, ge=1024, le=1024**2)
+    header_timeout_seconds: float = Field(limits.header_timeout_seconds_default, gt=0, le=3600)
+    body_timeout_seconds: float = Field(limits.body_timeout_seconds_default, gt=0, le=3600)
+    keep_alive_seconds: float = Field(limits.keep_alive_seconds_default, gt=0, le=3600)
+    connections_max: int = Field(limits.connections_max_default, ge=1, le=1_000_000)
+    # Connections the kernel may hold before the server accepts them (the
+    # system's net.core.somaxconn caps it).
+    backlog: int = Field(limits.backlog_default, ge=64, le=1_000_000)
 
 
 class JobsConfig(_Section):

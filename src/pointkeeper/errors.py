@@ -12,8 +12,10 @@ their own wire shapes; programmer errors are asserts and crash loudly.
     ├── InsufficientBalance     available points are fewer than asked for
     ├── Conflict                a hold already resolved the other way, an id taken
     │   └── DuplicateTransaction  an idempotency key reused with a different request
-    └── StoreError              backend-neutral storage failure
-        └── Overloaded          the write queue is full
+    └── StoreError              backend-neutral storage failure: nothing was done, retry later
+        ├── Overloaded          the write queue is full
+        └── StoreUnavailable    the database cannot be reached or written now (down, full,
+                                read-only)
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ __all__ = [
     "Overloaded",
     "PointkeeperError",
     "StoreError",
+    "StoreUnavailable",
 ]
 
 
@@ -81,3 +84,9 @@ class StoreError(PointkeeperError):
 
 class Overloaded(StoreError):
     """The write queue is full; the caller should retry later."""
+
+
+class StoreUnavailable(StoreError):
+    """The database cannot be reached, read or written now: it is down, out
+    of space or connections, or read-only. Nothing was done; the same request
+    may be sent again later."""

@@ -8,6 +8,15 @@ from __future__ import annotations
 
 # Requests.
 body_bytes_max_default = 1024 * 1024
+# Connections (``pointkeeper.serving``): a request's line and headers, how
+# long they and the body may take to arrive, how long an idle keep-alive
+# connection stays, and how many connections one process keeps open.
+header_bytes_max_default = 16 * 1024
+header_timeout_seconds_default = 10.0
+body_timeout_seconds_default = 30.0
+keep_alive_seconds_default = 5.0
+connections_max_default = 4096
+backlog_default = 4096
 text_chars_max = 1_000
 id_chars_max = 200
 
@@ -21,6 +30,15 @@ history_rows_max = 1_000_000
 # many may wait for it before new ones are refused.
 write_batch_max = 256
 write_queue_max = 10_000
+# How long a write may wait for its batch before it is answered "retry later".
+write_wait_seconds_max_default = 2.0
+# SQLite's write-ahead log is started over once it grows past this.
+sqlite_wal_bytes_max = 8 * 1024 * 1024
+# How long ``/readyz`` keeps answering 503 after a write failed because the
+# database was unavailable (full, down, read-only).
+ready_write_failure_seconds = 10.0
+# What a 503 tells the caller to wait before sending the request again.
+retry_after_seconds = 1
 
 # Periodic jobs: how much one transaction of a job handles, and how many such
 # transactions one run may take before it yields to the next run.

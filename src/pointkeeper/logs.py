@@ -12,12 +12,13 @@ import logging
 import os
 import re
 import sys
+import uuid
 from typing import Any
 
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["RequestIdMiddleware", "configure_logging", "request_id"]
+__all__ = ["RequestIdMiddleware", "configure_logging", "new_error_id", "request_id"]
 
 request_id: contextvars.ContextVar[bytes | None] = contextvars.ContextVar(
     "request_id", default=None
@@ -28,6 +29,12 @@ _record_fields = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "
 # enough to find a request in the logs, and far cheaper than uuid4 per request.
 _id_prefix = os.urandom(4).hex().encode()
 _id_counter = itertools.count(1)
+
+
+def new_error_id() -> str:
+    """The id an error answer carries and its log record repeats
+    (``error_id``), so that an operator finds one from the other."""
+    return uuid.uuid4().hex
 
 
 class _JsonFormatter(logging.Formatter):

@@ -210,8 +210,9 @@ class ServerProcess(_Child):
     unless ``database_url`` names another database); ``start`` may be called
     again after ``stop`` or ``kill`` to bring a new server up on the same
     database. ``sections`` are configuration sections beside the defaults
-    (Maestra endpoints and operations, say); ``workers`` above 1 runs
-    ``serve --workers N``: that many processes behind one port."""
+    (Maestra endpoints and operations, say), ``server_options`` keys of the
+    ``[server]`` section; ``workers`` above 1 runs ``serve --workers N``:
+    that many processes behind one port."""
 
     def __init__(
         self,
@@ -220,10 +221,12 @@ class ServerProcess(_Child):
         sections: dict[str, Any] | None = None,
         database_url: str | None = None,
         workers: int = 1,
+        server_options: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(folder, "server")
         assert workers >= 1
         self._sections = sections or {}
+        self._server_options = server_options or {}
         self.database_url = database_url or f"sqlite:///{folder}/pointkeeper.db"
         self.workers = workers
         self.port = 0
@@ -237,6 +240,7 @@ class ServerProcess(_Child):
         this start, and waits until ``/healthz`` answers 200 unless told not to."""
         self.port = _free_port()
         defaults = config_data(self.folder, port=self.port, database_url=self.database_url)
+        defaults["server"].update(self._server_options)
         data = {**defaults, **self._sections, **(overrides or {})}
         self._spawn(data, "serve", "--workers", str(self.workers))
         if wait:
@@ -294,8 +298,15 @@ def running_server(
     sections: dict[str, Any] | None = None,
     database_url: str | None = None,
     workers: int = 1,
+    server_options: dict[str, Any] | None = None,
 ) -> Iterator[ServerProcess]:
-    server = ServerProcess(folder, sections=sections, database_url=database_url, workers=workers)
+    server = ServerProcess(
+        folder,
+        sections=sections,
+        database_url=database_url,
+        workers=workers,
+        server_options=server_options,
+    )
     server.start()
     try:
         yield server

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from pointkeeper import limits
 from pointkeeper.config import DatabaseConfig
 from pointkeeper.errors import StoreError
 from pointkeeper.store import open_store
@@ -114,3 +115,32 @@ def test_a_write_waits_off_the_loop_for_another_process_lock(
     assert template_id > 0
     assert ticks >= 20
     assert "after-the-lock" in store.read_sync(_names)
+
+
+def _add_place(tx: Tx, external_id: str, name: str) -> int:
+    return tx.upsert_point_of_contact(external_id, name)
+
+
+def _place_count(tx: Tx) -> int:
+    return int(tx.connection.execute("SELECT COUNT(*) FROM points_of_contact").fetchone()[0])
+
+
+def test_the_wal_stays_bounded_under_steady_writes(store: SqliteStore, tmp_path: Path) -> None:
+    """Batch after batch without a pause (as under load): the WAL is started
+    over once it passes its bound instead of growing with every commit (it
+    used to fill a small disk with a database a hundredth of its size)."""
+    wal = tmp_path / "db.sqlite-wal"
+    writes = 3_000
+    peak = 0
+
+    async def run() -> None:
+        nonlocal peak
+        for n in range(writes):
+            await store.write(_add_place, f"place-{n}", "p" * 2_000)
+            if n % 50 == 0:
+                peak = max(peak, wal.stat().st_size)
+
+    asyncio.run(run())
+    assert store.read_sync(_place_count) == writes
+    # Each commit appended a few pages: unbounded, the WAL would hold them all.
+    assert peak <= limits.sqlite_wal_bytes_max + 2 * 1024 * 1024, peak

@@ -4,17 +4,19 @@ store opened from it, with errors turned into a message and exit code 1."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import click
 import orjson
 
 from pointkeeper.config import Config, ConfigError, load_config
-from pointkeeper.errors import PointkeeperError
+from pointkeeper.errors import PointkeeperError, StoreError
 from pointkeeper.store import Store
 
-__all__ = ["config_option", "echo_json", "load", "opened_store"]
+__all__ = ["config_option", "echo_json", "load", "migrated", "opened_store"]
+
+T = TypeVar("T")
 
 config_option = click.option(
     "--config",
@@ -41,13 +43,7 @@ def opened_store(config: Config) -> Iterator[Store]:
     from pointkeeper.services.reference import sync_reference_data
     from pointkeeper.store import open_store
 
-    try:
-        store = open_store(config.database)
-    except Exception as exc:
-        # A missing folder, a damaged file, a failing migration: the command
-        # ends with the reason's first line instead of a traceback.
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise click.ClickException(f"database: {reason}") from None
+    store = _checked(lambda: open_store(config.database))
     try:
         store.context.update(store.write_sync(sync_reference_data, config.programs))
         yield store
@@ -56,6 +52,23 @@ def opened_store(config: Config) -> Iterator[Store]:
         raise click.ClickException(f"{exc.message}{field}") from None
     finally:
         store.close()
+
+
+def migrated(config: Config) -> None:
+    """Brings the configured database to the newest schema, or the command
+    ends saying in one line why it cannot be opened."""
+    from pointkeeper.store.migrate import migrate
+
+    _checked(lambda: migrate(config.database.url))
+
+
+def _checked(open_database: Callable[[], T]) -> T:
+    # A database that cannot be reached or opened ends the command with the
+    # reason's one line, as click prints it: "Error: database: ...".
+    try:
+        return open_database()
+    except StoreError as exc:
+        raise click.ClickException(f"database: {exc.message}") from None
 
 
 def echo_json(value: Any) -> None:

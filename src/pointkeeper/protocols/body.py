@@ -5,11 +5,16 @@ from __future__ import annotations
 
 from starlette.types import Receive, Scope
 
-__all__ = ["BodyTooLarge", "header", "read_body"]
+__all__ = ["BodyTooLarge", "ClientDisconnect", "header", "read_body"]
 
 
 class BodyTooLarge(Exception):
     """The body is over ``server.body_bytes_max``; answered with 413."""
+
+
+class ClientDisconnect(Exception):
+    """The client went away (or was sent away) before its body was whole:
+    what arrived is not a request, and there is no one to answer."""
 
 
 def header(scope: Scope, name: bytes) -> bytes | None:
@@ -29,7 +34,7 @@ async def read_body(scope: Scope, receive: Receive, body_bytes_max: int) -> byte
     while True:
         message = await receive()
         if message["type"] != "http.request":
-            break
+            raise ClientDisconnect
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > body_bytes_max:

@@ -6,10 +6,13 @@ from collections.abc import AsyncGenerator, Callable, Iterator
 from typing import Any, Protocol
 
 from pointkeeper.config import DatabaseConfig, is_postgres
+from pointkeeper.errors import StoreUnavailable
 
 from .migrate import migrate
+from .unreachable import OPEN_FAILURES, describe_open_failure
+from .writes import WriteFailures
 
-__all__ = ["Store", "open_store"]
+__all__ = ["Store", "WriteFailures", "open_store"]
 
 
 class Store(Protocol):
@@ -18,6 +21,9 @@ class Store(Protocol):
 
     @property
     def context(self) -> dict[str, Any]: ...
+
+    # When writes last failed because the database was unavailable.
+    write_failures: WriteFailures
 
     async def write(self, work: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any: ...
 
@@ -32,22 +38,34 @@ class Store(Protocol):
     ) -> AsyncGenerator[bytes, None]: ...
 
     async def leave_loop(self) -> None:
-        """Lets go of what the store holds on the running event loop, for a
-        caller whose loop ends before ``close`` (``asyncio.run``)."""
+        """Stops taking writes, answers every write queued so far, and lets
+        go of what the store holds on the running event loop: for a caller
+        whose loop ends before ``close`` (``asyncio.run``)."""
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Closes the store; a write still queued is answered first."""
 
 
 def open_store(database: DatabaseConfig) -> Store:
     """Migrates the database to the newest schema and opens it. Call it from
-    a thread without a running event loop."""
+    a thread without a running event loop. A database that cannot be opened
+    is a ``StoreUnavailable`` that says why in one line."""
     migrate(database.url)
     if is_postgres(database.url):
         from .postgres import PostgresStore
 
         return PostgresStore(
-            database.url, writers=database.writers, connections_max=database.connections_max
+            database.url,
+            writers=database.writers,
+            connections_max=database.connections_max,
+            write_wait_seconds_max=database.write_wait_seconds_max,
         )
     from .sqlite import SqliteStore
 
-    return SqliteStore(database.url.removeprefix("sqlite:///"))
+    try:
+        return SqliteStore(
+            database.url.removeprefix("sqlite:///"),
+            write_wait_seconds_max=database.write_wait_seconds_max,
+        )
+    except OPEN_FAILURES as exc:
+        raise StoreUnavailable(describe_open_failure(database.url, exc)) from exc

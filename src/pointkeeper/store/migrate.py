@@ -12,6 +12,9 @@ from alembic.config import Config as AlembicConfig
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from pointkeeper.config import is_postgres, postgres_dsn
+from pointkeeper.errors import StoreUnavailable
+
+from .unreachable import OPEN_FAILURES, describe_open_failure
 
 __all__ = ["migrate"]
 
@@ -46,7 +49,15 @@ async def _migrate_postgres(database_url: str) -> None:
 
 def migrate(database_url: str) -> None:
     """Brings the schema to the newest revision; a no-op when it is there.
-    Call it from a thread without a running event loop."""
+    Call it from a thread without a running event loop. A database that
+    cannot be opened is a ``StoreUnavailable`` that says why in one line."""
+    try:
+        _migrate(database_url)
+    except OPEN_FAILURES as exc:
+        raise StoreUnavailable(describe_open_failure(database_url, exc)) from exc
+
+
+def _migrate(database_url: str) -> None:
     if is_postgres(database_url):
         asyncio.run(_migrate_postgres(database_url))
         return

@@ -28,7 +28,15 @@ import functools
 import logging
 import re
 import threading
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Sequence,
+)
 from typing import Any, TypeAlias
 
 import asyncpg
@@ -37,10 +45,11 @@ from asyncpg.pool import PoolConnectionProxy
 
 from pointkeeper import limits
 from pointkeeper.config import postgres_dsn
-from pointkeeper.errors import Overloaded, StoreError
+from pointkeeper.errors import Overloaded, StoreError, StoreUnavailable
 
 from .tx import DuplicateKey, LockBusy, Tx
-from .writes import Work, WriteRequest, answer, enqueue
+from .unreachable import describe_open_failure
+from .writes import Work, WriteFailures, WriteQueue, WriteRequest, answer
 
 __all__ = ["PostgresStore", "PostgresTx"]
 
@@ -60,6 +69,48 @@ _retryable = (
     asyncpg.exceptions.DeadlockDetectedError,
     asyncpg.exceptions.SerializationError,
 )
+# Failures of the database rather than of the request: it cannot be reached,
+# is shutting down, out of disk or connections, or read-only (a standby).
+# The request may be sent again later as it is.
+_unavailable = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,
+    # The driver's state machine met an answer it did not expect: a server
+    # that ended the connection while it sat idle (a restart, a failover).
+    asyncpg.InternalClientError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.InsufficientResourcesError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.PostgresSystemError,
+    asyncpg.exceptions.ReadOnlySQLTransactionError,
+    asyncpg.exceptions.InvalidCatalogNameError,
+)
+
+
+def _unavailable_error(exc: BaseException) -> StoreUnavailable:
+    _log.warning("PostgreSQL is unavailable: %s", _one_line(exc))
+    return StoreUnavailable(f"The database is unavailable: {_one_line(exc)}")
+
+
+@contextlib.asynccontextmanager
+async def _acquired(pool: asyncpg.Pool) -> AsyncIterator[_Connection]:
+    """A connection of the pool. A failure to get one, whatever PostgreSQL
+    says (not accepting connections, too many, a wrong password after a
+    change), is the database being unavailable, not the request's fault."""
+    try:
+        connection = await pool.acquire()
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise _unavailable_error(exc) from exc
+    try:
+        yield connection
+    finally:
+        await pool.release(connection)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 # -- running a service's plain calls on asyncpg --------------------------
@@ -322,6 +373,12 @@ class PostgresTx(Tx):
 # -- the store --------------------------------------------------------------
 
 
+class _StaleConnection(Exception):
+    """A batch's first statement found its connection dead: it died idle in
+    the pool, as every connection does when the database restarts or fails
+    over. Nothing of the batch has run."""
+
+
 class PostgresStore:
     """The store on a PostgreSQL database shared by any number of processes."""
 
@@ -332,6 +389,7 @@ class PostgresStore:
         context: dict[str, Any] | None = None,
         writers: int = 2,
         connections_max: int = 8,
+        write_wait_seconds_max: float = limits.write_wait_seconds_max_default,
     ) -> None:
         assert 1 <= writers < connections_max
         self._dsn = postgres_dsn(database_url)
@@ -341,9 +399,12 @@ class PostgresStore:
         self._pool: asyncpg.Pool | None = None
         self._pool_ready: asyncio.Lock | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._waiting: collections.deque[WriteRequest] = collections.deque()
+        self._waiting = WriteQueue(wait_seconds_max=write_wait_seconds_max)
         self._writers: set[asyncio.Task[None]] = set()
+        # Set once the store stops taking writes: ``leave_loop`` has begun.
+        self._closing = False
         self._closed = False
+        self.write_failures = WriteFailures()
         # Callers without an event loop (the CLI, tests) use a private loop
         # and connection of their own, one call at a time.
         self._private_loop = asyncio.new_event_loop()
@@ -373,10 +434,12 @@ class PostgresStore:
         try:
             return await asyncpg.connect(self._dsn)
         except (OSError, asyncpg.PostgresError) as exc:
-            raise StoreError(f"Cannot connect to PostgreSQL: {exc}") from exc
+            raise StoreUnavailable(describe_open_failure(self._dsn, exc)) from exc
 
     async def _shared_pool(self) -> asyncpg.Pool:
         if self._pool is None:
+            if self._closing:
+                raise StoreError("The store is closed")
             # The pool belongs to this loop; ``close`` closes it there.
             self._loop = self._loop or asyncio.get_running_loop()
             if self._pool_ready is None:
@@ -388,7 +451,8 @@ class PostgresStore:
                             self._dsn, min_size=1, max_size=self._connections_max
                         )
                     except (OSError, asyncpg.PostgresError) as exc:
-                        raise StoreError(f"Cannot connect to PostgreSQL: {exc}") from exc
+                        _log.warning("PostgreSQL is unavailable: %s", _one_line(exc))
+                        raise StoreUnavailable(describe_open_failure(self._dsn, exc)) from exc
         return self._pool
 
     async def _private(self) -> asyncpg.Connection:
@@ -402,7 +466,7 @@ class PostgresStore:
             return self._private_loop.run_until_complete(call)
 
     def _check_open(self) -> None:
-        if self._closed:
+        if self._closed or self._closing:
             raise StoreError("The store is closed")
 
     # -- writing -----------------------------------------------------------
@@ -413,7 +477,7 @@ class PostgresStore:
         if self._loop is None:
             self._loop = loop
         assert loop is self._loop, "a store serves one event loop"
-        future = enqueue(self._waiting, loop, work, args, kwargs)
+        future = self._waiting.put(loop, work, args, kwargs)
         if len(self._writers) < self._writers_max:
             self._writers.add(loop.create_task(self._write_batches()))
         return await future
@@ -437,6 +501,9 @@ class PostgresStore:
             except _retryable:
                 if attempt == _attempts_max:
                     raise Overloaded("The database is busy; retry later") from None
+            except _unavailable as exc:
+                self.write_failures.record()
+                raise _unavailable_error(exc) from exc
             await asyncio.sleep(_retry_pause_seconds * attempt)
         raise AssertionError("unreachable")
 
@@ -446,25 +513,42 @@ class PostgresStore:
         no await in between, so that ``write`` never counts on a writer that
         is about to stop (handing back the connection is such an await)."""
         batch: list[WriteRequest] = []
+        fresh_connection = False
         try:
             while self._waiting:
                 pool = await self._shared_pool()
-                async with pool.acquire() as connection:
-                    while self._waiting:
-                        count = min(len(self._waiting), limits.write_batch_max)
-                        batch = [self._waiting.popleft() for _ in range(count)]
-                        await self._run_batch(connection, batch)
+                try:
+                    async with _acquired(pool) as connection:
+                        while self._waiting:
+                            batch = self._waiting.take(asyncio.get_running_loop())
+                            if batch:
+                                await self._run_batch(connection, batch)
+                            fresh_connection = False
+                except _StaleConnection as stale:
+                    # Nothing of the batch ran: it goes back to the head of
+                    # the queue, for the pool's next connection. A second in
+                    # a row means the database itself is unavailable.
+                    if fresh_connection:
+                        raise _unavailable_error(stale.__cause__ or stale) from stale
+                    fresh_connection = True
+                    self._waiting.put_back(batch)
+                    batch = []
         except Exception as exc:
-            if not isinstance(exc, StoreError):
+            if isinstance(exc, StoreError):
+                failure = exc
+            elif isinstance(exc, _unavailable):
+                failure = _unavailable_error(exc)
+            else:
                 _log.exception("a PostgreSQL writer stopped")
-                exc = StoreError("The database failed; see the server log")
+                failure = StoreError("The database failed; see the server log")
             # The batch under way (answered already, unless the failure came
             # first) and those waiting: the next write starts a writer afresh,
             # they would wait for nobody.
+            if isinstance(failure, StoreUnavailable):
+                self.write_failures.record()
             for request in batch:
-                answer(request, False, exc)
-            while self._waiting:
-                answer(self._waiting.popleft(), False, exc)
+                answer(request, False, failure)
+            self._waiting.fail_all(failure)
         finally:
             self._writers.discard(asyncio.current_task())
 
@@ -476,6 +560,10 @@ class PostgresStore:
         again: list[WriteRequest] = []
         try:
             await connection.execute("BEGIN; SAVEPOINT request")
+        except _unavailable as exc:
+            connection.terminate()  # the pool opens a new one in its place
+            raise _StaleConnection from exc
+        try:
             for index, request in enumerate(batch):
                 if index:
                     await connection.execute("RELEASE SAVEPOINT request; SAVEPOINT request")
@@ -492,6 +580,8 @@ class PostgresStore:
                         raise
                     await connection.execute("ROLLBACK TO SAVEPOINT request")
                     tx.locking = locking
+                    if isinstance(exc, _unavailable):
+                        exc = _unavailable_error(exc)
                     outcomes.append((request, False, exc))
                 else:
                     outcomes.append((request, True, result))
@@ -500,72 +590,100 @@ class PostgresStore:
             await _rollback(connection)
             outcomes, again = [], batch
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            _log.exception("a write batch failed")
+            failure: StoreError
+            if isinstance(exc, _unavailable):
+                failure = _unavailable_error(exc)
+            else:
+                _log.exception("a write batch failed")
+                failure = StoreError(f"The database failed: {_one_line(exc)}")
             await _rollback(connection)
-            failure = StoreError(f"The database failed: {exc}")
             for request in batch:
                 answer(request, False, failure)
             raise failure from exc
+        self.write_failures.note((ok, value) for _, ok, value in outcomes)
         for request, ok, value in outcomes:
             answer(request, ok, value)
-        for request in reversed(again):
+        retried = []
+        for request in again:
             request.attempts += 1
             if request.attempts >= _attempts_max:
                 answer(request, False, Overloaded("The database is busy; retry later"))
             else:
-                self._waiting.appendleft(request)
+                retried.append(request)
+        self._waiting.put_back(retried)
 
     # -- reading -----------------------------------------------------------
 
     async def read(self, work: Work, /, *args: Any, **kwargs: Any) -> Any:
-        pool = await self._shared_pool()
-        async with pool.acquire() as connection:
-            return await _read(connection, self._context, work, args, kwargs)
+        try:
+            pool = await self._shared_pool()
+            async with _acquired(pool) as connection:
+                return await _read(connection, self._context, work, args, kwargs)
+        except _unavailable as exc:
+            raise _unavailable_error(exc) from exc
 
     def read_sync(self, work: Work, /, *args: Any, **kwargs: Any) -> Any:
         self._check_open()
         return self._run_private(self._read_alone(work, args, kwargs))
 
     async def _read_alone(self, work: Work, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        return await _read(await self._private(), self._context, work, args, kwargs)
+        try:
+            return await _read(await self._private(), self._context, work, args, kwargs)
+        except _unavailable as exc:
+            raise _unavailable_error(exc) from exc
 
     async def stream(
         self, work: Callable[..., Iterator[bytes]], /, *args: Any
     ) -> AsyncGenerator[bytes, None]:
         """Chunks of a generator run over one snapshot, rows fetched through a
         server-side cursor as the chunks are taken."""
-        pool = await self._shared_pool()
-        async with (
-            pool.acquire() as connection,
-            connection.transaction(isolation="repeatable_read", readonly=True),
-        ):
-            tx = Tx(_PgConnection(connection, server_side=True), self._context)
-            async for chunk in _stream_bridged(work, tx, *args):
-                yield chunk
+        try:
+            pool = await self._shared_pool()
+            async with (
+                _acquired(pool) as connection,
+                connection.transaction(isolation="repeatable_read", readonly=True),
+            ):
+                tx = Tx(_PgConnection(connection, server_side=True), self._context)
+                async for chunk in _stream_bridged(work, tx, *args):
+                    yield chunk
+        except _unavailable as exc:
+            raise _unavailable_error(exc) from exc
 
     async def leave_loop(self) -> None:
-        """Closes the pool's connections from the store's own event loop, for
-        a caller whose loop ends before ``close`` (``asyncio.run``)."""
+        """Stops taking writes, waits until every write queued so far is
+        answered and the writers have stopped, then closes the pool's
+        connections on the store's own event loop: for a caller whose loop
+        ends before ``close`` (``asyncio.run``), and for ``close`` itself."""
+        self._closing = True
+        while self._writers:
+            await asyncio.wait(set(self._writers))
         pool, self._pool = self._pool, None
         if pool is not None:
             await pool.close()
 
     def close(self) -> None:
-        """Closes the store; call it once its event loop has no writes under way."""
+        """Closes the store, once every queued write has been answered."""
         if self._closed:
             return
+        loop = self._loop
+        if loop is not None and loop.is_running():
+            assert not _loop_is_current(loop), "await leave_loop() on the store's own loop"
+            asyncio.run_coroutine_threadsafe(self.leave_loop(), loop).result()
+        elif self._pool is not None and loop is not None and not loop.is_closed():
+            self._pool.terminate()
+        # else the loop that served the pool is gone (``asyncio.run`` has
+        # ended, as in the worker): its connections end with the process.
         self._closed = True
-        pool, loop = self._pool, self._loop
-        if pool is not None and loop is not None:
-            if loop.is_running():
-                asyncio.run_coroutine_threadsafe(pool.close(), loop).result()
-            elif not loop.is_closed():
-                pool.terminate()
-            # else the loop that served the pool is gone (``asyncio.run``
-            # has ended, as in the worker): its connections end with the process.
         if self._private_connection is not None:
             self._run_private(self._close_private())
         self._private_loop.close()
+
+
+def _loop_is_current(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
 
 
 async def _read(

@@ -22,21 +22,21 @@ committed data.
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
+import os
 import sqlite3
 import threading
 import time
 from collections.abc import AsyncGenerator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from pointkeeper import limits
-from pointkeeper.errors import StoreError
+from pointkeeper.errors import StoreError, StoreUnavailable
 
 from .tx import Tx
-from .writes import Work, WriteRequest, answer, enqueue
+from .writes import Work, WriteFailures, WriteQueue, answer
 
 __all__ = ["SqliteStore"]
 
@@ -47,9 +47,16 @@ _lock_wait_seconds = 10.0
 _lock_retry_seconds = 0.002
 _stream_chunks_waiting_max = 4
 # The WAL is checkpointed by a thread of its own, so that copying pages back
-# into the database never stalls a commit.
+# into the database happens beside the commits, not in their way. That alone
+# never lets the WAL start over while writes go on (a checkpoint finishes
+# only while nothing is written), and it grew with every commit: so once it
+# passes ``limits.sqlite_wal_bytes_max`` the writer finishes the checkpoint
+# itself between two batches, after answering the first, and the next one
+# starts the WAL from its beginning, the file cut back to that size. A reader
+# that keeps an old snapshot (a long export) holds the WAL until it ends; the
+# writer tries again at most every ``_wal_retry_seconds`` meanwhile.
 _checkpoint_interval_seconds = 1.0
-_wal_bytes_max = 64 * 1024 * 1024
+_wal_retry_seconds = 0.1
 
 
 def _connect(path: str) -> sqlite3.Connection:
@@ -58,7 +65,7 @@ def _connect(path: str) -> sqlite3.Connection:
     connection.execute("PRAGMA busy_timeout=10000")
     connection.execute("PRAGMA synchronous=FULL")
     connection.execute("PRAGMA foreign_keys=ON")
-    connection.execute(f"PRAGMA journal_size_limit={_wal_bytes_max}")
+    connection.execute(f"PRAGMA journal_size_limit={limits.sqlite_wal_bytes_max}")
     return connection
 
 
@@ -87,6 +94,36 @@ def _is_busy(error: sqlite3.OperationalError) -> bool:
     return "locked" in text or "busy" in text
 
 
+# Primary result codes of a database that cannot be read or written now (a
+# full disk, an I/O error, a file that cannot be opened, a lock held too
+# long), rather than of a wrong statement: the request may be sent again.
+_unavailable_codes = frozenset(
+    getattr(sqlite3, name)
+    for name in (
+        "SQLITE_BUSY",
+        "SQLITE_LOCKED",
+        "SQLITE_NOMEM",
+        "SQLITE_READONLY",
+        "SQLITE_IOERR",
+        "SQLITE_FULL",
+        "SQLITE_CANTOPEN",
+        "SQLITE_PROTOCOL",
+    )
+)
+
+
+def _is_unavailable(error: BaseException) -> TypeGuard[sqlite3.Error]:
+    if not isinstance(error, sqlite3.Error) or error.sqlite_errorcode is None:
+        return False
+    # Extended codes (SQLITE_IOERR_WRITE, ...) keep the primary code in the low byte.
+    return error.sqlite_errorcode & 0xFF in _unavailable_codes
+
+
+def _unavailable_error(error: sqlite3.Error) -> StoreUnavailable:
+    _log.warning("SQLite is unavailable: %s", error)
+    return StoreUnavailable(f"The database is unavailable: {error}")
+
+
 # Answered by ``_begin_at_once`` when another process holds the write lock.
 _busy = StoreError("The database is locked by another process")
 
@@ -95,7 +132,13 @@ class SqliteStore:
     """The store on one SQLite file: ``write`` and ``read`` run a function
     of a ``Tx`` as one unit of work."""
 
-    def __init__(self, path: str, *, context: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        path: str,
+        *,
+        context: dict[str, Any] | None = None,
+        write_wait_seconds_max: float = limits.write_wait_seconds_max_default,
+    ) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._path = path
         self._context = context or {}
@@ -104,7 +147,7 @@ class SqliteStore:
         # Held by whoever uses the write connection: a batch from its BEGIN
         # to its COMMIT, or one synchronous caller.
         self._connection_lock = threading.Lock()
-        self._waiting: collections.deque[WriteRequest] = collections.deque()
+        self._waiting = WriteQueue(wait_seconds_max=write_wait_seconds_max)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pipeline: asyncio.Task[None] | None = None
         self._committer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-commit")
@@ -113,6 +156,11 @@ class SqliteStore:
         self._read_connections: list[sqlite3.Connection] = []
         self._read_connections_lock = threading.Lock()
         self._failure: StoreError | None = None
+        self._wal_path = f"{path}-wal"
+        self._wal_tried_at = 0.0
+        self.write_failures = WriteFailures()
+        # Set once the store stops taking writes: ``leave_loop`` has begun.
+        self._closing = False
         self._closed = False
         self._stop_checkpoints = threading.Event()
         self._checkpointer = threading.Thread(
@@ -136,7 +184,7 @@ class SqliteStore:
         if self._loop is None:
             self._loop = loop
         assert loop is self._loop, "a store serves one event loop"
-        future = enqueue(self._waiting, loop, work, args, kwargs)
+        future = self._waiting.put(loop, work, args, kwargs)
         if self._pipeline is None:
             self._pipeline = loop.create_task(self._run_pipeline())
         return await future
@@ -154,8 +202,11 @@ class SqliteStore:
             if failure is None:
                 outcomes = self._run_batch([(work, args, kwargs)])
                 failure = self._commit()
+            if self._wal_is_long():
+                self._restart_wal()
         if failure is not None:
-            raise failure
+            outcomes = [(False, failure)]
+        self.write_failures.note(outcomes)
         ok, value = outcomes[0]
         if not ok:
             raise value
@@ -163,16 +214,18 @@ class SqliteStore:
 
     def _check_open(self) -> None:
         if self._failure is not None:
+            self.write_failures.record()
             raise self._failure
-        if self._closed:
+        if self._closed or self._closing:
             raise StoreError("The store is closed")
 
     async def _run_pipeline(self) -> None:
         loop = asyncio.get_running_loop()
         try:
             while self._waiting:
-                count = min(len(self._waiting), limits.write_batch_max)
-                batch = [self._waiting.popleft() for _ in range(count)]
+                batch = self._waiting.take(loop)
+                if not batch:
+                    continue
                 with self._connection_lock:
                     # BEGIN is tried here; when another process holds the
                     # write lock the wait happens off the loop, like COMMIT's
@@ -185,13 +238,16 @@ class SqliteStore:
                         failure = await loop.run_in_executor(self._committer, self._commit)
                 if failure is not None:
                     outcomes = [(False, failure)] * len(batch)
+                self.write_failures.note(outcomes)
                 for request, (ok, value) in zip(batch, outcomes, strict=True):
                     answer(request, ok, value)
+                if self._wal_is_long():
+                    with self._connection_lock:
+                        await loop.run_in_executor(self._committer, self._restart_wal)
         finally:
             self._pipeline = None
             if self._failure is not None:
-                while self._waiting:
-                    answer(self._waiting.popleft(), False, self._failure)
+                self._waiting.fail_all(self._failure)
 
     def _begin_at_once(self) -> StoreError | None:
         """Opens the batch's transaction if the write lock is free now;
@@ -203,6 +259,8 @@ class SqliteStore:
         except sqlite3.OperationalError as exc:
             if _is_busy(exc):
                 return _busy
+            if _is_unavailable(exc):
+                return _unavailable_error(exc)
             _log.exception("could not begin a write transaction")
             return StoreError(f"The database failed: {exc}")
         return None
@@ -213,7 +271,8 @@ class SqliteStore:
         deadline = time.monotonic() + _lock_wait_seconds
         while (failure := self._begin_at_once()) is _busy:
             if time.monotonic() > deadline:
-                return StoreError("The database stayed locked by another process")
+                _log.warning("SQLite stayed locked by another process")
+                return StoreUnavailable("The database stayed locked by another process")
             time.sleep(_lock_retry_seconds)
         return failure
 
@@ -231,6 +290,8 @@ class SqliteStore:
                     result = work(self._tx, *args, **kwargs)
                 except Exception as exc:
                     connection.execute("ROLLBACK TO request")
+                    if _is_unavailable(exc):
+                        exc = _unavailable_error(exc)
                     outcomes.append((False, exc))
                 else:
                     outcomes.append((True, result))
@@ -254,11 +315,35 @@ class SqliteStore:
         try:
             connection.execute("COMMIT")
         except sqlite3.Error as exc:
-            _log.exception("commit failed")
             if connection.in_transaction:
                 connection.execute("ROLLBACK")
+            if _is_unavailable(exc):
+                return _unavailable_error(exc)
+            _log.exception("commit failed")
             return StoreError(f"The database failed: {exc}")
         return None
+
+    def _wal_is_long(self) -> bool:
+        """True when the WAL has grown past its bound and the writer should
+        finish a checkpoint now (not more often than ``_wal_retry_seconds``)."""
+        try:
+            size = os.stat(self._wal_path).st_size
+        except FileNotFoundError:
+            return False
+        now = time.monotonic()
+        if size <= limits.sqlite_wal_bytes_max or now - self._wal_tried_at < _wal_retry_seconds:
+            return False
+        self._wal_tried_at = now
+        return True
+
+    def _restart_wal(self) -> None:
+        """Checkpoints from the writer, with no write transaction open: every
+        frame gets copied (unless a reader holds an old snapshot), so the
+        next transaction writes the WAL from its start."""
+        try:
+            self._connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error as exc:
+            _log.warning("WAL checkpoint by the writer failed: %s", exc)
 
     def _checkpoint_loop(self, connection: sqlite3.Connection) -> None:
         try:
@@ -279,6 +364,14 @@ class SqliteStore:
         )
 
     def read_sync(self, work: Work, /, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return self._read_now(work, args, kwargs)
+        except sqlite3.Error as exc:
+            if _is_unavailable(exc):
+                raise _unavailable_error(exc) from exc
+            raise
+
+    def _read_now(self, work: Work, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         tx = getattr(self._local, "tx", None)
         if tx is None:
             reader = _connect(self._path)
@@ -320,7 +413,7 @@ class SqliteStore:
                 hand_over(None)
             except BaseException as exc:  # handed to the consumer, which raises it
                 if not stop.is_set():
-                    hand_over(exc)
+                    hand_over(_unavailable_error(exc) if _is_unavailable(exc) else exc)
             finally:
                 connection.close()
 
@@ -337,12 +430,20 @@ class SqliteStore:
                 chunks.get_nowait()
 
     async def leave_loop(self) -> None:
-        """Nothing of this store outlives its event loop's work."""
+        """Stops taking writes and waits until every write queued so far is
+        answered: for a caller whose loop ends before ``close``."""
+        self._closing = True
+        while (pipeline := self._pipeline) is not None:
+            await asyncio.wait({pipeline})
 
     def close(self) -> None:
-        """Closes the store; call it once its event loop has no writes under way."""
+        """Closes the store, once every queued write has been answered."""
         if self._closed:
             return
+        loop = self._loop
+        if loop is not None and loop.is_running():
+            assert not _loop_is_current(loop), "await leave_loop() on the store's own loop"
+            asyncio.run_coroutine_threadsafe(self.leave_loop(), loop).result()
         self._closed = True
         with self._connection_lock:
             self._connection.close()

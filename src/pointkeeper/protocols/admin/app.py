@@ -20,7 +20,7 @@ from pointkeeper.app import AppState
 
 from .auth import AdminAuth
 from .body_limit import BodyLimit
-from .errors import install_error_handlers
+from .errors import UnexpectedErrors, install_error_handlers
 from .promo import router as promo_router
 from .routes import router
 from .segments import router as segments_router
@@ -77,11 +77,13 @@ def create_admin_app(state: AppState) -> FastAPI:
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     install_error_handlers(app)
     public_paths = {app.openapi_url, app.docs_url, app.swagger_ui_oauth2_redirect_url}
-    # Added last, runs first: the token is checked before the body is read.
+    # Added last, runs first: whatever raises is answered, and the token is
+    # checked before the body is read.
     app.add_middleware(BodyLimit, body_bytes_max=state.config.server.body_bytes_max)
     app.add_middleware(
         AdminAuth,
         tokens=state.config.admin.tokens,
         public_paths={path for path in public_paths if path},
     )
+    app.add_middleware(UnexpectedErrors)
     return app

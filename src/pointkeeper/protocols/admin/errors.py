@@ -1,7 +1,9 @@
-"""The admin API's error answers: ``{"error": {"code", "message", "field"}}``.
+"""The admin API's error answers: ``{"error": {"code", "message", "field"}}``
+(and ``errorId``, also in the log, on a 500 or 503).
 
 Domain errors map to statuses here; request validation answers 400 (never
-FastAPI's 422) and names the first field at fault.
+FastAPI's 422) and names the first field at fault; a store that cannot serve
+now answers 503 with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -15,19 +17,23 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from pointkeeper import limits
 from pointkeeper.errors import (
     Conflict,
     InsufficientBalance,
     InvalidRequest,
     NotEnrolled,
     NotFound,
-    Overloaded,
     PointkeeperError,
+    StoreError,
 )
+from pointkeeper.logs import new_error_id
 
-__all__ = ["error_response", "install_error_handlers"]
+__all__ = ["UnexpectedErrors", "error_response", "install_error_handlers"]
 
 _log = logging.getLogger(__name__)
 
@@ -37,7 +43,7 @@ _status_by_error: tuple[tuple[type[PointkeeperError], int], ...] = (
     (NotEnrolled, 400),
     (InsufficientBalance, 409),
     (Conflict, 409),
-    (Overloaded, 503),
+    (StoreError, 503),
 )
 _code_by_status = {
     400: "invalid_request",
@@ -55,10 +61,13 @@ def error_response(
     message: str,
     *,
     field: str | None = None,
+    error_id: str | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> Response:
-    body = {"error": {"code": code, "message": message, "field": field}}
-    return Response(orjson.dumps(body), status, headers, media_type="application/json")
+    error: dict[str, Any] = {"code": code, "message": message, "field": field}
+    if error_id is not None:
+        error["errorId"] = error_id
+    return Response(orjson.dumps({"error": error}), status, headers, media_type="application/json")
 
 
 def _snake_case(name: str) -> str:
@@ -70,10 +79,24 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
     status = next((s for kind, s in _status_by_error if isinstance(exc, kind)), 500)
     code = _snake_case(type(exc).__name__)
     if status == 500:
-        _log.error("store failure: %s", exc.message)
-        return error_response(500, code, "The store failed; try again later")
-    headers = {"Retry-After": "1"} if status == 503 else None
-    return error_response(status, code, exc.message, field=exc.field, headers=headers)
+        return _unexpected(exc)
+    if status == 503:
+        error_id = new_error_id()
+        _log.warning("store unavailable: %s", exc.message, extra={"error_id": error_id})
+        return error_response(
+            503,
+            code,
+            "The database cannot serve this now; retry later",
+            error_id=error_id,
+            headers={"Retry-After": str(limits.retry_after_seconds)},
+        )
+    return error_response(status, code, exc.message, field=exc.field)
+
+
+def _unexpected(exc: Exception) -> Response:
+    error_id = new_error_id()
+    _log.error("admin request failed unexpectedly", exc_info=exc, extra={"error_id": error_id})
+    return error_response(500, "internal_error", "Internal Server Error", error_id=error_id)
 
 
 def _field(location: Sequence[Any]) -> str | None:
@@ -104,13 +127,37 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
 
 
-async def _unexpected_error(request: Request, exc: Exception) -> Response:
-    _log.exception("admin request failed unexpectedly")
-    return error_response(500, "internal_error", "Internal Server Error")
+class UnexpectedErrors:
+    """Pure ASGI middleware: answers an exception no handler took with a 500
+    that names its error id. Starlette's own last resort for ``Exception``
+    answers and then raises again, and the server closes the connection at
+    that: a keep-alive client would lose it for one failed request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except ClientDisconnect:
+            return  # the body never came whole: no request, and no one to answer
+        except Exception as exc:
+            if started:  # too late for another answer: the server ends the connection
+                raise
+            await _unexpected(exc)(scope, receive, send)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(PointkeeperError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected_error)

@@ -219,6 +219,9 @@ class ErrorBody(_Response):
     code: str = Field(description="snake_case, e.g. insufficient_balance")
     message: str
     field: str | None = Field(None, description="The request field at fault, if one is.")
+    error_id: str | None = Field(
+        None, description="On a 500 or 503: the id the server log gives the failure."
+    )
 
 
 class ErrorOut(_Response):

@@ -12,7 +12,6 @@ of their time for nothing they use (measured with wrk).
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -21,6 +20,7 @@ from starlette.requests import Request
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from pointkeeper import limits
 from pointkeeper.app import AppState
 from pointkeeper.domain.ledger import HoldStatus
 from pointkeeper.domain.time import ms_per_day, ms_per_second
@@ -32,8 +32,10 @@ from pointkeeper.errors import (
     NotFound,
     Overloaded,
     PointkeeperError,
+    StoreError,
 )
-from pointkeeper.protocols.body import BodyTooLarge, header, read_body
+from pointkeeper.logs import new_error_id
+from pointkeeper.protocols.body import BodyTooLarge, ClientDisconnect, header, read_body
 from pointkeeper.services import loyalty
 from pointkeeper.services.reads import read_settled
 
@@ -48,10 +50,11 @@ _status_by_error: list[tuple[type[PointkeeperError], int]] = [
     (InsufficientBalance, 400),
     (NotFound, 404),
     (Conflict, 409),
-    (Overloaded, 503),
 ]
 _default_history_ms = 365 * ms_per_day
 _json_headers = [(b"content-type", b"application/json")]
+# A 503 says the request changed nothing and may be sent again: this soon.
+_retry_after = (b"retry-after", b"%d" % limits.retry_after_seconds)
 
 # A status and a JSON body (empty for 204).
 Answer = tuple[int, bytes]
@@ -72,12 +75,17 @@ class _Endpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
-        status, body = await self._answer(request, scope["app"].state.pointkeeper)
+        answer = await self._answer(request, scope["app"].state.pointkeeper)
+        if answer is None:
+            return  # the client has gone: no one to answer
+        status, body = answer
         headers = [*_json_headers, (b"content-length", b"%d" % len(body))] if body else []
+        if status == 503:
+            headers.append(_retry_after)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    async def _answer(self, request: Request, state: AppState) -> Answer:
+    async def _answer(self, request: Request, state: AppState) -> Answer | None:
         if self._authorized and not auth.is_authorized(
             state.config.cp_extender, header(request.scope, b"authorization"), now=state.clock()
         ):
@@ -86,16 +94,27 @@ class _Endpoint:
             return await self._handler(request, state)
         except BodyTooLarge:
             return _message(413, "Request body too large")
+        except ClientDisconnect:
+            return None
+        except Overloaded as exc:
+            return _message(503, exc.message)
+        except StoreError as exc:
+            error_id = new_error_id()
+            _log.warning("store unavailable: %s", exc.message, extra={"error_id": error_id})
+            return _message(503, f"Service Unavailable; retry later ({error_id})")
         except PointkeeperError as exc:
             status = next((s for kind, s in _status_by_error if isinstance(exc, kind)), 500)
             if status == 500:
-                _log.error("store failure: %s", exc.message)
-                return _message(500, "Internal Server Error")
+                return _unexpected(exc)
             return _message(status, exc.message)
-        except Exception:
-            error_id = uuid.uuid4().hex
-            _log.exception("unexpected failure", extra={"error_id": error_id})
-            return _message(500, f"Internal Server Error ({error_id})")
+        except Exception as exc:
+            return _unexpected(exc)
+
+
+def _unexpected(exc: Exception) -> Answer:
+    error_id = new_error_id()
+    _log.error("unexpected failure", exc_info=exc, extra={"error_id": error_id})
+    return _message(500, f"Internal Server Error ({error_id})")
 
 
 async def _json_body(request: Request, state: AppState) -> dict[str, Any]:

@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from typing import Any
 from urllib.parse import parse_qs
 
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from pointkeeper import limits
 from pointkeeper.app import AppState
 from pointkeeper.config import Config, OperationConfig
 from pointkeeper.errors import DuplicateTransaction, Overloaded, PointkeeperError, StoreError
-from pointkeeper.protocols.body import BodyTooLarge, header, read_body
+from pointkeeper.logs import new_error_id
+from pointkeeper.protocols.body import BodyTooLarge, ClientDisconnect, header, read_body
 from pointkeeper.protocols.fingerprint import request_fingerprint
 from pointkeeper.services.idempotency import run_once
 from pointkeeper.store.tx import Tx
@@ -34,6 +35,8 @@ __all__ = ["maestra_routes"]
 
 _log = logging.getLogger(__name__)
 _content_types = {"xml": b"application/xml; charset=utf-8", "json": b"application/json"}
+# A 503 says the call changed nothing and may be sent again: this soon.
+_retry_after = (b"retry-after", b"%d" % limits.retry_after_seconds)
 
 
 class ProtocolError(Exception):
@@ -114,10 +117,16 @@ def _refusal(exc: PointkeeperError) -> dict[str, Any]:
     }
 
 
-def _internal_error(message: str) -> tuple[int, dict[str, Any]]:
-    error_id = uuid.uuid4().hex
-    _log.error("internal error: %s", message, extra={"error_id": error_id})
-    return 500, {"status": "InternalServerError", "errorMessage": message, "errorId": error_id}
+def _internal_error(
+    status: int, message: str, *, logged: str, exc: Exception | None = None
+) -> tuple[int, dict[str, Any]]:
+    """An ``InternalServerError`` answer whose ``errorId`` is also in the log:
+    503 when the store cannot serve now (the call changed nothing and may be
+    sent again), 500 for a failure of the server itself."""
+    error_id = new_error_id()
+    log = _log.warning if status == 503 else _log.error
+    log("internal error: %s", logged, exc_info=exc, extra={"error_id": error_id})
+    return status, {"status": "InternalServerError", "errorMessage": message, "errorId": error_id}
 
 
 async def _send(send: Send, status: int, body: bytes, answer_format: str) -> None:
@@ -125,6 +134,8 @@ async def _send(send: Send, status: int, body: bytes, answer_format: str) -> Non
         (b"content-type", _content_types[answer_format]),
         (b"content-length", b"%d" % len(body)),
     ]
+    if status == 503:
+        headers.append(_retry_after)
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
@@ -146,6 +157,8 @@ async def _stream_export(
     chunks = state.ready_store.stream(export_chunks, request, answer_format)
     try:
         first = await anext(chunks)
+    except StoreError:
+        raise
     except PointkeeperError as exc:
         return 200, _refusal(exc)
     headers = [(b"content-type", _content_types[answer_format])]
@@ -229,17 +242,20 @@ async def _operations(scope: Scope, receive: Receive, send: Send) -> None:
         outcome = exc.status, {"status": "ProtocolError", "errorMessage": exc.message}
     except BodyTooLarge:
         outcome = 413, {"status": "ProtocolError", "errorMessage": "Request body too large"}
+    except ClientDisconnect:
+        outcome = None  # no one to answer
     except DuplicateTransaction as exc:
         outcome = 409, {"status": "ProtocolError", "errorMessage": exc.message}
     except Overloaded as exc:
-        outcome = 503, {"status": "InternalServerError", "errorMessage": exc.message}
+        outcome = _internal_error(503, exc.message, logged=exc.message)
     except StoreError as exc:
-        outcome = _internal_error(exc.message)
+        outcome = _internal_error(503, "Service unavailable; retry later", logged=exc.message)
     except PointkeeperError as exc:
         outcome = 200, _refusal(exc)
-    except Exception:
-        _log.exception("unexpected failure")
-        outcome = _internal_error("Unexpected server error")
+    except Exception as exc:
+        outcome = _internal_error(
+            500, "Unexpected server error", logged="unexpected failure", exc=exc
+        )
     if outcome is not None:
         status, tree = outcome
         await _send(send, status, _render(tree, answer_format), answer_format)
