@@ -10,7 +10,7 @@ import jwt
 from pointkeeper.config import CpExtenderConfig
 from pointkeeper.domain.time import Instant
 
-__all__ = ["is_authorized", "issue_token", "login"]
+__all__ = ["is_authorized", "is_user", "issue_token", "login"]
 
 _issuer = "pointkeeper"
 _audience = "cp-extender"
@@ -45,6 +45,19 @@ def is_authorized(config: CpExtenderConfig, header: bytes | None, *, now: Instan
         return False
     # Expiry is checked against the server's clock so that it is testable.
     return isinstance(claims.get("exp"), int) and claims["exp"] * 1000 > now
+
+
+def is_user(config: CpExtenderConfig, name: object) -> bool:
+    """Whether ``name`` names a configured user now."""
+    if not isinstance(name, str):
+        return False
+    # A JWT's claims are read by the json module, which lets lone surrogates
+    # through; they must compare unequal, not fail to encode.
+    candidate = name.encode(errors="surrogatepass")
+    found = False
+    for user in config.users:
+        found |= hmac.compare_digest(user.name.encode(), candidate)
+    return found
 
 
 def login(config: CpExtenderConfig, user_name: object, password: object) -> bool:
