@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import jwt
 import pytest
 from starlette.testclient import TestClient
 
@@ -21,17 +22,21 @@ ADDRESS_FAILURES_MAX = 20
 LOCKOUT_SECONDS = 60
 
 
+WEB = {"name": "web", "password": USER_PASSWORD}
+POS = {"name": "pos", "password": OTHER_PASSWORD}
+YEAR_SECONDS = 365 * 86_400
+
+
+def users_config(
+    tmp_path: Path, database_url: str | None, *users: dict[str, str], **cp_extender: Any
+) -> Config:
+    section = {"jwt_secret": JWT_SECRET, "users": list(users), **cp_extender}
+    return make_config(tmp_path, database_url, cp_extender=section)
+
+
 @pytest.fixture
 def config(tmp_path: Path, database_url: str) -> Config:
-    users = [
-        {"name": "web", "password": USER_PASSWORD},
-        {"name": "pos", "password": OTHER_PASSWORD},
-    ]
-    return make_config(
-        tmp_path,
-        database_url,
-        cp_extender={"jwt_secret": JWT_SECRET, "users": users},
-    )
+    return users_config(tmp_path, database_url, WEB, POS)
 
 
 def login(client: TestClient, name: Any, password: Any) -> Any:
@@ -100,16 +105,13 @@ def test_a_success_clears_the_names_failures(client: TestClient) -> None:
 
 
 def test_the_configured_bounds_apply(tmp_path: Path, database_url: str, clock: FakeClock) -> None:
-    config = make_config(
+    config = users_config(
         tmp_path,
         database_url,
-        cp_extender={
-            "jwt_secret": JWT_SECRET,
-            "users": [{"name": "web", "password": USER_PASSWORD}],
-            "login_failures_per_user_max": 2,
-            "login_window_seconds": 10,
-            "login_lockout_seconds": 5,
-        },
+        WEB,
+        login_failures_per_user_max=2,
+        login_window_seconds=10,
+        login_lockout_seconds=5,
     )
     with TestClient(create_app(config, clock=clock)) as client:
         assert login(client, "web", "wrong").status_code == 401
@@ -144,3 +146,45 @@ def test_a_lockout_of_a_configured_user_names_the_user_but_not_the_password(
     [line] = lockout_lines(caplog)
     assert "(user web, client address testclient)" in line
     assert "a-wrong-guess" not in caplog.text
+
+
+def earn_status(client: TestClient, token: str) -> int:
+    """400 (the empty body) when the token is good, 401 when it is not: the
+    token is checked first, and the database is not reached either way."""
+    answer = client.post("/Loyalty/Earn", json={}, headers={"Authorization": f"Bearer {token}"})
+    status: int = answer.status_code
+    return status
+
+
+def signed(sub: str, *, exp: int) -> str:
+    claims = {"sub": sub, "exp": exp, "iss": "pointkeeper", "aud": "cp-extender"}
+    return jwt.encode(claims, JWT_SECRET, algorithm="HS256")
+
+
+def test_a_signed_token_for_an_unknown_user_is_not_authorized(
+    client: TestClient, clock: FakeClock
+) -> None:
+    exp = clock.now // SECOND_MS + 60
+    assert earn_status(client, signed("web", exp=exp)) == 400
+    assert earn_status(client, signed("nobody", exp=exp)) == 401
+
+
+def test_a_signed_token_past_the_configured_lifetime_is_not_authorized(
+    client: TestClient, clock: FakeClock
+) -> None:
+    now_seconds = clock.now // SECOND_MS
+    assert earn_status(client, signed("web", exp=now_seconds + 3600)) == 400
+    assert earn_status(client, signed("web", exp=now_seconds + 10 * YEAR_SECONDS)) == 401
+
+
+def test_a_token_of_a_user_removed_since_is_not_authorized(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    with TestClient(create_app(users_config(tmp_path, None, WEB, POS), clock=clock)) as client:
+        tokens = {
+            user["name"]: login(client, user["name"], user["password"]).json()["APItoken"]
+            for user in (WEB, POS)
+        }
+    with TestClient(create_app(users_config(tmp_path, None, WEB), clock=clock)) as client:
+        assert earn_status(client, tokens["web"]) == 400
+        assert earn_status(client, tokens["pos"]) == 401
