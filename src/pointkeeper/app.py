@@ -161,7 +161,7 @@ def create_app(config: Config, *, clock: Callable[[], Instant] = time.now) -> St
     routes = [
         Route("/healthz", _healthz),
         Route("/readyz", _readyz),
-        *cp_extender_routes(),
+        *cp_extender_routes(config.cp_extender),
         *maestra_routes(),
         Mount("/admin", app=create_admin_app(state)),
     ]

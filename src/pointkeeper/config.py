@@ -123,6 +123,19 @@ class CpExtenderConfig(_Section):
     hold_ttl_seconds: int = Field(limits.hold_ttl_seconds_default, ge=1)
     sso_token_ttl_seconds: int = Field(limits.sso_token_ttl_seconds_default, ge=1)
     users: tuple[UserConfig, ...] = ()
+    # The throttle of /SSO/Login (docs/decisions.md).
+    login_failures_per_user_max: int = Field(
+        limits.login_failures_per_user_max_default, ge=1, le=limits.login_failures_max
+    )
+    login_failures_per_address_max: int = Field(
+        limits.login_failures_per_address_max_default, ge=1, le=limits.login_failures_max
+    )
+    login_window_seconds: int = Field(
+        limits.login_window_seconds_default, ge=1, le=limits.login_seconds_max
+    )
+    login_lockout_seconds: int = Field(
+        limits.login_lockout_seconds_default, ge=1, le=limits.login_seconds_max
+    )
 
     _hash = field_validator("tokens", mode="before")(classmethod(lambda cls, v: _secrets(v)))
 

@@ -46,6 +46,19 @@ job_batch_max = 500
 job_batches_per_run_max = 1_000
 jobs_interval_seconds_default = 60
 
-# Tokens.
+# Tokens. A token's clock may run ahead of ours by this much: its "iat" may
+# lie that far in the future, its "exp" that far past our lifetime.
 sso_token_ttl_seconds_default = 3600
+sso_clock_skew_seconds_max = 60
 auth_code_bytes = 16
+
+# The throttle of /SSO/Login: failures a user name or a client address may
+# have within a window before it is locked out, and for how long. Each of
+# the two tables keeps at most this many entries, dropping the oldest.
+login_failures_per_user_max_default = 5
+login_failures_per_address_max_default = 20
+login_failures_max = 10_000
+login_window_seconds_default = 60
+login_lockout_seconds_default = 60
+login_seconds_max = 86_400
+login_throttle_entries_max = 10_000

@@ -95,6 +95,30 @@ def test_environment_overrides_single_values() -> None:
     assert "b" in config.admin.tokens
 
 
+def test_the_login_throttle_has_defaults_and_takes_overrides() -> None:
+    defaults = parse_config({}, {}).cp_extender
+    assert (
+        defaults.login_failures_per_user_max,
+        defaults.login_failures_per_address_max,
+        defaults.login_window_seconds,
+        defaults.login_lockout_seconds,
+    ) == (5, 20, 60, 60)
+    config = parse_config(
+        {"cp_extender": {"login_failures_per_user_max": 3}},
+        {
+            "POINTKEEPER_CP_EXTENDER_LOGIN_FAILURES_PER_ADDRESS_MAX": "50",
+            "POINTKEEPER_CP_EXTENDER_LOGIN_WINDOW_SECONDS": "600",
+            "POINTKEEPER_CP_EXTENDER_LOGIN_LOCKOUT_SECONDS": "900",
+        },
+    ).cp_extender
+    assert (
+        config.login_failures_per_user_max,
+        config.login_failures_per_address_max,
+        config.login_window_seconds,
+        config.login_lockout_seconds,
+    ) == (3, 50, 600, 900)
+
+
 @pytest.mark.parametrize(
     ("data", "environ", "named"),
     [
@@ -119,6 +143,16 @@ def test_environment_overrides_single_values() -> None:
             "cp_extender.jwt_secret",
         ),
         ({"cp_extender": {"jwt_secret": "short"}}, {}, "cp_extender.jwt_secret"),
+        (
+            {"cp_extender": {"login_failures_per_user_max": 0}},
+            {},
+            "cp_extender.login_failures_per_user_max",
+        ),
+        (
+            {"cp_extender": {"login_lockout_seconds": 86_401}},
+            {},
+            "cp_extender.login_lockout_seconds",
+        ),
         ({"admin": {"tokens": [""]}}, {}, "admin.tokens"),
         # A lone string would be a list of one-character tokens.
         ({"admin": {"tokens": "a-long-token"}}, {}, "admin.tokens"),

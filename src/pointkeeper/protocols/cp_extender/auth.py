@@ -4,13 +4,15 @@ configuration, or signed, expiring tokens from ``POST /SSO/Login``."""
 from __future__ import annotations
 
 import hmac
+from typing import Any, TypeGuard
 
 import jwt
 
+from pointkeeper import limits
 from pointkeeper.config import CpExtenderConfig
-from pointkeeper.domain.time import Instant
+from pointkeeper.domain.time import Instant, ms_per_second
 
-__all__ = ["is_authorized", "issue_token", "login"]
+__all__ = ["is_authorized", "is_user", "issue_token", "login"]
 
 _issuer = "pointkeeper"
 _audience = "cp-extender"
@@ -39,12 +41,48 @@ def is_authorized(config: CpExtenderConfig, header: bytes | None, *, now: Instan
             algorithms=[_algorithm],
             audience=_audience,
             issuer=_issuer,
-            options={"require": ["exp", "sub"], "verify_exp": False},
+            # The times are checked below against the server's clock, so
+            # that they are testable.
+            options={"require": ["exp", "sub"], "verify_exp": False, "verify_iat": False},
         )
     except jwt.PyJWTError:
         return False
-    # Expiry is checked against the server's clock so that it is testable.
-    return isinstance(claims.get("exp"), int) and claims["exp"] * 1000 > now
+    return _claims_hold(config, claims, now=now)
+
+
+def _claims_hold(config: CpExtenderConfig, claims: dict[str, Any], *, now: Instant) -> bool:
+    """A well-signed token still answers to the configuration of now: it
+    outlives neither its user's removal nor the configured lifetime, whether
+    that was shortened since or the token was signed for longer."""
+    now_seconds = now // ms_per_second
+    skew = limits.sso_clock_skew_seconds_max
+    expires, issued = claims.get("exp"), claims.get("iat", now_seconds)
+    if not _is_int(expires) or not _is_int(issued):
+        return False
+    return (
+        now < expires * ms_per_second
+        and expires <= now_seconds + config.sso_token_ttl_seconds + skew
+        and issued <= now_seconds + skew
+        and is_user(config, claims.get("sub"))
+    )
+
+
+def _is_int(value: object) -> TypeGuard[int]:
+    # JSON's true is a Python int too.
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_user(config: CpExtenderConfig, name: object) -> bool:
+    """Whether ``name`` names a configured user now."""
+    if not isinstance(name, str):
+        return False
+    # A JWT's claims are read by the json module, which lets lone surrogates
+    # through; they must compare unequal, not fail to encode.
+    candidate = name.encode(errors="surrogatepass")
+    found = False
+    for user in config.users:
+        found |= hmac.compare_digest(user.name.encode(), candidate)
+    return found
 
 
 def login(config: CpExtenderConfig, user_name: object, password: object) -> bool:

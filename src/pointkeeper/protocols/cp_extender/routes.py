@@ -22,6 +22,7 @@ from starlette.types import Receive, Scope, Send
 
 from pointkeeper import limits
 from pointkeeper.app import AppState
+from pointkeeper.config import CpExtenderConfig
 from pointkeeper.domain.ledger import HoldStatus
 from pointkeeper.domain.time import ms_per_day, ms_per_second
 from pointkeeper.errors import (
@@ -40,6 +41,7 @@ from pointkeeper.services import loyalty
 from pointkeeper.services.reads import read_settled
 
 from . import auth, wire
+from .throttle import LockedOut, LoginThrottle
 
 __all__ = ["cp_extender_routes"]
 
@@ -53,8 +55,6 @@ _status_by_error: list[tuple[type[PointkeeperError], int]] = [
 ]
 _default_history_ms = 365 * ms_per_day
 _json_headers = [(b"content-type", b"application/json")]
-# A 503 says the request changed nothing and may be sent again: this soon.
-_retry_after = (b"retry-after", b"%d" % limits.retry_after_seconds)
 
 # A status and a JSON body (empty for 204).
 Answer = tuple[int, bytes]
@@ -66,6 +66,14 @@ def _message(status: int, message: str) -> Answer:
     return status, orjson.dumps({"Message": message})
 
 
+class _RetryLater(Exception):
+    """Answered 429 with a Retry-After header, which no other answer has."""
+
+    def __init__(self, seconds: int) -> None:
+        super().__init__(seconds)
+        self.seconds = seconds
+
+
 class _Endpoint:
     """An ASGI endpoint: the token check, the handler, the error translation."""
 
@@ -75,13 +83,20 @@ class _Endpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
-        answer = await self._answer(request, scope["app"].state.pointkeeper)
+        # A 429 or 503 says the request changed nothing and may be sent
+        # again: after this many seconds.
+        retry_after = limits.retry_after_seconds
+        try:
+            answer = await self._answer(request, scope["app"].state.pointkeeper)
+        except _RetryLater as exc:
+            answer = _message(429, "Too many failed logins; retry later")
+            retry_after = exc.seconds
         if answer is None:
             return  # the client has gone: no one to answer
         status, body = answer
         headers = [*_json_headers, (b"content-length", b"%d" % len(body))] if body else []
-        if status == 503:
-            headers.append(_retry_after)
+        if status in (429, 503):
+            headers.append((b"retry-after", b"%d" % retry_after))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
@@ -92,6 +107,8 @@ class _Endpoint:
             return _message(401, "Not Authorized")
         try:
             return await self._handler(request, state)
+        except _RetryLater:
+            raise
         except BodyTooLarge:
             return _message(413, "Request body too large")
         except ClientDisconnect:
@@ -126,18 +143,64 @@ async def _status(request: Request, state: AppState) -> Answer:
     return 200, b'{"Status":"Ok"}'
 
 
-async def _login(request: Request, state: AppState) -> Answer:
-    try:
-        body = await _json_body(request, state)
-    except InvalidRequest:
-        return _message(401, "Not Authorized")
-    config = state.config.cp_extender
-    if config.jwt_secret is None or not auth.login(
-        config, body.get("UserName"), body.get("Password")
-    ):
-        return _message(401, "Not Authorized")
-    token = auth.issue_token(config, body["UserName"], now=state.clock())
-    return 200, orjson.dumps({"APItoken": token})
+def _login(throttle: LoginThrottle) -> Handler:
+    """The login endpoint; ``throttle`` lives as long as the application."""
+
+    async def handler(request: Request, state: AppState) -> Answer:
+        try:
+            body = await _json_body(request, state)
+        except InvalidRequest:
+            body = {}
+        user_name, password = body.get("UserName"), body.get("Password")
+        name = user_name if isinstance(user_name, str) else None
+        client = request.scope.get("client")
+        address: str | None = client[0] if client else None
+        now = state.clock()
+        # Checked before the password, so that a locked-out name or address
+        # learns nothing, not even whether a guess was right.
+        seconds = throttle.retry_after_seconds(user_name=name, address=address, now=now)
+        if seconds is not None:
+            raise _RetryLater(seconds)
+        config = state.config.cp_extender
+        if name is None or config.jwt_secret is None or not auth.login(config, name, password):
+            for locked in throttle.failed(user_name=name, address=address, now=now):
+                _log_lockout(
+                    config, locked=locked, user_name=name, address=address, throttle=throttle
+                )
+            return _message(401, "Not Authorized")
+        throttle.succeeded(user_name=name)
+        return 200, orjson.dumps({"APItoken": auth.issue_token(config, name, now=now)})
+
+    return handler
+
+
+def _log_lockout(
+    config: CpExtenderConfig,
+    *,
+    locked: LockedOut,
+    user_name: str | None,
+    address: str | None,
+    throttle: LoginThrottle,
+) -> None:
+    # The name field may hold a mistyped password: it is logged only when it
+    # names a configured user, and the password field never is.
+    user = user_name if user_name is not None and auth.is_user(config, user_name) else None
+    _log.warning(
+        "too many failed logins: %s locked out for %d s (user %s, client address %s)",
+        locked,
+        throttle.lockout_seconds,
+        user or "<unknown user>",
+        address or "<unknown>",
+    )
+
+
+def _throttle(config: CpExtenderConfig) -> LoginThrottle:
+    return LoginThrottle(
+        failures_per_user_max=config.login_failures_per_user_max,
+        failures_per_address_max=config.login_failures_per_address_max,
+        window_seconds=config.login_window_seconds,
+        lockout_seconds=config.login_lockout_seconds,
+    )
 
 
 async def _earn(request: Request, state: AppState) -> Answer:
@@ -215,10 +278,11 @@ def _resolve(target: str) -> Handler:
     return handler
 
 
-def cp_extender_routes() -> list[Route]:
+def cp_extender_routes(config: CpExtenderConfig) -> list[Route]:
+    login = _login(_throttle(config))
     return [
         Route("/Connection/Status", _Endpoint(_status, authorized=False), methods=["GET"]),
-        Route("/SSO/Login", _Endpoint(_login, authorized=False), methods=["POST"]),
+        Route("/SSO/Login", _Endpoint(login, authorized=False), methods=["POST"]),
         Route("/Loyalty/Earn", _Endpoint(_earn), methods=["POST"]),
         Route("/Loyalty/{id}/BalanceCheck", _Endpoint(_balance_check), methods=["GET", "POST"]),
         Route("/Loyalty/Authorize", _Endpoint(_authorize), methods=["POST"]),
