@@ -17,6 +17,11 @@ hold_ttl_seconds_default = 7 * 24 * 3600
 lots_per_customer_max = 100_000
 history_rows_max = 1_000_000
 
+# Values bound into one ``IN (...)`` list; longer lists go in several
+# statements. Well under the fewest parameters any SQLite build takes (999
+# before 3.32) and PostgreSQL's 32,767.
+in_list_values_max = 500
+
 # The single SQLite writer: how many requests share one transaction, and how
 # many may wait for it before new ones are refused.
 write_batch_max = 256

@@ -10,6 +10,7 @@ from typing import Any
 from pointkeeper.domain.time import Instant
 
 from .connection import Connection
+from .in_lists import in_lists
 
 __all__ = ["ActionChangeRow", "ActionQueries"]
 
@@ -93,21 +94,26 @@ class ActionQueries:
         limit: int,
     ) -> list[ActionChangeRow]:
         """The changes of one page of a customer's actions, oldest first."""
-        page = [
-            row[0]
-            for row in self.connection.execute(
-                "SELECT action_id FROM balance_changes WHERE customer_id = ?"
-                " AND date_time_utc >= ? AND date_time_utc < ? GROUP BY action_id"
-                " ORDER BY MIN(date_time_utc), action_id LIMIT ? OFFSET ?",
-                (customer_id, since, till, limit, offset),
+        page = {
+            row[0]: position
+            for position, row in enumerate(
+                self.connection.execute(
+                    "SELECT action_id FROM balance_changes WHERE customer_id = ?"
+                    " AND date_time_utc >= ? AND date_time_utc < ? GROUP BY action_id"
+                    " ORDER BY MIN(date_time_utc), action_id LIMIT ? OFFSET ?",
+                    (customer_id, since, till, limit, offset),
+                )
             )
-        ]
-        if not page:
-            return []
-        marks = ", ".join("?" * len(page))
-        rows = self.connection.execute(
-            f"SELECT {_action_change_columns}{_action_change_joins}"
-            f" WHERE bc.action_id IN ({marks}) ORDER BY bc.date_time_utc, bc.action_id, bc.id",
-            page,
-        )
-        return [ActionChangeRow(*row) for row in rows]
+        }
+        changes: list[ActionChangeRow] = []
+        for marks, ids in in_lists(page):
+            rows = self.connection.execute(
+                f"SELECT {_action_change_columns}{_action_change_joins}"
+                f" WHERE bc.action_id IN ({marks}) ORDER BY bc.action_id, bc.id",
+                ids,
+            )
+            changes.extend(ActionChangeRow(*row) for row in rows)
+        # In the page's order, each action's changes together in their own
+        # order (the sort is stable): the chunks came one after another.
+        changes.sort(key=lambda change: page[change.action_id])
+        return changes

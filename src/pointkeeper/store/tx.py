@@ -21,6 +21,7 @@ from pointkeeper.domain.time import Instant
 
 from .action_queries import ActionQueries
 from .connection import Connection
+from .in_lists import in_lists
 from .operation_queries import OperationQueries
 from .promo_queries import PromoQueries
 from .segment_queries import SegmentQueries
@@ -392,14 +393,13 @@ class Tx(ActionQueries, SegmentQueries, OperationQueries, PromoQueries):
         yield from (Lot(*row) for row in lasting)
 
     def lots_by_id(self, lot_ids: Iterable[int]) -> dict[int, Lot]:
-        ids = sorted(set(lot_ids))
-        if not ids:
-            return {}
-        rows = self.connection.execute(
-            f"SELECT {_lot_columns} FROM lots WHERE id IN ({', '.join('?' * len(ids))})",
-            ids,
-        )
-        return {row[0]: Lot(*row) for row in rows}
+        lots: dict[int, Lot] = {}
+        for marks, ids in in_lists(sorted(set(lot_ids))):
+            rows = self.connection.execute(
+                f"SELECT {_lot_columns} FROM lots WHERE id IN ({marks})", ids
+            )
+            lots.update((row[0], Lot(*row)) for row in rows)
+        return lots
 
     def expired_lots(self, customer_id: int, at: Instant) -> list[Lot]:
         rows = self.connection.execute(
