@@ -16,6 +16,10 @@ points_per_request_max = 1_000_000_000_000
 hold_ttl_seconds_default = 7 * 24 * 3600
 lots_per_customer_max = 100_000
 history_rows_max = 1_000_000
+# A balance check lists every open hold of the customer; past this many it
+# is refused. Far above what one hot account makes in a benchmark run
+# (bench/http_authorize.py: some 85,000 in 10 s on SQLite).
+open_holds_max = 1_000_000
 
 # Values bound into one ``IN (...)`` list; longer lists go in several
 # statements. Well under the fewest parameters any SQLite build takes (999

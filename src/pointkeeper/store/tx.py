@@ -502,8 +502,11 @@ class Tx(ActionQueries, SegmentQueries, OperationQueries, PromoQueries):
         )
         return holds[0] if holds else None
 
-    def open_holds(self, customer_id: int) -> list[Hold]:
-        return self._holds("customer_id = ? AND status = 'open' ORDER BY id", (customer_id,))
+    def open_holds(self, customer_id: int, *, limit: int) -> list[Hold]:
+        """The customer's first ``limit`` open holds, oldest first."""
+        return self._holds(
+            "customer_id = ? AND status = 'open' ORDER BY id LIMIT ?", (customer_id, limit)
+        )
 
     def due_holds(self, customer_id: int, at: Instant, limit: int) -> list[Hold]:
         return self._holds(
