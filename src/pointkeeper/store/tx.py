@@ -475,20 +475,22 @@ class Tx(ActionQueries, SegmentQueries, OperationQueries, PromoQueries):
         )
 
     def _holds(self, where: str, params: Sequence[Any]) -> list[Hold]:
+        """The holds ``where`` selects, each with its draws in lot order."""
         rows = self.connection.execute(
             f"SELECT {_hold_columns} FROM holds WHERE {where}",
             params,
         ).fetchall()
-        holds = [Hold(*row) for row in rows]
-        for hold in holds:
-            hold.draws = [
-                Draw(*draw)
-                for draw in self.connection.execute(
-                    "SELECT lot_id, points FROM hold_draws WHERE hold_id = ? ORDER BY lot_id",
-                    (hold.id,),
-                )
-            ]
-        return holds
+        holds = {row[0]: Hold(*row) for row in rows}
+        # The draws of many holds in one statement per chunk, not one per hold.
+        for marks, ids in in_lists(holds):
+            draws = self.connection.execute(
+                f"SELECT hold_id, lot_id, points FROM hold_draws WHERE hold_id IN ({marks})"
+                " ORDER BY hold_id, lot_id",
+                ids,
+            )
+            for hold_id, lot_id, points in draws:
+                holds[hold_id].draws.append(Draw(lot_id, points))
+        return list(holds.values())
 
     def hold_by_code(self, auth_code: str) -> Hold | None:
         holds = self._holds("auth_code = ?", (auth_code,))
