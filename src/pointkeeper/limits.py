@@ -26,6 +26,10 @@ open_holds_max = 1_000_000
 # before 3.32) and PostgreSQL's 32,767.
 in_list_values_max = 500
 
+# Templates and points of contact an export keeps formatted, each, beyond
+# the ones its current batch of rows names (it reads them as rows name them).
+export_names_cached_max = 10_000
+
 # The single SQLite writer: how many requests share one transaction, and how
 # many may wait for it before new ones are refused.
 write_batch_max = 256

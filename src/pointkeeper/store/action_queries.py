@@ -3,7 +3,7 @@ histories and streamed exports."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,13 +47,25 @@ class ActionQueries:
     __slots__ = ()
     connection: Connection
 
-    def templates_by_id(self) -> dict[int, tuple[str, str]]:
-        rows = self.connection.execute("SELECT id, system_name, name FROM action_templates")
-        return {row[0]: (row[1], row[2]) for row in rows}
+    def templates_by_id(self, template_ids: Iterable[int]) -> dict[int, tuple[str, str]]:
+        """(system name, name) of each of the templates."""
+        found: dict[int, tuple[str, str]] = {}
+        for marks, ids in in_lists(template_ids):
+            rows = self.connection.execute(
+                f"SELECT id, system_name, name FROM action_templates WHERE id IN ({marks})", ids
+            )
+            found.update((row[0], (row[1], row[2])) for row in rows)
+        return found
 
-    def points_of_contact_by_id(self) -> dict[int, str]:
-        rows = self.connection.execute("SELECT id, external_id FROM points_of_contact")
-        return {row[0]: row[1] for row in rows}
+    def points_of_contact_by_id(self, point_of_contact_ids: Iterable[int]) -> dict[int, str]:
+        """The external id of each of the points of contact."""
+        found: dict[int, str] = {}
+        for marks, ids in in_lists(point_of_contact_ids):
+            rows = self.connection.execute(
+                f"SELECT id, external_id FROM points_of_contact WHERE id IN ({marks})", ids
+            )
+            found.update((row[0], row[1]) for row in rows)
+        return found
 
     def export_rows(
         self, since: Instant, till: Instant, segment_id: int | None
