@@ -1,7 +1,8 @@
 """A customer with more lots than one statement may bind parameters for
 (PostgreSQL takes at most 32,767): holding, cancelling, timing out,
 debiting and refunding across all of them works on both databases, and the
-SPEC §1 invariants hold after every step."""
+SPEC §1 invariants hold after every step. Lots that expire together are
+written off in bounded batches."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ from typing import Any
 
 import pytest
 
+from pointkeeper import limits
 from pointkeeper.config import DatabaseConfig, parse_config
 from pointkeeper.domain.ledger import KIND_CUSTOM, HoldStatus
 from pointkeeper.services import customers, jobs, loyalty
-from pointkeeper.services.ledger import ActionSpec, debit, open_action, refund
+from pointkeeper.services.ledger import ActionSpec, credit, debit, open_action, refund, settle
 from pointkeeper.services.reference import TEMPLATE_EARN, sync_reference_data
 from pointkeeper.store import Store, open_store
 from pointkeeper.store import sqlite as sqlite_store
@@ -151,3 +153,25 @@ def test_a_customer_with_more_lots_than_parameters_holds_debits_and_refunds(
     )
     store.write_sync(refund, change_id, now=later, comment=None)
     assert store.read_sync(_figures, customer_id=customer_id, now=later) == (LOTS, 0, LOTS)
+
+
+def _credit_expiring_lots(tx: Tx, *, count: int, expires_at: int) -> int:
+    customer = customers.put_customer(tx, NUMBER, fields={}, program="P", now=NOW)
+    assert customer.program_id is not None
+    program = tx.program(customer.program_id)
+    for _ in range(count):
+        spec = ActionSpec(customer_id=customer.id, template=TEMPLATE_EARN, at=NOW, now=NOW)
+        action_id = open_action(tx, spec)
+        assert action_id is not None
+        credit(tx, action_id, spec, program, amount=2, kind=KIND_CUSTOM, expires_at=expires_at)
+    return customer.id
+
+
+def test_lots_expiring_together_are_written_off_a_batch_at_a_time(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(limits, "job_batch_max", 2)
+    customer_id = store.write_sync(_credit_expiring_lots, count=5, expires_at=NOW + HOUR)
+    settled = store.write_sync(settle, customer_id, now=NOW + HOUR)
+    assert (settled.lots_expired, settled.points_expired) == (5, 10)
+    assert store.read_sync(_figures, customer_id=customer_id, now=NOW + HOUR) == (0, 0, 5)

@@ -401,11 +401,12 @@ class Tx(ActionQueries, SegmentQueries, OperationQueries, PromoQueries):
             lots.update((row[0], Lot(*row)) for row in rows)
         return lots
 
-    def expired_lots(self, customer_id: int, at: Instant) -> list[Lot]:
+    def expired_lots(self, customer_id: int, at: Instant, *, limit: int) -> list[Lot]:
+        """The first ``limit`` lots past expiry at ``at`` with points left."""
         rows = self.connection.execute(
             f"SELECT {_lot_columns} FROM lots WHERE customer_id = ? AND remaining > 0"
-            " AND expires_at <= ? ORDER BY expires_at, id",
-            (customer_id, at),
+            " AND expires_at <= ? ORDER BY expires_at, id LIMIT ?",
+            (customer_id, at, limit),
         )
         return [Lot(*row) for row in rows]
 
