@@ -378,7 +378,10 @@ class Tx(ActionQueries, SegmentQueries, OperationQueries, PromoQueries):
 
     def drawable_lots(self, customer_id: int, at: Instant) -> Iterator[Lot]:
         """Lots with points to draw at ``at``, in the domain's draw order:
-        expiring ones by expiry then id, then never-expiring ones by id."""
+        expiring ones by expiry then id, then never-expiring ones by id.
+        Consumed lazily, so SQLite reads only as far as the points needed;
+        PostgreSQL's ``_Rows`` fetch each query's rows at once (a known cost
+        for customers with many lots, see docs/decisions.md)."""
         expiring = self.connection.execute(
             f"SELECT {_lot_columns} FROM lots WHERE customer_id = ? AND remaining > 0"
             " AND expires_at > ? AND available_from <= ? ORDER BY expires_at, id",
@@ -423,6 +426,7 @@ class Tx(ActionQueries, SegmentQueries, OperationQueries, PromoQueries):
         )
 
     def draws_of(self, change_id: int) -> list[Draw]:
+        """A debit's draws: at most one per lot of its customer."""
         rows = self.connection.execute(
             "SELECT lot_id, points FROM lot_draws WHERE balance_change_id = ? ORDER BY id",
             (change_id,),
@@ -600,7 +604,8 @@ class Tx(ActionQueries, SegmentQueries, OperationQueries, PromoQueries):
         return [ChangeRow(*row) for row in rows]
 
     def all_changes(self, customer_id: int) -> list[tuple[int, int]]:
-        """(amount, available from) of every change: for invariant checks."""
+        """(amount, available from) of every change: for invariant checks
+        in tests, which is why it is not bounded."""
         rows = self.connection.execute(
             "SELECT change_amount, available_from FROM balance_changes WHERE customer_id = ?",
             (customer_id,),
@@ -608,7 +613,8 @@ class Tx(ActionQueries, SegmentQueries, OperationQueries, PromoQueries):
         return [(row[0], row[1]) for row in rows]
 
     def lot_audit(self, customer_id: int) -> list[tuple[int, int, int, int, int]]:
-        """(lot id, amount, remaining, drawn, held) per lot: for invariant checks."""
+        """(lot id, amount, remaining, drawn, held) per lot: for invariant
+        checks in tests, which is why it is not bounded."""
         rows = self.connection.execute(
             "SELECT l.id, l.amount, l.remaining,"
             " (SELECT COALESCE(SUM(points), 0) FROM lot_draws WHERE lot_id = l.id),"
