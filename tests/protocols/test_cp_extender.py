@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from pointkeeper import limits
 from pointkeeper.config import Config
 from tests.conftest import (
     ADMIN_TOKEN,
@@ -497,3 +498,24 @@ def test_pending_and_expired_credits_show_in_history(client: TestClient, clock: 
     assert (figures["PendingPointsEarned"], figures["PointBalance"]) == (0, 50)
     assert [row.get("Activity") for row in figures["History"]] == [None, None, "Expired"]
     assert figures["History"][2]["PointAmount"] == -30
+
+
+def test_a_balance_check_past_the_open_holds_bound_is_400(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(limits, "open_holds_max", 2)
+    enroll(client, "C1")
+    credit(client, "C1", 300)
+    for sale in ("S1", "S2"):
+        assert authorize(client, "C1", 10, sale=sale).status_code == 200
+    history = loyalty(client, "C1")["History"]
+    assert [row["Document"] for row in history if row.get("Activity") == "Pending Charge"] == [
+        "S1",
+        "S2",
+    ]
+    # One more: listing them all would pass the bound, and the history is
+    # never cut short.
+    assert authorize(client, "C1", 10, sale="S3").status_code == 200
+    answer = client.get("/Loyalty/C1/BalanceCheck", headers=cp_headers())
+    assert answer.status_code == 400
+    assert answer.json() == {"Message": "More than 2 open authorizations; confirm or cancel some"}

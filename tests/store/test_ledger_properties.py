@@ -163,7 +163,7 @@ def _snapshot(
             for code, hold in holds.items()
             if hold is not None
         },
-        open_codes={hold.auth_code for hold in tx.open_holds(customer_id)},
+        open_codes={hold.auth_code for hold in tx.open_holds(customer_id, limit=rows_max)},
         settled=tx.is_settled(customer_id, now),
         figures=figures,
     )

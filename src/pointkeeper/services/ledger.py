@@ -231,10 +231,14 @@ def settle(tx: Tx, customer_id: int, *, now: Instant) -> Settlement:
                 tx, hold, HoldStatus.EXPIRED, at=hold.expires_at, now=now
             )
         result.holds_expired += len(due)
-    write_offs = expire_lots(tx.expired_lots(customer_id, now), at=now)
-    _write_off(tx, customer_id, write_offs, now=now)
-    result.lots_expired += len(write_offs)
-    result.points_expired += sum(w.points for w in write_offs)
+    # A batch at a time: a customer may have thousands of lots expire at once.
+    while lots := tx.expired_lots(customer_id, now, limit=limits.job_batch_max):
+        write_offs = expire_lots(lots, at=now)
+        # Each lot read is written off (to 0 remaining), so the loop ends.
+        assert len(write_offs) == len(lots)
+        _write_off(tx, customer_id, write_offs, now=now)
+        result.lots_expired += len(write_offs)
+        result.points_expired += sum(w.points for w in write_offs)
     return result
 
 

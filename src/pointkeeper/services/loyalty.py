@@ -194,13 +194,20 @@ def statement(
         raise InvalidRequest(
             f"More than {limits.history_rows_max} history rows; narrow startDate and endDate"
         )
+    # Every open hold is listed whatever the dates, and the history is never
+    # cut short: past the bound the check is refused until holds resolve.
+    open_holds = tx.open_holds(customer.id, limit=limits.open_holds_max + 1)
+    if len(open_holds) > limits.open_holds_max:
+        raise InvalidRequest(
+            f"More than {limits.open_holds_max} open authorizations; confirm or cancel some"
+        )
     return Statement(
         customer=customer,
         program=None if customer.program_id is None else tx.program(customer.program_id),
         balances=current_balances(tx, customer, now=now),
         summary=tx.summary_before(customer.id, start),
         changes=changes,
-        open_holds=tx.open_holds(customer.id),
+        open_holds=open_holds,
     )
 
 

@@ -3,13 +3,14 @@ histories and streamed exports."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pointkeeper.domain.time import Instant
 
 from .connection import Connection
+from .in_lists import in_lists
 
 __all__ = ["ActionChangeRow", "ActionQueries"]
 
@@ -46,13 +47,25 @@ class ActionQueries:
     __slots__ = ()
     connection: Connection
 
-    def templates_by_id(self) -> dict[int, tuple[str, str]]:
-        rows = self.connection.execute("SELECT id, system_name, name FROM action_templates")
-        return {row[0]: (row[1], row[2]) for row in rows}
+    def templates_by_id(self, template_ids: Iterable[int]) -> dict[int, tuple[str, str]]:
+        """(system name, name) of each of the templates."""
+        found: dict[int, tuple[str, str]] = {}
+        for marks, ids in in_lists(template_ids):
+            rows = self.connection.execute(
+                f"SELECT id, system_name, name FROM action_templates WHERE id IN ({marks})", ids
+            )
+            found.update((row[0], (row[1], row[2])) for row in rows)
+        return found
 
-    def points_of_contact_by_id(self) -> dict[int, str]:
-        rows = self.connection.execute("SELECT id, external_id FROM points_of_contact")
-        return {row[0]: row[1] for row in rows}
+    def points_of_contact_by_id(self, point_of_contact_ids: Iterable[int]) -> dict[int, str]:
+        """The external id of each of the points of contact."""
+        found: dict[int, str] = {}
+        for marks, ids in in_lists(point_of_contact_ids):
+            rows = self.connection.execute(
+                f"SELECT id, external_id FROM points_of_contact WHERE id IN ({marks})", ids
+            )
+            found.update((row[0], row[1]) for row in rows)
+        return found
 
     def export_rows(
         self, since: Instant, till: Instant, segment_id: int | None
@@ -93,21 +106,26 @@ class ActionQueries:
         limit: int,
     ) -> list[ActionChangeRow]:
         """The changes of one page of a customer's actions, oldest first."""
-        page = [
-            row[0]
-            for row in self.connection.execute(
-                "SELECT action_id FROM balance_changes WHERE customer_id = ?"
-                " AND date_time_utc >= ? AND date_time_utc < ? GROUP BY action_id"
-                " ORDER BY MIN(date_time_utc), action_id LIMIT ? OFFSET ?",
-                (customer_id, since, till, limit, offset),
+        page = {
+            row[0]: position
+            for position, row in enumerate(
+                self.connection.execute(
+                    "SELECT action_id FROM balance_changes WHERE customer_id = ?"
+                    " AND date_time_utc >= ? AND date_time_utc < ? GROUP BY action_id"
+                    " ORDER BY MIN(date_time_utc), action_id LIMIT ? OFFSET ?",
+                    (customer_id, since, till, limit, offset),
+                )
             )
-        ]
-        if not page:
-            return []
-        marks = ", ".join("?" * len(page))
-        rows = self.connection.execute(
-            f"SELECT {_action_change_columns}{_action_change_joins}"
-            f" WHERE bc.action_id IN ({marks}) ORDER BY bc.date_time_utc, bc.action_id, bc.id",
-            page,
-        )
-        return [ActionChangeRow(*row) for row in rows]
+        }
+        changes: list[ActionChangeRow] = []
+        for marks, ids in in_lists(page):
+            rows = self.connection.execute(
+                f"SELECT {_action_change_columns}{_action_change_joins}"
+                f" WHERE bc.action_id IN ({marks}) ORDER BY bc.action_id, bc.id",
+                ids,
+            )
+            changes.extend(ActionChangeRow(*row) for row in rows)
+        # In the page's order, each action's changes together in their own
+        # order (the sort is stable): the chunks came one after another.
+        changes.sort(key=lambda change: page[change.action_id])
+        return changes

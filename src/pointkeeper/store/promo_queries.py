@@ -9,6 +9,7 @@ from pointkeeper.domain.promo import Code, Pool
 from pointkeeper.domain.time import Instant
 
 from .connection import Connection
+from .in_lists import in_lists
 
 __all__ = ["PromoQueries"]
 
@@ -20,8 +21,6 @@ _code_columns = (
     "id, value, pool_id, available_from, available_till, blocked_at, issued_customer_id,"
     " issued_point_of_contact_id, issued_at, used_point_of_contact_id, used_at"
 )
-# SQLite allows 32,766 parameters per statement.
-_values_per_lookup_max = 5_000
 
 
 def _pool(row: Sequence[Any] | None) -> Pool | None:
@@ -102,11 +101,9 @@ class PromoQueries:
 
     def existing_values(self, values: Sequence[str]) -> set[str]:
         found: set[str] = set()
-        for start in range(0, len(values), _values_per_lookup_max):
-            part = values[start : start + _values_per_lookup_max]
+        for marks, part in in_lists(values):
             rows = self.connection.execute(
-                f"SELECT value FROM promo_codes WHERE value IN ({', '.join('?' * len(part))})",
-                part,
+                f"SELECT value FROM promo_codes WHERE value IN ({marks})", part
             )
             found.update(row[0] for row in rows)
         return found

@@ -6,12 +6,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from .connection import Connection
+from .in_lists import in_lists
 
 __all__ = ["SegmentQueries", "SegmentRow"]
-
-# Values bound into one ``IN (...)`` list: well under SQLite's smallest
-# host-parameter limit (999 before 3.32), so any build takes the statement.
-_in_list_max = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,12 +48,10 @@ class SegmentQueries:
         """The customer id of each of ``customer_numbers`` that names a
         customer; unknown numbers are left out."""
         found: dict[str, int] = {}
-        for start in range(0, len(customer_numbers), _in_list_max):
-            chunk = customer_numbers[start : start + _in_list_max]
+        for marks, chunk in in_lists(customer_numbers):
             rows = self.connection.execute(
-                "SELECT customer_number, id FROM customers"
-                f" WHERE customer_number IN ({', '.join('?' * len(chunk))})",
-                tuple(chunk),
+                f"SELECT customer_number, id FROM customers WHERE customer_number IN ({marks})",
+                chunk,
             )
             found.update((row[0], int(row[1])) for row in rows)
         return found

@@ -21,6 +21,7 @@ from pointkeeper.domain.time import Instant
 
 from .action_queries import ActionQueries
 from .connection import Connection
+from .in_lists import in_lists
 from .operation_queries import OperationQueries
 from .promo_queries import PromoQueries
 from .segment_queries import SegmentQueries
@@ -377,7 +378,10 @@ class Tx(ActionQueries, SegmentQueries, OperationQueries, PromoQueries):
 
     def drawable_lots(self, customer_id: int, at: Instant) -> Iterator[Lot]:
         """Lots with points to draw at ``at``, in the domain's draw order:
-        expiring ones by expiry then id, then never-expiring ones by id."""
+        expiring ones by expiry then id, then never-expiring ones by id.
+        Consumed lazily, so SQLite reads only as far as the points needed;
+        PostgreSQL's ``_Rows`` fetch each query's rows at once (a known cost
+        for customers with many lots, see docs/decisions.md)."""
         expiring = self.connection.execute(
             f"SELECT {_lot_columns} FROM lots WHERE customer_id = ? AND remaining > 0"
             " AND expires_at > ? AND available_from <= ? ORDER BY expires_at, id",
@@ -392,20 +396,20 @@ class Tx(ActionQueries, SegmentQueries, OperationQueries, PromoQueries):
         yield from (Lot(*row) for row in lasting)
 
     def lots_by_id(self, lot_ids: Iterable[int]) -> dict[int, Lot]:
-        ids = sorted(set(lot_ids))
-        if not ids:
-            return {}
-        rows = self.connection.execute(
-            f"SELECT {_lot_columns} FROM lots WHERE id IN ({', '.join('?' * len(ids))})",
-            ids,
-        )
-        return {row[0]: Lot(*row) for row in rows}
+        lots: dict[int, Lot] = {}
+        for marks, ids in in_lists(sorted(set(lot_ids))):
+            rows = self.connection.execute(
+                f"SELECT {_lot_columns} FROM lots WHERE id IN ({marks})", ids
+            )
+            lots.update((row[0], Lot(*row)) for row in rows)
+        return lots
 
-    def expired_lots(self, customer_id: int, at: Instant) -> list[Lot]:
+    def expired_lots(self, customer_id: int, at: Instant, *, limit: int) -> list[Lot]:
+        """The first ``limit`` lots past expiry at ``at`` with points left."""
         rows = self.connection.execute(
             f"SELECT {_lot_columns} FROM lots WHERE customer_id = ? AND remaining > 0"
-            " AND expires_at <= ? ORDER BY expires_at, id",
-            (customer_id, at),
+            " AND expires_at <= ? ORDER BY expires_at, id LIMIT ?",
+            (customer_id, at, limit),
         )
         return [Lot(*row) for row in rows]
 
@@ -422,6 +426,7 @@ class Tx(ActionQueries, SegmentQueries, OperationQueries, PromoQueries):
         )
 
     def draws_of(self, change_id: int) -> list[Draw]:
+        """A debit's draws: at most one per lot of its customer."""
         rows = self.connection.execute(
             "SELECT lot_id, points FROM lot_draws WHERE balance_change_id = ? ORDER BY id",
             (change_id,),
@@ -475,20 +480,22 @@ class Tx(ActionQueries, SegmentQueries, OperationQueries, PromoQueries):
         )
 
     def _holds(self, where: str, params: Sequence[Any]) -> list[Hold]:
+        """The holds ``where`` selects, each with its draws in lot order."""
         rows = self.connection.execute(
             f"SELECT {_hold_columns} FROM holds WHERE {where}",
             params,
         ).fetchall()
-        holds = [Hold(*row) for row in rows]
-        for hold in holds:
-            hold.draws = [
-                Draw(*draw)
-                for draw in self.connection.execute(
-                    "SELECT lot_id, points FROM hold_draws WHERE hold_id = ? ORDER BY lot_id",
-                    (hold.id,),
-                )
-            ]
-        return holds
+        holds = {row[0]: Hold(*row) for row in rows}
+        # The draws of many holds in one statement per chunk, not one per hold.
+        for marks, ids in in_lists(holds):
+            draws = self.connection.execute(
+                f"SELECT hold_id, lot_id, points FROM hold_draws WHERE hold_id IN ({marks})"
+                " ORDER BY hold_id, lot_id",
+                ids,
+            )
+            for hold_id, lot_id, points in draws:
+                holds[hold_id].draws.append(Draw(lot_id, points))
+        return list(holds.values())
 
     def hold_by_code(self, auth_code: str) -> Hold | None:
         holds = self._holds("auth_code = ?", (auth_code,))
@@ -502,8 +509,11 @@ class Tx(ActionQueries, SegmentQueries, OperationQueries, PromoQueries):
         )
         return holds[0] if holds else None
 
-    def open_holds(self, customer_id: int) -> list[Hold]:
-        return self._holds("customer_id = ? AND status = 'open' ORDER BY id", (customer_id,))
+    def open_holds(self, customer_id: int, *, limit: int) -> list[Hold]:
+        """The customer's first ``limit`` open holds, oldest first."""
+        return self._holds(
+            "customer_id = ? AND status = 'open' ORDER BY id LIMIT ?", (customer_id, limit)
+        )
 
     def due_holds(self, customer_id: int, at: Instant, limit: int) -> list[Hold]:
         return self._holds(
@@ -594,7 +604,8 @@ class Tx(ActionQueries, SegmentQueries, OperationQueries, PromoQueries):
         return [ChangeRow(*row) for row in rows]
 
     def all_changes(self, customer_id: int) -> list[tuple[int, int]]:
-        """(amount, available from) of every change: for invariant checks."""
+        """(amount, available from) of every change: for invariant checks
+        in tests, which is why it is not bounded."""
         rows = self.connection.execute(
             "SELECT change_amount, available_from FROM balance_changes WHERE customer_id = ?",
             (customer_id,),
@@ -602,7 +613,8 @@ class Tx(ActionQueries, SegmentQueries, OperationQueries, PromoQueries):
         return [(row[0], row[1]) for row in rows]
 
     def lot_audit(self, customer_id: int) -> list[tuple[int, int, int, int, int]]:
-        """(lot id, amount, remaining, drawn, held) per lot: for invariant checks."""
+        """(lot id, amount, remaining, drawn, held) per lot: for invariant
+        checks in tests, which is why it is not bounded."""
         rows = self.connection.execute(
             "SELECT l.id, l.amount, l.remaining,"
             " (SELECT COALESCE(SUM(points), 0) FROM lot_draws WHERE lot_id = l.id),"

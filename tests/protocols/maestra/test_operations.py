@@ -9,6 +9,8 @@ import xml.etree.ElementTree as ET
 import pytest
 from starlette.testclient import TestClient
 
+from pointkeeper import limits
+from pointkeeper.store import action_queries
 from tests.conftest import FakeClock, admin_headers
 
 from .conftest import (
@@ -363,3 +365,20 @@ def test_the_streamed_export_answers_in_the_accepted_format(
     )
     assert response.status_code == 200, response.text
     check_golden("export", answer_fmt, response)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("name", ["history", "export", "export-segment"])
+def test_golden_answers_stand_with_one_value_per_in_list(
+    client: TestClient, clock: FakeClock, monkeypatch: pytest.MonkeyPatch, name: str, fmt: str
+) -> None:
+    """Every ``IN (...)`` list in chunks of one value; an export that reads
+    one row at a time and keeps one name of each sort, so that it reads
+    names again as rows name them: the answers stay the golden ones."""
+    monkeypatch.setattr(limits, "in_list_values_max", 1)
+    monkeypatch.setattr(limits, "export_names_cached_max", 1)
+    monkeypatch.setattr(action_queries, "_export_rows_per_fetch", 1)
+    build_scenario(client, clock)
+    response = call(client, GOLDEN[name], golden_request(name, fmt), fmt=fmt)
+    assert response.status_code == 200, response.text
+    check_golden(name, fmt, response)

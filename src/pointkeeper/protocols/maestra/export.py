@@ -4,7 +4,8 @@ changes dated in [since, till), oldest first, streamed.
 An export may hold millions of actions, so it is never a tree in memory:
 rows come from the store a few thousand at a time and are written as text
 into chunks of about ``chunk_bytes`` that go out as they fill. Names that
-repeat (templates, points of contact) are escaped once per export.
+repeat (templates, points of contact) are read as the rows first name them
+and escaped once, a bounded number kept at a time.
 """
 
 from __future__ import annotations
@@ -68,22 +69,68 @@ class _Escaped(dict[Any, str]):
         return value
 
 
+class _Names(dict[int | None, str]):
+    """The markup of the templates (or points of contact) an export's rows
+    name, read from the store as batches first name them: the tables grow
+    with the project, and an export needs only what its rows carry. Past
+    ``limits.export_names_cached_max`` the markup kept is dropped and read
+    again as needed, so memory stays bounded however many there are."""
+
+    def __init__(
+        self,
+        read: Callable[[set[int]], dict[int, Any]],
+        render: Callable[[Any], str],
+        *,
+        absent: str | None = None,
+    ) -> None:
+        super().__init__()
+        self._read = read
+        self._render = render
+        self._absent = absent
+        self._restart()
+
+    def _restart(self) -> None:
+        self.clear()
+        if self._absent is not None:
+            self[None] = self._absent
+
+    def cover(self, ids: set[int | None]) -> None:
+        """Reads the markup of those of ``ids`` not here yet."""
+        missing = ids - self.keys()
+        if not missing:
+            return
+        if len(self) + len(missing) > limits.export_names_cached_max:
+            self._restart()
+            missing = ids - self.keys()
+        for key, value in self._read({i for i in missing if i is not None}).items():
+            self[key] = self._render(value)
+
+
+def _cover(templates: _Names, places: _Names, rows: list[tuple[Any, ...]]) -> None:
+    # Rows are in ``ActionChangeRow`` order: the template id comes fourth,
+    # the point of contact id fifth.
+    templates.cover({row[3] for row in rows})
+    places.cover({row[4] for row in rows})
+
+
 def _xml_rows(tx: Tx, batches: Batches) -> Iterator[str]:
     """One string per batch of rows: everything an action repeats (template,
     point of contact, kind) is formatted once, with the markup around it."""
-    templates = {
-        template_id: (
-            f"</ids><actionTemplate><systemName>{_xml(system_name)}</systemName>"
-            f"<name>{_xml(name)}</name></actionTemplate><dateTimeUtc>"
-        )
-        for template_id, (system_name, name) in tx.templates_by_id().items()
-    }
-    places: dict[int | None, str] = {
-        place_id: f"</dateTimeUtc><pointOfContact><ids><externalId>{_xml(external_id)}"
-        "</externalId></ids></pointOfContact><customer><ids><customerId>"
-        for place_id, external_id in tx.points_of_contact_by_id().items()
-    }
-    places[None] = "</dateTimeUtc><customer><ids><customerId>"
+    templates = _Names(
+        tx.templates_by_id,
+        lambda names: (
+            f"</ids><actionTemplate><systemName>{_xml(names[0])}</systemName>"
+            f"<name>{_xml(names[1])}</name></actionTemplate><dateTimeUtc>"
+        ),
+    )
+    places = _Names(
+        tx.points_of_contact_by_id,
+        lambda external_id: (
+            f"</dateTimeUtc><pointOfContact><ids><externalId>{_xml(external_id)}"
+            "</externalId></ids></pointOfContact><customer><ids><customerId>"
+        ),
+        absent="</dateTimeUtc><customer><ids><customerId>",
+    )
     kinds = _Escaped(
         lambda kind: (
             f"<balanceChangeKind><systemName>{_xml(kind)}</systemName>"
@@ -93,6 +140,7 @@ def _xml_rows(tx: Tx, batches: Batches) -> Iterator[str]:
     yield '<?xml version="1.0" encoding="utf-8"?><result><status>Success</status><customerActions>'
     current = None
     for rows in batches:
+        _cover(templates, places, rows)
         parts: list[str] = []
         append = parts.append
         for row in rows:
@@ -147,21 +195,26 @@ def _json_str(text: str) -> str:
 
 def _json_rows(tx: Tx, batches: Batches) -> Iterator[str]:
     """The same text ``orjson`` makes of each action's tree, written directly."""
-    templates = {
-        template_id: f'}},"actionTemplate":{{"systemName":{_json_str(system_name)},'
-        f'"name":{_json_str(name)}}},"dateTimeUtc":"'
-        for template_id, (system_name, name) in tx.templates_by_id().items()
-    }
-    places: dict[int | None, str] = {
-        place_id: f'","pointOfContact":{{"ids":{{"externalId":{_json_str(external_id)}}}}},'
-        '"customer":{"ids":{"customerId":'
-        for place_id, external_id in tx.points_of_contact_by_id().items()
-    }
-    places[None] = '","customer":{"ids":{"customerId":'
+    templates = _Names(
+        tx.templates_by_id,
+        lambda names: (
+            f'}},"actionTemplate":{{"systemName":{_json_str(names[0])},'
+            f'"name":{_json_str(names[1])}}},"dateTimeUtc":"'
+        ),
+    )
+    places = _Names(
+        tx.points_of_contact_by_id,
+        lambda external_id: (
+            f'","pointOfContact":{{"ids":{{"externalId":{_json_str(external_id)}}}}},'
+            '"customer":{"ids":{"customerId":'
+        ),
+        absent='","customer":{"ids":{"customerId":',
+    )
     kinds = _Escaped(lambda kind: f'"balanceChangeKind":{{"systemName":{_json_str(kind)}}}}}')
     yield '{"status":"Success","customerActions":['
     current = None
     for rows in batches:
+        _cover(templates, places, rows)
         parts: list[str] = []
         append = parts.append
         for row in rows:

@@ -170,11 +170,15 @@ def _get_history(
         rows = tx.customer_action_page(
             customer.id, since, end, offset=(number - 1) * per_page, limit=per_page
         )
+        # Only the templates and points of contact the page names: the
+        # tables grow with the project, a page does not.
+        templates = tx.templates_by_id({row.template_id for row in rows})
+        places = tx.points_of_contact_by_id(
+            {row.point_of_contact_id for row in rows if row.point_of_contact_id is not None}
+        )
         return {
             "customerActionsCount": tx.customer_action_count(customer.id, since, end),
-            "customerActions": action_trees(
-                rows, tx.templates_by_id(), tx.points_of_contact_by_id()
-            ),
+            "customerActions": action_trees(rows, templates, places),
         }
 
     return Prepared(work, changes_state=False)
