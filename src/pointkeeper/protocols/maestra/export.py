@@ -15,7 +15,6 @@ from typing import Any
 
 import orjson
 
-from pointkeeper import limits
 from pointkeeper.errors import InvalidRequest, NotFound
 from pointkeeper.store.tx import Tx
 
@@ -43,7 +42,7 @@ def read_export_request(fields: Fields) -> ExportRequest:
         raise InvalidRequest(
             "must come after sinceDateTimeUtc", field=fields.where("tillDateTimeUtc")
         )
-    segment = fields.text("segment", "ids", "externalId", chars_max=limits.id_chars_max)
+    segment = fields.identifier("segment", "ids", "externalId")
     return ExportRequest(since, till, segment)
 
 
