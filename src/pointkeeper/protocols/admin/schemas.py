@@ -44,6 +44,7 @@ __all__ = [
     "PointOfContactOut",
     "RefundIn",
     "RefundOut",
+    "TextCharacters",
 ]
 
 _kind_chars_max = 64
