@@ -20,6 +20,11 @@ backlog_default = 4096
 text_chars_max = 1_000
 id_chars_max = 200
 
+# Integers from the wire: both databases store signed 64-bit integers, so
+# every integer is range-checked against these where it is parsed.
+int64_min = -(2**63)
+int64_max = 2**63 - 1
+
 # The ledger.
 points_per_request_max = 1_000_000_000_000
 hold_ttl_seconds_default = 7 * 24 * 3600
@@ -38,6 +43,14 @@ in_list_values_max = 500
 # Templates and points of contact an export keeps formatted, each, beyond
 # the ones its current batch of rows names (it reads them as rows name them).
 export_names_cached_max = 10_000
+
+# A page of Maestra's GetCustomerBalanceHistory; the page number is bounded
+# so that its offset, (pageNumber - 1) * itemsPerPage, fits in 64 bits.
+history_page_items_max = 1_000
+history_page_number_max = int64_max // history_page_items_max
+# CP Extender's RequestedAmount, in currency units: at one point per unit or
+# more, a larger amount is always more points than one request may take.
+requested_amount_units_max = points_per_request_max
 
 # The single SQLite writer: how many requests share one transaction, and how
 # many may wait for it before new ones are refused.

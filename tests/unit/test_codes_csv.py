@@ -66,7 +66,26 @@ def test_lone_carriage_returns_end_lines_too() -> None:
 
 def test_a_quoted_field_spanning_lines_is_numbered_by_its_first_line() -> None:
     text = 'value\nA1\n"A\n2"\nA3\n'
-    assert read(text) == [ImportRow(1, "A1"), ImportRow(2, "A\n2"), ImportRow(4, "A3")]
+    # A code holds no line end, so that row is rejected, under its first line's number.
+    reason = "value must not contain control characters (U+000A at character 2)"
+    assert read(text) == [ImportRow(1, "A1"), Rejection(2, "A\n2", reason), ImportRow(4, "A3")]
+
+
+@pytest.mark.parametrize("char", ["\x00", "\x1b", "\t", "\x7f", "\x9f"], ids=ascii)
+@pytest.mark.parametrize("header", ["value", "value,availableFromDateTimeUtc"])
+def test_a_control_character_in_a_value_rejects_its_row(header: str, char: str) -> None:
+    reason = f"value must not contain control characters (U+{ord(char):04X} at character 3)"
+    assert read(f"{header}\nA1\nAB{char}C\nA3\n") == [
+        ImportRow(1, "A1"),
+        Rejection(2, f"AB{char}C", reason),
+        ImportRow(3, "A3"),
+    ]
+
+
+def test_code_row_rejects_a_control_character_before_the_dates() -> None:
+    found = code_row(4, "A\x001", available_from="not a date", available_till=None)
+    reason = "value must not contain control characters (U+0000 at character 2)"
+    assert found == Rejection(4, "A\x001", reason)
 
 
 def test_quoted_fields_and_blanks_around_them() -> None:

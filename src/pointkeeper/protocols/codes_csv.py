@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from pointkeeper.domain.time import Instant, from_datetime
 from pointkeeper.errors import InvalidRequest
+from pointkeeper.protocols.text import refusal
 from pointkeeper.services.promo import ImportRow
 
 if TYPE_CHECKING:
@@ -81,8 +82,13 @@ def _date(row: int, value: str, name: str, text: str | None) -> Instant | Reject
 def code_row(
     row: int, value: str, *, available_from: str | None, available_till: str | None
 ) -> ImportRow | Rejection:
-    """One code to import, or why its dates refuse it. The value itself is
-    checked by the service, with duplicates and codes that exist already."""
+    """One code to import, or why it is refused: a control character in the
+    value (refused here, as at every protocol boundary), or a bad date. The
+    value's form is checked by the service, with duplicates and codes that
+    exist already."""
+    problem = refusal(value, free_text=False)
+    if problem is not None:
+        return Rejection(row, value, f"{VALUE} {problem}")
     start = _date(row, value, AVAILABLE_FROM, available_from)
     if isinstance(start, Rejection):
         return start
@@ -164,7 +170,12 @@ def read_codes(lines: Iterable[str]) -> Iterator[ImportRow | Rejection]:
             row = last_line + 1 - header.line
             last_line = reader.line_num
             # The common case of a file of millions, handled inline.
-            if value_only and len(fields) == 1 and (value := fields[0].strip()):
+            if (
+                value_only
+                and len(fields) == 1
+                and (value := fields[0].strip())
+                and refusal(value, free_text=False) is None
+            ):
                 yield ImportRow(row, value)
                 continue
             item = _item(header, row, fields)

@@ -44,11 +44,14 @@ from .promo_schemas import (
     PoolOut,
 )
 from .routes import State
+from .schemas import IdCharacters
 
 __all__ = ["router"]
 
-PoolId = Annotated[str, Path(alias="externalId", min_length=1, max_length=id_chars_max)]
-CodeValue = Annotated[str, Path(alias="value", min_length=1, max_length=id_chars_max)]
+PoolId = Annotated[
+    str, Path(alias="externalId", min_length=1, max_length=id_chars_max), IdCharacters
+]
+CodeValue = Annotated[str, Path(alias="value", min_length=1, max_length=id_chars_max), IdCharacters]
 
 router = APIRouter(prefix="/v1", responses=routes.router.responses, tags=["promo codes"])
 

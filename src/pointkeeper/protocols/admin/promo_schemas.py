@@ -18,7 +18,7 @@ from pointkeeper.services.promo import (
     codes_per_import_max,
 )
 
-from .schemas import Text, UtcDateTime, _Request, _Response
+from .schemas import Text, TextCharacters, UtcDateTime, _Request, _Response
 
 __all__ = [
     "CodeCountsOut",
@@ -33,7 +33,7 @@ __all__ = [
     "RejectedOut",
 ]
 
-Name = Annotated[str, Field(min_length=1, max_length=text_chars_max)]
+Name = Annotated[str, Field(min_length=1, max_length=text_chars_max), TextCharacters]
 
 # Request fields and the pool columns they set, in the order they are written.
 _pool_columns = {

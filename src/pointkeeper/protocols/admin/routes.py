@@ -15,7 +15,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from pointkeeper.app import AppState
 from pointkeeper.domain.time import Instant, from_datetime, to_datetime
 from pointkeeper.jobs import run_jobs
-from pointkeeper.limits import id_chars_max
+from pointkeeper.limits import id_chars_max, int64_max
 from pointkeeper.protocols.fingerprint import request_fingerprint
 from pointkeeper.services import customers, ledger, loyalty, reference
 from pointkeeper.services.adjustments import BalanceChangeRequest, change_balance
@@ -32,6 +32,7 @@ from .schemas import (
     CustomerIn,
     CustomerOut,
     ErrorOut,
+    IdCharacters,
     JobsOut,
     PointOfContactIn,
     PointOfContactOut,
@@ -48,7 +49,9 @@ def _state(request: Request) -> AppState:
 
 
 State = Annotated[AppState, Depends(_state)]
-CustomerNumber = Annotated[str, Path(alias="customerNumber", min_length=1, max_length=id_chars_max)]
+CustomerNumber = Annotated[
+    str, Path(alias="customerNumber", min_length=1, max_length=id_chars_max), IdCharacters
+]
 _errors: dict[int | str, dict[str, object]] = {
     status: {"model": ErrorOut, "description": description}
     for status, description in (
@@ -147,7 +150,8 @@ async def post_balance_change(
 @router.post("/balance-changes/{balanceChangeId}/refund", status_code=201, tags=["ledger"])
 async def post_refund(
     state: State,
-    balance_change_id: Annotated[int, Path(alias="balanceChangeId", ge=1)],
+    # Bounded: a larger id is no row, and the databases cannot even compare it.
+    balance_change_id: Annotated[int, Path(alias="balanceChangeId", ge=1, le=int64_max)],
     body: Annotated[RefundIn | None, Body()] = None,
 ) -> RefundOut:
     """Gives a debit's points back into the lots it drew from."""
@@ -163,7 +167,9 @@ async def post_refund(
 @router.put("/points-of-contact/{externalId}", tags=["reference data"])
 async def put_point_of_contact(
     state: State,
-    external_id: Annotated[str, Path(alias="externalId", min_length=1, max_length=id_chars_max)],
+    external_id: Annotated[
+        str, Path(alias="externalId", min_length=1, max_length=id_chars_max), IdCharacters
+    ],
     body: PointOfContactIn,
 ) -> PointOfContactOut:
     """Creates or renames a point of contact (a store, the web shop, an app)."""
@@ -179,6 +185,7 @@ async def put_action_template(
     system_name: Annotated[
         str,
         Path(alias="systemName", pattern=r"^[A-Za-z][A-Za-z0-9_.-]*$", max_length=id_chars_max),
+        IdCharacters,
     ],
     body: ActionTemplateIn,
 ) -> ActionTemplateOut:
@@ -212,7 +219,7 @@ def _async_operations(tx: Tx, transaction_id: str) -> list[AsyncOperation]:
 async def get_async_operations(
     state: State,
     transaction_id: Annotated[
-        str, Query(alias="transactionId", min_length=1, max_length=id_chars_max)
+        str, Query(alias="transactionId", min_length=1, max_length=id_chars_max), IdCharacters
     ],
 ) -> list[AsyncOperationOut]:
     """The asynchronous calls made with this transactionId and their outcome."""

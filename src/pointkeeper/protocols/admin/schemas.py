@@ -2,7 +2,9 @@
 
 Names are camelCase on the wire and snake_case in Python. Requests refuse
 unknown keys, and integers are strict: ``1.0``, ``"1"`` and ``true`` are not
-points. Dates are ISO 8601 strings; one without an offset is UTC.
+points. Dates are ISO 8601 strings; one without an offset is UTC. Ids hold
+no control character and free text only tab and line ends
+(``protocols.text``); path and query ids use the same ``IdCharacters``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pydantic.alias_generators import to_camel
 from pointkeeper.domain.customers import Customer, Program
 from pointkeeper.domain.ledger import KIND_CUSTOM, Balances
 from pointkeeper.limits import id_chars_max, points_per_request_max, text_chars_max
+from pointkeeper.protocols.text import refusal
 
 __all__ = [
     "ActionTemplateIn",
@@ -35,11 +38,13 @@ __all__ = [
     "CustomerOut",
     "ErrorBody",
     "ErrorOut",
+    "IdCharacters",
     "JobsOut",
     "PointOfContactIn",
     "PointOfContactOut",
     "RefundIn",
     "RefundOut",
+    "TextCharacters",
 ]
 
 _kind_chars_max = 64
@@ -61,9 +66,28 @@ def _as_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
+def _id_characters(value: str) -> str:
+    problem = refusal(value, free_text=False)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+def _text_characters(value: str) -> str:
+    problem = refusal(value, free_text=True)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
 UtcDateTime = Annotated[datetime, BeforeValidator(_iso_string), AfterValidator(_as_utc)]
-Id = Annotated[str, Field(min_length=1, max_length=id_chars_max)]
-Text = Annotated[str, Field(max_length=text_chars_max)]
+# Annotations for any string that is an id, in a body, a path or a query, and
+# for free text: PostgreSQL cannot store U+0000, and control characters in
+# ids break logs, CSV exports and XML answers.
+IdCharacters = AfterValidator(_id_characters)
+TextCharacters = AfterValidator(_text_characters)
+Id = Annotated[str, Field(min_length=1, max_length=id_chars_max), IdCharacters]
+Text = Annotated[str, Field(max_length=text_chars_max), TextCharacters]
 
 
 class _Request(BaseModel):
@@ -150,7 +174,9 @@ class BalanceChangeIn(_Request):
         le=points_per_request_max,
         description="Points: positive credits, negative debits; never 0.",
     )
-    kind: str = Field(KIND_CUSTOM, min_length=1, max_length=_kind_chars_max)
+    kind: Annotated[str, IdCharacters] = Field(
+        KIND_CUSTOM, min_length=1, max_length=_kind_chars_max
+    )
     comment: Text | None = None
     date_time_utc: UtcDateTime | None = Field(None, description="Back-dates the action.")
     expiration_date_time_utc: UtcDateTime | None = None

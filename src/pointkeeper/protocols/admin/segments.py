@@ -15,11 +15,14 @@ from pointkeeper.services import segments
 
 from . import routes
 from .routes import CustomerNumber, State
+from .schemas import IdCharacters
 from .segment_schemas import MembersAddedOut, MembersIn, SegmentIn, SegmentOut
 
 __all__ = ["router"]
 
-ExternalId = Annotated[str, Path(alias="externalId", min_length=1, max_length=id_chars_max)]
+ExternalId = Annotated[
+    str, Path(alias="externalId", min_length=1, max_length=id_chars_max), IdCharacters
+]
 
 router = APIRouter(prefix="/v1", responses=routes.router.responses, tags=["segments"])
 

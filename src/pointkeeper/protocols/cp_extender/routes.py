@@ -217,6 +217,7 @@ async def _earn(request: Request, state: AppState) -> Answer:
 
 
 async def _balance_check(request: Request, state: AppState) -> Answer:
+    customer_number = wire.parse_balance_check_id(request.path_params["id"])
     body = await read_body(request.scope, request.receive, state.config.server.body_bytes_max)
     options = wire.parse_json_object(body) if body.strip() else {}
     options.update(request.query_params)
@@ -232,7 +233,7 @@ async def _balance_check(request: Request, state: AppState) -> Answer:
     statement = await read_settled(
         state.ready_store,
         loyalty.statement,
-        customer_number=request.path_params["id"],
+        customer_number=customer_number,
         clock=state.clock,
         start=start,
         end=end,

@@ -17,6 +17,7 @@ from pointkeeper.domain.ledger import (
 )
 from pointkeeper.domain.time import Instant, from_datetime, to_datetime
 from pointkeeper.errors import InvalidRequest
+from pointkeeper.protocols.text import refusal
 from pointkeeper.services.loyalty import Statement
 from pointkeeper.store.tx import ChangeRow
 
@@ -24,6 +25,7 @@ __all__ = [
     "AUTHORIZE_REQUIRED",
     "balance_check_body",
     "parse_authorize",
+    "parse_balance_check_id",
     "parse_date",
     "parse_earn",
     "parse_hold_reference",
@@ -49,28 +51,49 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
     return value
 
 
-def _text(body: dict[str, Any], name: str, *, required: bool, chars_max: int) -> str | None:
+def _checked(value: object, name: str, *, required: bool, chars_max: int, free_text: bool) -> str:
+    if not isinstance(value, str) or (required and not value) or len(value) > chars_max:
+        raise InvalidRequest(
+            f"{name} must be a string of at most {chars_max} characters", field=name
+        )
+    problem = refusal(value, free_text=free_text)
+    if problem is not None:
+        raise InvalidRequest(f"{name} {problem}", field=name)
+    return value
+
+
+def _id(body: dict[str, Any], name: str, *, required: bool) -> str | None:
+    """An id: at most ``id_chars_max`` characters, none of them a control character."""
     value = body.get(name)
     if value is None:
         if required:
             raise InvalidRequest(f"{name} is required", field=name)
         return None
-    if not isinstance(value, str) or (required and not value) or len(value) > chars_max:
-        raise InvalidRequest(
-            f"{name} must be a string of at most {chars_max} characters", field=name
-        )
-    return value
+    return _checked(value, name, required=required, chars_max=limits.id_chars_max, free_text=False)
+
+
+def _free_text(body: dict[str, Any], name: str) -> str | None:
+    """Optional free text: tabs and line ends are kept, other control characters refused."""
+    value = body.get(name)
+    if value is None:
+        return None
+    return _checked(value, name, required=False, chars_max=limits.text_chars_max, free_text=True)
+
+
+def parse_balance_check_id(value: str) -> str:
+    """The customer number in the path of ``/Loyalty/{id}/BalanceCheck``."""
+    return _checked(value, "Id", required=True, chars_max=limits.id_chars_max, free_text=False)
 
 
 def parse_earn(body: dict[str, Any]) -> tuple[str, int, str | None, str | None]:
     """(customer number, points, reason, reference)."""
-    customer_number = _text(body, "CustomerNumber", required=True, chars_max=limits.id_chars_max)
+    customer_number = _id(body, "CustomerNumber", required=True)
     assert customer_number is not None
     if "Points" not in body:
         raise InvalidRequest("Points is required", field="Points")
     points = check_points(body["Points"])
-    reason = _text(body, "Reason", required=False, chars_max=limits.text_chars_max)
-    reference = _text(body, "Reference", required=False, chars_max=limits.id_chars_max)
+    reason = _free_text(body, "Reason")
+    reference = _id(body, "Reference", required=False)
     return customer_number, points, reason, reference
 
 
@@ -85,9 +108,9 @@ def parse_authorize(
         raise InvalidRequest(AUTHORIZE_REQUIRED)
     if not isinstance(body["Type"], str) or body["Type"].lower() != "loyalty":
         raise InvalidRequest("Type is not valid", field="Type")
-    customer_number = _text(body, "Ref", required=True, chars_max=limits.id_chars_max)
-    sale_id = _text(body, "SaleId", required=True, chars_max=limits.id_chars_max)
-    location = _text(body, "Location", required=False, chars_max=limits.text_chars_max)
+    customer_number = _id(body, "Ref", required=True)
+    sale_id = _id(body, "SaleId", required=True)
+    location = _free_text(body, "Location")
     assert customer_number is not None and sale_id is not None
     if body.get("RequestedPoints") is not None:
         return (
@@ -97,18 +120,26 @@ def parse_authorize(
             None,
             location,
         )
-    amount = body["RequestedAmount"]
-    if type(amount) not in (int, float) or not 0 < amount <= limits.points_per_request_max:
+    return customer_number, sale_id, None, _requested_amount(body["RequestedAmount"]), location
+
+
+def _requested_amount(amount: object) -> float:
+    # Booleans are ints to Python, not numbers to a caller. A JSON integer
+    # beyond 64 bits arrives as a float, and one beyond a double's range is
+    # refused by the JSON parser already, so the bound sees every number.
+    if isinstance(amount, bool) or not isinstance(amount, int | float) or not amount > 0:
         raise InvalidRequest("RequestedAmount must be a positive number", field="RequestedAmount")
-    return customer_number, sale_id, None, float(amount), location
+    if amount > limits.requested_amount_units_max:
+        raise InvalidRequest("RequestedAmount is out of range", field="RequestedAmount")
+    return float(amount)
 
 
 def parse_hold_reference(body: dict[str, Any]) -> tuple[str, str]:
     """(customer number, auth code) of a Confirm or Cancel."""
     if not body.get("Ref") or not body.get("AuthCode"):
         raise InvalidRequest("Required: Ref and AuthCode")
-    customer_number = _text(body, "Ref", required=True, chars_max=limits.id_chars_max)
-    auth_code = _text(body, "AuthCode", required=True, chars_max=limits.id_chars_max)
+    customer_number = _id(body, "Ref", required=True)
+    auth_code = _id(body, "AuthCode", required=True)
     assert customer_number is not None and auth_code is not None
     return customer_number, auth_code
 

@@ -44,7 +44,7 @@ def read_export_request(fields: Fields) -> ExportRequest:
         raise InvalidRequest(
             "must come after sinceDateTimeUtc", field=fields.where("tillDateTimeUtc")
         )
-    segment = fields.text("segment", "ids", "externalId", chars_max=limits.id_chars_max)
+    segment = fields.identifier("segment", "ids", "externalId")
     return ExportRequest(since, till, segment)
 
 

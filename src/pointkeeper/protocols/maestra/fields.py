@@ -4,6 +4,11 @@ The tree comes from XML (every leaf a string) or JSON (numbers are numbers,
 flags are booleans); accessors accept what each format may carry and refuse
 the rest with an ``InvalidRequest`` whose field is the XPath-like location,
 e.g. ``/operation/balanceChanges/balanceChange/changeAmount``.
+
+Every string goes through ``text`` (free text) or ``identifier`` (ids),
+which refuse control characters by ``protocols.text``; every integer goes
+through ``integer``, which checks the caller's range (by default the signed
+64 bits both databases hold).
 """
 
 from __future__ import annotations
@@ -14,12 +19,16 @@ from typing import Any
 from pointkeeper import limits
 from pointkeeper.domain.time import Instant
 from pointkeeper.errors import InvalidRequest
+from pointkeeper.protocols.text import refusal
 
 from .dates import parse_date
 
 __all__ = ["CUSTOMER_ID_NAMES", "Fields"]
 
-_integer = re.compile(r"-?[0-9]{1,19}")
+# An XML integer: leading zeros aside, more than 19 digits is beyond every
+# 64-bit range, so such a number is refused before ``int`` reads it.
+_xml_integer = re.compile(r"-?0*[0-9]{1,19}")
+_xml_digits = re.compile(r"-?[0-9]+")
 
 # Customer id names of the protocol, in the order they are looked up, with
 # the domain's name for each.
@@ -88,6 +97,17 @@ class Fields:
     def text(
         self, *path: str, required: bool = False, chars_max: int = limits.text_chars_max
     ) -> str | None:
+        """Free text (a comment, a name): tabs and line ends are kept, other
+        control characters refused."""
+        return self._string(path, required=required, chars_max=chars_max, free_text=True)
+
+    def identifier(self, *path: str, required: bool = False) -> str | None:
+        """An id: at most ``id_chars_max`` characters, no control character."""
+        return self._string(path, required=required, chars_max=limits.id_chars_max, free_text=False)
+
+    def _string(
+        self, path: tuple[str, ...], *, required: bool, chars_max: int, free_text: bool
+    ) -> str | None:
         value = self._value(path)
         if value is None or value == "":
             if required:
@@ -97,19 +117,37 @@ class Fields:
             raise InvalidRequest(
                 f"must be text of at most {chars_max} characters", field=self.where(*path)
             )
+        problem = refusal(value, free_text=free_text)
+        if problem is not None:
+            raise InvalidRequest(problem, field=self.where(*path))
         return value
 
-    def integer(self, *path: str, required: bool = False) -> int | None:
+    def integer(
+        self,
+        *path: str,
+        required: bool = False,
+        minimum: int = limits.int64_min,
+        maximum: int = limits.int64_max,
+    ) -> int | None:
+        """A JSON integer or an XML one in digits, from ``minimum`` to ``maximum``."""
         value = self._value(path)
         if value is None or value == "":
             if required:
                 raise InvalidRequest("is required", field=self.where(*path))
             return None
         if type(value) is int and not self._from_xml:
-            return value
-        if isinstance(value, str) and self._from_xml and _integer.fullmatch(value.strip()):
-            return int(value)
-        raise InvalidRequest("must be an integer", field=self.where(*path))
+            number = value
+        elif isinstance(value, str) and self._from_xml and _xml_integer.fullmatch(value.strip()):
+            number = int(value)
+        elif isinstance(value, str) and self._from_xml and _xml_digits.fullmatch(value.strip()):
+            number = None  # More digits than any 64-bit integer has.
+        else:
+            raise InvalidRequest("must be an integer", field=self.where(*path))
+        if number is None or not minimum <= number <= maximum:
+            raise InvalidRequest(
+                f"must be an integer from {minimum} to {maximum}", field=self.where(*path)
+            )
+        return number
 
     def boolean(self, *path: str) -> bool | None:
         value = self._value(path)
@@ -138,6 +176,6 @@ class Fields:
             if not ids.has(wire_name):
                 continue
             if kind == "customer_id":
-                return kind, ids.integer(wire_name)
-            return kind, ids.text(wire_name, chars_max=limits.id_chars_max)
+                return kind, ids.integer(wire_name, minimum=1, maximum=limits.int64_max)
+            return kind, ids.identifier(wire_name)
         raise InvalidRequest("a customer id is required", field=self.where(*path, "ids"))

@@ -30,7 +30,6 @@ __all__ = ["Prepared", "action_trees", "prepare"]
 
 Work = Callable[[Tx, Instant], dict[str, Any]]
 balance_changes_per_request_max = 100
-history_page_items_max = 1_000
 _history_page_items_default = 100
 # Where a refusal from the ledger points in the request, by the service's field name.
 _error_locations = {
@@ -153,16 +152,11 @@ def _get_history(
     given_since = page.date("sinceDateTimeUtc")
     since = 0 if given_since is None else given_since
     till = page.date("tillDateTimeUtc")
-    given_number = page.integer("pageNumber")
+    # Bounded so that the page's offset fits in the databases' 64 bits.
+    given_number = page.integer("pageNumber", minimum=1, maximum=limits.history_page_number_max)
     number = 1 if given_number is None else given_number
-    given_per_page = page.integer("itemsPerPage")
+    given_per_page = page.integer("itemsPerPage", minimum=1, maximum=limits.history_page_items_max)
     per_page = _history_page_items_default if given_per_page is None else given_per_page
-    if number < 1:
-        raise InvalidRequest("must be 1 or more", field=page.where("pageNumber"))
-    if not 1 <= per_page <= history_page_items_max:
-        raise InvalidRequest(
-            f"must be from 1 to {history_page_items_max}", field=page.where("itemsPerPage")
-        )
 
     def work(tx: Tx, now: Instant) -> dict[str, Any]:
         customer = _settled_customer(tx, kind, value, now)
@@ -188,14 +182,18 @@ def _change_balance(
     fields: Fields, operation: OperationConfig, transaction_id: str | None
 ) -> Prepared:
     kind, value = fields.customer("customer")
-    point_of_contact = fields.text(
-        "pointOfContact", "ids", "externalId", chars_max=limits.id_chars_max
-    )
+    point_of_contact = fields.identifier("pointOfContact", "ids", "externalId")
     requests: list[tuple[BalanceChangeRequest, str]] = []
     for change in fields.items(
         "balanceChanges", item="balanceChange", limit=balance_changes_per_request_max
     ):
-        amount = change.integer("changeAmount", required=True)
+        # The ledger's bounds; zero is refused by the ledger, with its reason.
+        amount = change.integer(
+            "changeAmount",
+            required=True,
+            minimum=-limits.points_per_request_max,
+            maximum=limits.points_per_request_max,
+        )
         assert amount is not None
         request = BalanceChangeRequest(
             change_amount=amount,
@@ -254,15 +252,13 @@ def _customer_values(customer: Fields, *, with_ids: bool) -> tuple[dict[str, Any
     ):
         for source in (ids, customer):
             if source is not None and source.has(wire_name):
-                values[kind] = source.text(wire_name, chars_max=limits.id_chars_max)
-    for wire_name, name in (
-        ("firstName", "first_name"),
-        ("lastName", "last_name"),
-        ("status", "status"),
-    ):
+                values[kind] = source.identifier(wire_name)
+    for wire_name, name in (("firstName", "first_name"), ("lastName", "last_name")):
         if customer.has(wire_name):
             values[name] = customer.text(wire_name, chars_max=limits.id_chars_max)
-    return values, customer.text("program", chars_max=limits.id_chars_max)
+    if customer.has("status"):
+        values["status"] = customer.identifier("status")
+    return values, customer.identifier("program")
 
 
 def _register(fields: Fields, operation: OperationConfig, transaction_id: str | None) -> Prepared:

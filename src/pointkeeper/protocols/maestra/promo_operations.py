@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from pointkeeper import limits
 from pointkeeper.config import OperationConfig
 from pointkeeper.domain.promo import RedemptionRefused, available_window
 from pointkeeper.domain.time import Instant
@@ -125,14 +124,14 @@ def _codeless_tree(status: str, request: IssueRequest) -> dict[str, Any]:
 
 
 def _point_of_contact(fields: Fields) -> str | None:
-    return fields.text("pointOfContact", "ids", "externalId", chars_max=limits.id_chars_max)
+    return fields.identifier("pointOfContact", "ids", "externalId")
 
 
 def _by_rule(fields: Fields, path: tuple[str, ...], disallowed: str | None) -> str | None:
     """The field at ``path``, mandatory unless the seed's table disallows its
     node (``promoCode/ids`` or ``promoCode/pool``) in this mode."""
     if disallowed is None:
-        return fields.text(*path, required=True, chars_max=limits.id_chars_max)
+        return fields.identifier(*path, required=True)
     if fields.has(*path[:2]):
         raise InvalidRequest(disallowed, field=fields.where(*path))
     return None
@@ -205,7 +204,7 @@ def redeem_promo_code(
     fields: Fields, operation: OperationConfig, transaction_id: str | None
 ) -> Prepared:
     customer_kind, customer_value = fields.customer("customer")
-    value = fields.text(*_value_path, required=True, chars_max=limits.id_chars_max)
+    value = fields.identifier(*_value_path, required=True)
     assert value is not None
     point_of_contact = _point_of_contact(fields)
     at = fields.date("executionDateTimeUtc")
@@ -229,7 +228,7 @@ def cancel_promo_code_redemption(
     fields: Fields, operation: OperationConfig, transaction_id: str | None
 ) -> Prepared:
     customer_kind, customer_value = fields.customer("customer")
-    value = fields.text(*_value_path, required=True, chars_max=limits.id_chars_max)
+    value = fields.identifier(*_value_path, required=True)
     assert value is not None
     # A cancellation records neither, but malformed ones are refused as in
     # every other kind.

@@ -2,8 +2,9 @@
 
 Checks run in this order, the first failure answering: endpoint and secret
 key (401), operation known (400), operation allowed on the endpoint (403),
-body size (413), body well-formed (400), request valid (200
-``ValidationError``); transactionId reused for another request (409).
+transactionId well-formed (400), body size (413), body well-formed (400),
+request valid (200 ``ValidationError``); transactionId reused for another
+request (409).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pointkeeper.errors import DuplicateTransaction, Overloaded, PointkeeperErro
 from pointkeeper.logs import new_error_id
 from pointkeeper.protocols.body import BodyTooLarge, ClientDisconnect, header, read_body
 from pointkeeper.protocols.fingerprint import request_fingerprint
+from pointkeeper.protocols.text import refusal
 from pointkeeper.services.idempotency import run_once
 from pointkeeper.store.tx import Tx
 
@@ -95,6 +97,20 @@ def _operation(config: Config, query: dict[str, str], scope: Scope) -> Operation
     if endpoint_id not in operation.endpoints:
         raise ProtocolError(403, "Operation is not allowed for this endpoint")
     return operation
+
+
+def _transaction_id(query: dict[str, str]) -> str | None:
+    """The call's idempotency key: an id like every other, refused as a
+    ProtocolError because it is a query parameter, not part of the body."""
+    value = query.get("transactionId")
+    if value is None:
+        return None
+    if len(value) > limits.id_chars_max:
+        raise ProtocolError(400, f"transactionId must be at most {limits.id_chars_max} characters")
+    problem = refusal(value, free_text=False)
+    if problem is not None:
+        raise ProtocolError(400, f"transactionId {problem}")
+    return value
 
 
 def _parse(body: bytes, body_format: str | None) -> dict[str, Any]:
@@ -189,12 +205,12 @@ async def _run(
     query = {key: values[0] for key, values in parse_qs(scope["query_string"].decode()).items()}
     config = state.config
     operation = _operation(config, query, scope)
+    transaction_id = _transaction_id(query)
     body = await read_body(scope, receive, config.server.body_bytes_max)
     body_format = _format_of(header(scope, b"content-type"))
     tree = _parse(body, body_format)
     fields = Fields(tree, from_xml=body_format == "xml")
     endpoint_id = query.get("endpointId") or query["endpoint"]
-    transaction_id = query.get("transactionId")
     asynchronous_call = scope["path"].endswith("/async")
     if operation.kind == "ExportBalanceChanges":
         if asynchronous_call:
