@@ -60,6 +60,8 @@ _log = logging.getLogger(__name__)
 # A request that meets a held lock, a deadlock or a serialization failure
 # this many times is answered "retry later" instead of being tried again.
 _attempts_max = 10
+# A read that meets a dead connection is tried once more.
+_read_attempts_max = 2
 # A caller without batches (the CLI) pauses before its next attempt.
 _retry_pause_seconds = 0.01
 _rows_per_fetch = 2_000
@@ -526,11 +528,13 @@ class PostgresStore:
                             fresh_connection = False
                 except _StaleConnection as stale:
                     # Nothing of the batch ran: it goes back to the head of
-                    # the queue, for the pool's next connection. A second in
-                    # a row means the database itself is unavailable.
+                    # the queue, for a new connection (the pool's others died
+                    # with this one). A second in a row means the database
+                    # itself is unavailable.
                     if fresh_connection:
                         raise _unavailable_error(stale.__cause__ or stale) from stale
                     fresh_connection = True
+                    await pool.expire_connections()
                     self._waiting.put_back(batch)
                     batch = []
         except Exception as exc:
@@ -615,12 +619,18 @@ class PostgresStore:
     # -- reading -----------------------------------------------------------
 
     async def read(self, work: Work, /, *args: Any, **kwargs: Any) -> Any:
-        try:
-            pool = await self._shared_pool()
-            async with _acquired(pool) as connection:
-                return await _read(connection, self._context, work, args, kwargs)
-        except _unavailable as exc:
-            raise _unavailable_error(exc) from exc
+        pool = await self._shared_pool()
+        # A read changes nothing: after a restart or a failover killed the
+        # pool's connections, it is read again once, on a new one.
+        for attempt in range(1, _read_attempts_max + 1):
+            try:
+                async with _acquired(pool) as connection:
+                    return await _read(connection, self._context, work, args, kwargs)
+            except _unavailable as exc:
+                if attempt == _read_attempts_max:
+                    raise _unavailable_error(exc) from exc
+                await pool.expire_connections()
+        raise AssertionError("unreachable")
 
     def read_sync(self, work: Work, /, *args: Any, **kwargs: Any) -> Any:
         self._check_open()
