@@ -110,10 +110,12 @@ def main() -> int:
         rows.append(h.Row.of("GET /healthz", args.connections, healthz, server.peak_rss_mb()))
 
         script = write_earn_script(server, args.customers)
+        cpu_before = h.cpu_seconds(server.pid)
         with h.PeakFileSize(h.sqlite_wal_path(url)) as wal:
             earn = h.run_wrk(
                 f"{server.base_url}/Loyalty/Earn", args.connections, args.duration, script
             )
+        cpu_us_per_earn = (h.cpu_seconds(server.pid) - cpu_before) * 1e6 / max(earn.requests, 1)
         wal_mb = None if h.is_postgres(url) else wal.peak_mb
         rows.append(
             h.Row.of(
@@ -134,6 +136,8 @@ def main() -> int:
     over_starlette = earn.requests_per_s / healthz.requests_per_s
     notes = [
         f"Earn / ceiling: {ratio:.2f}",
+        # Steadier than the rate on a shared machine: what one Earn costs the server.
+        f"server CPU per Earn: {cpu_us_per_earn:.0f} us",
         f"Earn / Starlette no-op (/healthz): {over_starlette:.2f}",
         *notes,
         f"Ran on {setup.label}",
@@ -150,6 +154,7 @@ def main() -> int:
             "duration_s": args.duration,
             "customers": args.customers,
             "earn_requests": earn.requests,
+            "server_cpu_us_per_earn": cpu_us_per_earn,
             "earn_balance_delta": earned,
             "socket_errors": {"ceiling": status.socket_errors, "earn": earn.socket_errors},
         },

@@ -67,6 +67,8 @@ class DatabaseConfig(_Section):
     connections_max: int = Field(8, ge=2, le=200)
     # A write that cannot start within this long is answered 503 (retry later).
     write_wait_seconds_max: float = Field(limits.write_wait_seconds_max_default, gt=0, le=600)
+    # SQLite only: the write-ahead log is started over once it grows past this.
+    wal_bytes_max: int = Field(limits.sqlite_wal_bytes_max_default, ge=1024 * 1024, le=1024**3)
 
     @field_validator("url")
     @classmethod

@@ -25,6 +25,7 @@ import asyncio
 import logging
 import resource
 import sys
+import weakref
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -79,6 +80,33 @@ class _HeadTooLarge(Exception):
     """Raised from a parser callback once a request's head passes its bound."""
 
 
+class _Deadlines:
+    """The deadlines of one process's connections, checked every
+    ``_sweep_seconds`` by one timer: a timer per request (two, with the body)
+    cost the raw endpoint a fifth of its rate, an attribute costs nothing."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, server_state: ServerState) -> None:
+        self._loop = loop
+        self._connections = server_state.connections
+        self._handle = loop.call_later(_sweep_seconds, self._sweep)
+
+    def _sweep(self) -> None:
+        now = self._loop.time()
+        for connection in list(self._connections):
+            deadline = getattr(connection, "deadline", None)
+            if deadline is not None and now >= deadline:
+                assert isinstance(connection, GuardedHttpToolsProtocol)
+                connection.timed_out()
+        self._handle = self._loop.call_later(_sweep_seconds, self._sweep)
+
+
+# How often the deadlines are checked: a connection may outlive its bound by
+# up to this much.
+_sweep_seconds = 0.5
+# One sweep per server (a test process may run several, one after another).
+_deadlines: weakref.WeakKeyDictionary[ServerState, _Deadlines] = weakref.WeakKeyDictionary()
+
+
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with the bounds of this module."""
 
@@ -93,14 +121,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         assert isinstance(config, _UvicornConfig)
         self._limits = config.connection_limits
         # Between requests and until a request's headers are whole, the
-        # bytes that arrive belong to a head. They are counted twice over:
-        # as chunks while the head is unfinished (what the parser holds), and
-        # exactly, field by field, as the parser hands them over.
+        # bytes that arrive belong to a head: counted as chunks while it is
+        # unfinished (what the parser holds), exactly once it is whole.
         self._reading_head = True
         self._head_chunk_bytes = 0
-        self._head_bytes = 0
+        self._chunk_bytes = 0
         self._heads_completed = 0
-        self._deadline: asyncio.TimerHandle | None = None
+        # When (loop time) the head or the body now awaited is overdue.
+        self.deadline: float | None = None
+        if server_state not in _deadlines:
+            _deadlines[server_state] = _Deadlines(self.loop, server_state)
 
     # -- the connection --------------------------------------------------
 
@@ -109,16 +139,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if len(self.connections) > self._limits.connections_max:
             self._refuse(503, "Too many connections; retry later")
             return
-        self._arm(self._limits.header_timeout_seconds)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
-        super().connection_lost(exc)
+        self.deadline = self.loop.time() + self._limits.header_timeout_seconds
 
     def data_received(self, data: bytes) -> None:
         # uvicorn's own, but for the bounds: a head too large is 431, not 400.
         self._unset_keepalive_if_required()
         heads_before, reading_before = self._heads_completed, self._reading_head
+        self._chunk_bytes = len(data)
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -142,59 +169,37 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._start_head()
-        if self._deadline is None:
-            self._arm(self._limits.header_timeout_seconds)
-
-    def on_url(self, url: bytes) -> None:
-        self._count_head(len(url))
-        super().on_url(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._count_head(len(name) + len(value) + 4)  # ": " and CRLF
-        super().on_header(name, value)
+        self._reading_head = True
+        self._head_chunk_bytes = 0
+        if self.deadline is None:
+            self.deadline = self.loop.time() + self._limits.header_timeout_seconds
 
     def on_headers_complete(self) -> None:
+        # The head may have ended within a chunk that also held a body: only
+        # then is it measured exactly, field by field.
+        if self._head_chunk_bytes + self._chunk_bytes > self._limits.header_bytes_max:
+            size = len(self.url) + sum(len(n) + len(v) + 4 for n, v in self.headers)
+            if self._head_chunk_bytes + size > self._limits.header_bytes_max:
+                raise _HeadTooLarge
         self._reading_head = False
         self._heads_completed += 1
-        self._disarm()
         super().on_headers_complete()
-        if not self.transport.is_closing():
-            self._arm(self._limits.body_timeout_seconds)
+        self.deadline = self.loop.time() + self._limits.body_timeout_seconds
 
     def on_message_complete(self) -> None:
-        self._disarm()
-        self._start_head()
+        self.deadline = None
+        self._reading_head = True
+        self._head_chunk_bytes = 0
         super().on_message_complete()
 
     # -- the bounds --------------------------------------------------------
 
-    def _start_head(self) -> None:
-        self._reading_head = True
-        self._head_chunk_bytes = 0
-        self._head_bytes = 0
-
-    def _count_head(self, size: int) -> None:
-        # Exact, for a head that arrives in one chunk with its end.
-        self._head_bytes += size
-        if self._head_bytes > self._limits.header_bytes_max:
-            raise _HeadTooLarge
-
-    def _arm(self, seconds: float) -> None:
-        self._disarm()
-        self._deadline = self.loop.call_later(seconds, self._timed_out)
-
-    def _disarm(self) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
-            self._deadline = None
-
-    def _timed_out(self) -> None:
-        self._deadline = None
+    def timed_out(self) -> None:
+        """The head or body awaited has not come in time: ends the connection."""
+        self.deadline = None
         if self.transport.is_closing():
             return
-        nothing_read = self._head_chunk_bytes == 0 and self._head_bytes == 0
-        if (self._reading_head and nothing_read) or self._answering():
+        if (self._reading_head and self._head_chunk_bytes == 0) or self._answering():
             # Nothing asked yet (a connection opened ahead of need), or an
             # answer under way: nothing to say, the connection just ends.
             self._close()
@@ -220,7 +225,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._close()
 
     def _close(self) -> None:
-        self._disarm()
+        self.deadline = None
         if self.cycle is not None and not self.cycle.response_complete:
             # A request still being read or answered sees the client gone.
             self.cycle.disconnected = True

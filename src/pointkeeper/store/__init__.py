@@ -66,6 +66,7 @@ def open_store(database: DatabaseConfig) -> Store:
         return SqliteStore(
             database.url.removeprefix("sqlite:///"),
             write_wait_seconds_max=database.write_wait_seconds_max,
+            wal_bytes_max=database.wal_bytes_max,
         )
     except OPEN_FAILURES as exc:
         raise StoreUnavailable(describe_open_failure(database.url, exc)) from exc

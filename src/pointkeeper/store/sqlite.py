@@ -49,14 +49,15 @@ _stream_chunks_waiting_max = 4
 # The WAL is checkpointed by a thread of its own, so that copying pages back
 # into the database happens beside the commits, not in their way. That alone
 # never lets the WAL start over while writes go on (a checkpoint finishes
-# only while nothing is written), and it grew with every commit: so once it
-# passes ``limits.sqlite_wal_bytes_max`` the writer finishes the checkpoint
-# itself between two batches, after answering the first, and the next one
-# starts the WAL from its beginning, the file cut back to that size. A reader
-# that keeps an old snapshot (a long export) holds the WAL until it ends; the
-# writer tries again at most every ``_wal_retry_seconds`` meanwhile.
-_checkpoint_interval_seconds = 1.0
-_wal_retry_seconds = 0.1
+# only while nothing is written), and it grew with every commit. So when the
+# thread finds the WAL past its bound (``database.wal_bytes_max``), it asks
+# the writer to finish the checkpoint between two batches: only the frames
+# since the thread's own pass are left to copy, and the next batch starts the
+# WAL from its beginning, the file cut back to the bound. Should the writer
+# find the WAL at twice the bound first (writes faster than the thread's
+# passes), it does not wait for the thread. A reader that keeps an old
+# snapshot (a long export) holds the WAL until it ends.
+_checkpoint_interval_seconds = 0.25
 
 
 def _connect(path: str) -> sqlite3.Connection:
@@ -65,14 +66,15 @@ def _connect(path: str) -> sqlite3.Connection:
     connection.execute("PRAGMA busy_timeout=10000")
     connection.execute("PRAGMA synchronous=FULL")
     connection.execute("PRAGMA foreign_keys=ON")
-    connection.execute(f"PRAGMA journal_size_limit={limits.sqlite_wal_bytes_max}")
     return connection
 
 
-def _connect_writer(path: str) -> sqlite3.Connection:
+def _connect_writer(path: str, *, wal_bytes_max: int) -> sqlite3.Connection:
     """The write connection, opened by the caller of the store so that a
     database that cannot be opened fails there."""
     connection = _connect(path)
+    # The writer is the connection that starts the WAL over: it cuts the file back.
+    connection.execute(f"PRAGMA journal_size_limit={wal_bytes_max}")
     # WAL is a property of the file: set once here, before any other thread connects.
     (mode,) = connection.execute("PRAGMA journal_mode=WAL").fetchone()
     if mode != "wal":
@@ -138,11 +140,12 @@ class SqliteStore:
         *,
         context: dict[str, Any] | None = None,
         write_wait_seconds_max: float = limits.write_wait_seconds_max_default,
+        wal_bytes_max: int = limits.sqlite_wal_bytes_max_default,
     ) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._path = path
         self._context = context or {}
-        self._connection = _connect_writer(path)
+        self._connection = _connect_writer(path, wal_bytes_max=wal_bytes_max)
         self._tx = Tx(self._connection, self._context)
         # Held by whoever uses the write connection: a batch from its BEGIN
         # to its COMMIT, or one synchronous caller.
@@ -157,7 +160,9 @@ class SqliteStore:
         self._read_connections_lock = threading.Lock()
         self._failure: StoreError | None = None
         self._wal_path = f"{path}-wal"
-        self._wal_tried_at = 0.0
+        self._wal_bytes_max = wal_bytes_max
+        # Set by the checkpoint thread, taken by the writer.
+        self._wal_restart_wanted = False
         self.write_failures = WriteFailures()
         # Set once the store stops taking writes: ``leave_loop`` has begun.
         self._closing = False
@@ -202,7 +207,7 @@ class SqliteStore:
             if failure is None:
                 outcomes = self._run_batch([(work, args, kwargs)])
                 failure = self._commit()
-            if self._wal_is_long():
+            if self._wal_is_due():
                 self._restart_wal()
         if failure is not None:
             outcomes = [(False, failure)]
@@ -241,7 +246,7 @@ class SqliteStore:
                 self.write_failures.note(outcomes)
                 for request, (ok, value) in zip(batch, outcomes, strict=True):
                     answer(request, ok, value)
-                if self._wal_is_long():
+                if self._wal_is_due():
                     with self._connection_lock:
                         await loop.run_in_executor(self._committer, self._restart_wal)
         finally:
@@ -323,33 +328,32 @@ class SqliteStore:
             return StoreError(f"The database failed: {exc}")
         return None
 
-    def _wal_is_long(self) -> bool:
-        """True when the WAL has grown past its bound and the writer should
-        finish a checkpoint now (not more often than ``_wal_retry_seconds``)."""
-        try:
-            size = os.stat(self._wal_path).st_size
-        except FileNotFoundError:
-            return False
-        now = time.monotonic()
-        if size <= limits.sqlite_wal_bytes_max or now - self._wal_tried_at < _wal_retry_seconds:
-            return False
-        self._wal_tried_at = now
-        return True
-
     def _restart_wal(self) -> None:
         """Checkpoints from the writer, with no write transaction open: every
         frame gets copied (unless a reader holds an old snapshot), so the
         next transaction writes the WAL from its start."""
+        self._wal_restart_wanted = False
         try:
             self._connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
         except sqlite3.Error as exc:
             _log.warning("WAL checkpoint by the writer failed: %s", exc)
+
+    def _wal_is_due(self) -> bool:
+        """True when the writer should start the WAL over now."""
+        return self._wal_restart_wanted or self._wal_bytes() > 2 * self._wal_bytes_max
+
+    def _wal_bytes(self) -> int:
+        try:
+            return os.stat(self._wal_path).st_size
+        except FileNotFoundError:
+            return 0
 
     def _checkpoint_loop(self, connection: sqlite3.Connection) -> None:
         try:
             while not self._stop_checkpoints.wait(_checkpoint_interval_seconds):
                 try:
                     connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    self._wal_restart_wanted = self._wal_bytes() > self._wal_bytes_max
                 except sqlite3.Error:
                     _log.exception("WAL checkpoint failed; trying again")
         finally:
