@@ -68,8 +68,10 @@ def main() -> int:
     ):
         numbers = h.customer_numbers(args.customers)
         h.create_customers(server, numbers)
-        script = write_earn_script(server, args.customers)
         for connections in counts:
+            # A fresh script each run: its References start over, and the same
+            # Reference again would be a replay, crediting nothing.
+            script = write_earn_script(server, args.customers)
             before = h.sum_point_balances(server, numbers)
             row, result = _run(server, url, script, connections, args.duration)
             time.sleep(1.0)  # requests wrk abandoned at the deadline finish before counting
