@@ -127,9 +127,11 @@ def write_config(
     database_url: str | None,
     extra_toml: str = "",
     database_toml: str = "",
+    server_toml: str = "",
 ) -> tuple[Path, Secrets]:
     """Write a minimal config with fresh random secrets; jobs off so they don't skew load.
-    `database_toml`: more keys of the [database] table (`Setup.database_toml()`)."""
+    `database_toml` / `server_toml`: more keys of the [database] / [server] table
+    (`Setup.database_toml()`, `Setup.server_toml()`)."""
     found = Secrets(
         admin_token=secrets.token_urlsafe(24),
         bearer_token=secrets.token_urlsafe(24),
@@ -143,7 +145,7 @@ url = {_toml_str(url)}
 [server]
 host = "127.0.0.1"
 port = {port}
-
+{server_toml}
 [jobs]
 enabled = false
 
@@ -289,6 +291,7 @@ def bench_server(
     extra_toml: str = "",
     processes: int = 1,
     database_toml: str = "",
+    server_toml: str = "",
 ) -> Iterator[Server]:
     """Temp dir + config + migrated database + running server (`processes` worker
     processes, `pointkeeper serve --workers`); all torn down on exit."""
@@ -298,7 +301,9 @@ def bench_server(
     started = False
     try:
         port = free_port()
-        config, found = write_config(workdir, port, database_url, extra_toml, database_toml)
+        config, found = write_config(
+            workdir, port, database_url, extra_toml, database_toml, server_toml
+        )
         migrate(config, log)
         command = [*pointkeeper_command(), "serve", "--config", str(config)]
         with log.open("ab") as out:
@@ -477,18 +482,21 @@ class Setup:
     postgres_server: str = POSTGRES_SERVER
     writers: int | None = None  # [database] writers / connections_max, when given
     connections_max: int | None = None
+    loop: str | None = None  # [server] loop, when given
 
     @property
     def label(self) -> str:
         processes = "1 process" if self.processes == 1 else f"{self.processes} processes"
-        return f"{self.database}, {processes}"
+        loop = f", {self.loop} loop" if self.loop else ""
+        return f"{self.database}, {processes}{loop}"
 
     @property
     def suffix(self) -> str:
-        """For result file names: empty for the default SQLite, 1 process."""
+        """For result file names: empty for the default SQLite, 1 process, default loop."""
+        loop = f".{self.loop}" if self.loop else ""
         if self.database == "sqlite" and self.processes == 1:
-            return ""
-        return f".{self.database}-p{self.processes}"
+            return loop
+        return f".{self.database}-p{self.processes}{loop}"
 
     def pool_config(self) -> dict[str, int]:
         """The [database] keys beyond the URL, for a store the benchmark opens itself."""
@@ -502,6 +510,9 @@ class Setup:
         if self.connections_max is not None:
             lines.append(f"connections_max = {self.connections_max}")
         return "".join(f"{line}\n" for line in lines)
+
+    def server_toml(self) -> str:
+        return f"loop = {_toml_str(self.loop)}\n" if self.loop else ""
 
     @contextlib.contextmanager
     def fresh_database(self, folder: Path, name: str = "bench") -> Iterator[str]:
@@ -538,7 +549,9 @@ class Setup:
 
     def server(self, database_url: str | None, extra_toml: str = "") -> Any:
         """`bench_server` with this set-up's processes and pool sizes."""
-        return bench_server(database_url, extra_toml, self.processes, self.database_toml())
+        return bench_server(
+            database_url, extra_toml, self.processes, self.database_toml(), self.server_toml()
+        )
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -547,12 +560,13 @@ class Setup:
             "processes": self.processes,
             "writers": self.writers,
             "connections_max": self.connections_max,
+            "loop": self.loop,
         }
 
 
 def add_setup_arguments(parser: argparse.ArgumentParser, *, explicit_url: bool = True) -> None:
     """--database, --database-url (unless the script needs databases of its own),
-    --processes, --postgres-server, --writers, --connections-max."""
+    --processes, --postgres-server, --writers, --connections-max, --loop."""
     group = parser.add_argument_group("where it runs")
     group.add_argument(
         "--database",
@@ -580,6 +594,9 @@ def add_setup_arguments(parser: argparse.ArgumentParser, *, explicit_url: bool =
     group.add_argument("--writers", type=int, help="[database] writers (PostgreSQL)")
     group.add_argument(
         "--connections-max", type=int, help="[database] connections_max (PostgreSQL)"
+    )
+    group.add_argument(
+        "--loop", choices=("asyncio", "uvloop"), help="[server] loop (default: the server's)"
     )
 
 
@@ -609,6 +626,7 @@ def setup_from(
         postgres_server=args.postgres_server,
         writers=args.writers,
         connections_max=args.connections_max,
+        loop=args.loop,
     )
 
 

@@ -97,6 +97,9 @@ class ServerConfig(_Section):
     # Connections the kernel may hold before the server accepts them (the
     # system's net.core.somaxconn caps it).
     backlog: int = Field(limits.backlog_default, ge=64, le=1_000_000)
+    # asyncio keeps the tail bounded under overload; uvloop answers more per
+    # second until the server saturates (docs/decisions.md, "Event loop").
+    loop: Literal["asyncio", "uvloop"] = "asyncio"
 
 
 class JobsConfig(_Section):

@@ -1,5 +1,6 @@
-"""The HTTP server: uvicorn (httptools, uvloop) with the bounds a server on
-an open network needs, which uvicorn leaves out.
+"""The HTTP server: uvicorn (httptools; the asyncio loop, or uvloop when
+``server.loop`` asks) with the bounds a server on an open network needs,
+which uvicorn leaves out.
 
 Without them one unauthenticated client could hold the server: a header
 line streamed for ever grows in memory, a connection that sends nothing (or
@@ -263,7 +264,7 @@ def uvicorn_config(app: Any, config: Config, **options: Any) -> uvicorn.Config:
     defaults: dict[str, Any] = {
         "host": server.host,
         "port": server.port,
-        "loop": "uvloop",
+        "loop": server.loop,
         "http": GuardedHttpToolsProtocol,
         "ws": "none",
         "access_log": False,

@@ -1,15 +1,17 @@
 """What one client can do to a real server before any route runs: headers
 bounded in size (431), in time (408) with the body, idle connections closed,
 the number of connections capped (503) -- on every API, on SQLite with one
-process and on PostgreSQL with ``serve --workers 2``. Each test is bounded
+process and on PostgreSQL with ``serve --workers 2``, on either event loop. Each test is bounded
 in time: a server that waits for ever fails it instead of hanging the run.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import socket
 import time
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,9 +48,13 @@ _REQUESTS = {
 }
 
 
-@pytest.fixture(scope="module")
+# The bounds live in the protocol, over the loop's transports: both loops
+# the configuration offers must keep them.
+@pytest.fixture(scope="module", params=["asyncio", "uvloop"])
 def server(
-    tmp_path_factory: pytest.TempPathFactory, module_database_url: str
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    module_database_url: str,
 ) -> Iterator[ServerProcess]:
     workers = 1 if module_database_url.startswith("sqlite:") else 2
     with running_server(
@@ -56,7 +62,7 @@ def server(
         sections=_MAESTRA,
         database_url=module_database_url,
         workers=workers,
-        server_options=_OPTIONS,
+        server_options={**_OPTIONS, "loop": request.param},
     ) as process:
         yield process
 
@@ -211,3 +217,41 @@ def test_connections_past_the_cap_are_refused_at_once(tmp_path: Path) -> None:
             connection.sendall(b"GET /healthz HTTP/1.1\r\nhost: test\r\n\r\n")
             status, body = _read_answer(connection)
         assert (status, json.loads(body)) == (200, {"status": "ok"})
+
+
+def _mapped_files(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/maps").read_text()
+    except OSError:  # gone meanwhile
+        return ""
+
+
+def test_the_configured_loop_serves(server: ServerProcess) -> None:
+    """``server.loop`` reaches every process: uvloop is loaded only when asked."""
+    wanted = tomllib.loads(server.config_path.read_text())["server"]["loop"]
+    group = [
+        int(entry.name)
+        for entry in Path("/proc").iterdir()
+        if entry.name.isdigit() and _process_group(int(entry.name)) == server.pid
+    ]
+    # With workers, the serving processes are the ones multiprocessing spawned
+    # (not the supervisor, nor multiprocessing's resource tracker).
+    serving = [pid for pid in group if server.workers == 1 or b"spawn_main" in _command(pid)]
+    loaded = {pid: "uvloop/loop" in _mapped_files(pid) for pid in serving}
+    assert len(serving) == server.workers and all(
+        uses_uvloop == (wanted == "uvloop") for uses_uvloop in loaded.values()
+    ), loaded
+
+
+def _process_group(pid: int) -> int:
+    try:
+        return os.getpgid(pid)
+    except OSError:
+        return -1
+
+
+def _command(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
