@@ -59,7 +59,7 @@ write_queue_max = 10_000
 # How long a write may wait for its batch before it is answered "retry later".
 write_wait_seconds_max_default = 2.0
 # SQLite's write-ahead log is started over once it grows past this.
-sqlite_wal_bytes_max_default = 16 * 1024 * 1024
+sqlite_wal_bytes_max_default = 64 * 1024 * 1024
 # How long ``/readyz`` keeps answering 503 after a write failed because the
 # database was unavailable (full, down, read-only).
 ready_write_failure_seconds = 10.0
