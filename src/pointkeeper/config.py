@@ -97,9 +97,10 @@ class ServerConfig(_Section):
     # Connections the kernel may hold before the server accepts them (the
     # system's net.core.somaxconn caps it).
     backlog: int = Field(limits.backlog_default, ge=64, le=1_000_000)
-    # asyncio keeps the tail bounded under overload; uvloop answers more per
-    # second until the server saturates (docs/decisions.md, "Event loop").
-    loop: Literal["asyncio", "uvloop"] = "asyncio"
+    # "auto": asyncio on SQLite, where uvloop lets some requests wait seconds
+    # once the one process is saturated; uvloop on PostgreSQL, where asyncpg
+    # costs less CPU on it (docs/decisions.md, "Event loop").
+    loop: Literal["auto", "asyncio", "uvloop"] = "auto"
 
 
 class JobsConfig(_Section):

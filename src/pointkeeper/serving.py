@@ -1,5 +1,5 @@
-"""The HTTP server: uvicorn (httptools; the asyncio loop, or uvloop when
-``server.loop`` asks) with the bounds a server on an open network needs,
+"""The HTTP server: uvicorn (httptools; asyncio's loop or uvloop, as
+``server.loop`` says) with the bounds a server on an open network needs,
 which uvicorn leaves out.
 
 Without them one unauthenticated client could hold the server: a header
@@ -37,7 +37,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 from uvicorn.supervisors import Multiprocess
 
-from pointkeeper.config import Config, ServerConfig
+from pointkeeper.config import Config, ServerConfig, is_postgres
 
 __all__ = ["ConnectionLimits", "GuardedHttpToolsProtocol", "run_server", "uvicorn_config"]
 
@@ -248,6 +248,13 @@ def _raise_file_limit(wanted: int) -> int:
     return soft
 
 
+def _event_loop(config: Config) -> str:
+    """The event loop ``server.loop`` names, with "auto" chosen by the database."""
+    if config.server.loop != "auto":
+        return config.server.loop
+    return "uvloop" if is_postgres(config.database.url) else "asyncio"
+
+
 def uvicorn_config(app: Any, config: Config, **options: Any) -> uvicorn.Config:
     """uvicorn's configuration of ``app`` (an application, or with
     ``factory=True`` an import string) under the server's bounds."""
@@ -264,7 +271,7 @@ def uvicorn_config(app: Any, config: Config, **options: Any) -> uvicorn.Config:
     defaults: dict[str, Any] = {
         "host": server.host,
         "port": server.port,
-        "loop": server.loop,
+        "loop": _event_loop(config),
         "http": GuardedHttpToolsProtocol,
         "ws": "none",
         "access_log": False,

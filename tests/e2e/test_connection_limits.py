@@ -229,6 +229,19 @@ def _mapped_files(pid: int) -> str:
 def test_the_configured_loop_serves(server: ServerProcess) -> None:
     """``server.loop`` reaches every process: uvloop is loaded only when asked."""
     wanted = tomllib.loads(server.config_path.read_text())["server"]["loop"]
+    assert _uses_uvloop(server) == (wanted == "uvloop")
+
+
+def test_the_automatic_loop_follows_the_database(tmp_path: Path, module_database_url: str) -> None:
+    """By default SQLite (one process) is served on asyncio's loop, PostgreSQL on uvloop."""
+    on_postgres = not module_database_url.startswith("sqlite:")
+    workers = 2 if on_postgres else 1
+    with running_server(tmp_path, database_url=module_database_url, workers=workers) as server:
+        assert _uses_uvloop(server) == on_postgres
+
+
+def _uses_uvloop(server: ServerProcess) -> bool:
+    """Whether the server's processes run on uvloop (all of them, or none)."""
     group = [
         int(entry.name)
         for entry in Path("/proc").iterdir()
@@ -238,9 +251,8 @@ def test_the_configured_loop_serves(server: ServerProcess) -> None:
     # (not the supervisor, nor multiprocessing's resource tracker).
     serving = [pid for pid in group if server.workers == 1 or b"spawn_main" in _command(pid)]
     loaded = {pid: "uvloop/loop" in _mapped_files(pid) for pid in serving}
-    assert len(serving) == server.workers and all(
-        uses_uvloop == (wanted == "uvloop") for uses_uvloop in loaded.values()
-    ), loaded
+    assert len(serving) == server.workers and len(set(loaded.values())) == 1, loaded
+    return next(iter(loaded.values()))
 
 
 def _process_group(pid: int) -> int:
