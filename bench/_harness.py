@@ -116,7 +116,7 @@ def pointkeeper_command() -> list[str]:
     return [sys.executable, "-m", "pointkeeper.cli"]
 
 
-def _toml_str(value: str) -> str:
+def toml_str(value: str) -> str:
     # JSON string escaping is valid TOML basic-string escaping for what we write here.
     return json.dumps(value)
 
@@ -140,7 +140,7 @@ def write_config(
     url = database_url or f"sqlite:///{workdir / 'bench.db'}"
     text = f"""\
 [database]
-url = {_toml_str(url)}
+url = {toml_str(url)}
 {database_toml}
 [server]
 host = "127.0.0.1"
@@ -150,15 +150,15 @@ port = {port}
 enabled = false
 
 [admin]
-tokens = [{_toml_str(found.admin_token)}]
+tokens = [{toml_str(found.admin_token)}]
 
 [cp_extender]
-tokens = [{_toml_str(found.bearer_token)}]
-jwt_secret = {_toml_str(found.jwt_secret)}
+tokens = [{toml_str(found.bearer_token)}]
+jwt_secret = {toml_str(found.jwt_secret)}
 users = []
 
 [[programs]]
-name = {_toml_str(PROGRAM)}
+name = {toml_str(PROGRAM)}
 """
     config = workdir / "pointkeeper.toml"
     config.write_text(text + extra_toml)
@@ -179,10 +179,10 @@ def server_environment() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("POINTKEEPER_")}
 
 
-def migrate(config: Path, log: Path) -> None:
+def migrate(config: Path, log: Path, command: list[str] | None = None) -> None:
     with log.open("ab") as out:
         done = subprocess.run(
-            [*pointkeeper_command(), "migrate", "--config", str(config)],
+            [*(command or pointkeeper_command()), "migrate", "--config", str(config)],
             stdout=out,
             stderr=subprocess.STDOUT,
             env=server_environment(),
@@ -292,9 +292,11 @@ def bench_server(
     processes: int = 1,
     database_toml: str = "",
     server_toml: str = "",
+    command: list[str] | None = None,
 ) -> Iterator[Server]:
     """Temp dir + config + migrated database + running server (`processes` worker
-    processes, `pointkeeper serve --workers`); all torn down on exit."""
+    processes, `pointkeeper serve --workers`; `command`: another installation's
+    `pointkeeper`); all torn down on exit."""
     workdir = Path(tempfile.mkdtemp(prefix="pointkeeper-bench-"))
     process: subprocess.Popen[bytes] | None = None
     log = workdir / "server.log"
@@ -304,11 +306,11 @@ def bench_server(
         config, found = write_config(
             workdir, port, database_url, extra_toml, database_toml, server_toml
         )
-        migrate(config, log)
-        command = [*pointkeeper_command(), "serve", "--config", str(config)]
+        migrate(config, log, command)
+        serve = [*(command or pointkeeper_command()), "serve", "--config", str(config)]
         with log.open("ab") as out:
             process = subprocess.Popen(
-                [*command, "--workers", str(processes)],
+                [*serve, "--workers", str(processes)],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -370,15 +372,15 @@ def maestra_toml(endpoint_id: str, secret_key: str, operations: dict[str, str]) 
     (name -> kind) allowed on it."""
     text = f"""
 [[endpoints]]
-id = {_toml_str(endpoint_id)}
-secret_key = {_toml_str(secret_key)}
+id = {toml_str(endpoint_id)}
+secret_key = {toml_str(secret_key)}
 """
     for name, kind in operations.items():
         text += f"""
 [[operations]]
-name = {_toml_str(name)}
-kind = {_toml_str(kind)}
-endpoints = [{_toml_str(endpoint_id)}]
+name = {toml_str(name)}
+kind = {toml_str(kind)}
+endpoints = [{toml_str(endpoint_id)}]
 """
     return text
 
@@ -512,7 +514,7 @@ class Setup:
         return "".join(f"{line}\n" for line in lines)
 
     def server_toml(self) -> str:
-        return f"loop = {_toml_str(self.loop)}\n" if self.loop else ""
+        return f"loop = {toml_str(self.loop)}\n" if self.loop else ""
 
     @contextlib.contextmanager
     def fresh_database(self, folder: Path, name: str = "bench") -> Iterator[str]:
