@@ -8,7 +8,6 @@ import gc
 import logging
 import sys
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -18,39 +17,25 @@ from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pointkeeper import limits
+from pointkeeper.app_state import AppState
 from pointkeeper.config import Config, load_config
 from pointkeeper.domain import time
 from pointkeeper.domain.time import Instant
 from pointkeeper.errors import StoreError
 from pointkeeper.jobs import run_periodically
 from pointkeeper.logs import RequestIdMiddleware, configure_logging
+from pointkeeper.protocols.admin import create_admin_app
+from pointkeeper.protocols.cp_extender import cp_extender_routes
+from pointkeeper.protocols.maestra.asynchronous import run_due
+from pointkeeper.protocols.maestra.routes import maestra_routes
 from pointkeeper.services.reference import sync_reference_data
-from pointkeeper.store import Store, open_store
+from pointkeeper.store import open_store
 from pointkeeper.store.tx import Tx
 
-__all__ = ["AppState", "create_app", "create_app_from_environment", "tune_process"]
+__all__ = ["create_app", "create_app_from_environment", "tune_process"]
 
 _log = logging.getLogger(__name__)
 _ready_seconds_max = 2.0
-
-
-@dataclass
-class AppState:
-    """What every protocol adapter needs: set up by the lifespan."""
-
-    config: Config
-    clock: Callable[[], Instant] = time.now
-    store: Store | None = field(default=None)
-    # Set when an asynchronous call is queued, so the jobs run it soon.
-    async_work: asyncio.Event = field(default_factory=asyncio.Event)
-    # Why start-up failed, in one line, when the reason is one the server
-    # expects (the database cannot be opened).
-    startup_failure: str | None = None
-
-    @property
-    def ready_store(self) -> Store:
-        assert self.store is not None, "the store opens in the application's lifespan"
-        return self.store
 
 
 async def _healthz(request: Request) -> Response:
@@ -119,12 +104,7 @@ def create_app_from_environment() -> Starlette:
 
 
 def create_app(config: Config, *, clock: Callable[[], Instant] = time.now) -> Starlette:
-    # Imported here so that the protocol packages may import AppState.
-    from pointkeeper.protocols.admin import create_admin_app
-    from pointkeeper.protocols.cp_extender import cp_extender_routes
-    from pointkeeper.protocols.maestra.routes import maestra_routes
-
-    state = AppState(config=config, clock=clock)
+    state = AppState(config=config, clock=clock, async_calls=run_due)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -145,7 +125,7 @@ def create_app(config: Config, *, clock: Callable[[], Instant] = time.now) -> St
         jobs = None
         if config.jobs.enabled:
             jobs = asyncio.create_task(
-                run_periodically(store, clock, config, wake=state.async_work)
+                run_periodically(store, clock, config, async_calls=run_due, wake=state.async_work)
             )
         try:
             yield

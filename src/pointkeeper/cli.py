@@ -103,10 +103,11 @@ def jobs_run(config_path: str | None) -> None:
     """Run every due job once and print what each did."""
     from pointkeeper.domain import time
     from pointkeeper.jobs import run_jobs
+    from pointkeeper.protocols.maestra.asynchronous import run_due
 
     config = load(config_path)
     with opened_store(config) as store:
-        report = _run_on_own_loop(store, run_jobs(store, time.now, config))
+        report = _run_on_own_loop(store, run_jobs(store, time.now, config, async_calls=run_due))
     echo_json({**dataclasses.asdict(report.ledger), "async_operations": report.async_operations})
 
 
@@ -118,11 +119,13 @@ def worker(config_path: str | None) -> None:
     from pointkeeper.domain import time
     from pointkeeper.jobs import run_periodically
     from pointkeeper.logs import configure_logging
+    from pointkeeper.protocols.maestra.asynchronous import run_due
 
     configure_logging()
     config = load(config_path)
     with opened_store(config) as store, contextlib.suppress(KeyboardInterrupt):
-        _run_on_own_loop(store, run_periodically(store, time.now, config))
+        jobs = run_periodically(store, time.now, config, async_calls=run_due)
+        _run_on_own_loop(store, jobs)
 
 
 @main.command()

@@ -15,9 +15,14 @@ from pointkeeper.domain.time import Instant
 from pointkeeper.services.jobs import JobReport, run_batch
 from pointkeeper.store import Store
 
-__all__ = ["JobsReport", "run_jobs", "run_periodically"]
+__all__ = ["AsyncCalls", "JobsReport", "run_jobs", "run_periodically"]
 
 _log = logging.getLogger(__name__)
+
+# Store work ``(tx, *, config, now) -> handled`` that runs a batch of the
+# queued asynchronous calls: the protocol that queues them gives it, so the
+# jobs need not know any protocol.
+AsyncCalls = Callable[..., int]
 
 
 @dataclass(slots=True)
@@ -26,11 +31,10 @@ class JobsReport:
     async_operations: int
 
 
-async def run_jobs(store: Store, clock: Callable[[], Instant], config: Config) -> JobsReport:
+async def run_jobs(
+    store: Store, clock: Callable[[], Instant], config: Config, *, async_calls: AsyncCalls
+) -> JobsReport:
     """Runs every job until nothing is due, one bounded batch per transaction."""
-    # Imported here: the jobs run protocol work, the protocols do not import jobs.
-    from pointkeeper.protocols.maestra.asynchronous import run_due
-
     ledger = JobReport()
     for _ in range(limits.job_batches_per_run_max):
         report: JobReport = await store.write(run_batch, now=clock())
@@ -39,7 +43,7 @@ async def run_jobs(store: Store, clock: Callable[[], Instant], config: Config) -
             break
     handled = 0
     for _ in range(limits.job_batches_per_run_max):
-        count: int = await store.write(run_due, config=config, now=clock())
+        count: int = await store.write(async_calls, config=config, now=clock())
         handled += count
         if count == 0:
             break
@@ -51,6 +55,7 @@ async def run_periodically(
     clock: Callable[[], Instant],
     config: Config,
     *,
+    async_calls: AsyncCalls,
     wake: asyncio.Event | None = None,
 ) -> None:
     """Runs the jobs every ``jobs.interval_seconds``, and at once when ``wake``
@@ -59,7 +64,7 @@ async def run_periodically(
     while True:
         wake.clear()
         try:
-            report = await run_jobs(store, clock, config)
+            report = await run_jobs(store, clock, config, async_calls=async_calls)
             if report.ledger.did_anything or report.async_operations:
                 _log.info("jobs ran", extra={"report": report})
         except asyncio.CancelledError:

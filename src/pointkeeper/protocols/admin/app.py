@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from pointkeeper import __version__
-from pointkeeper.app import AppState
+from pointkeeper.app_state import AppState
 
 from .auth import AdminAuth
 from .body_limit import BodyLimit

@@ -22,7 +22,7 @@ from fastapi import APIRouter, Path, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from pointkeeper.app import AppState
+from pointkeeper.app_state import AppState
 from pointkeeper.domain.promo import Code, Pool
 from pointkeeper.domain.time import Instant
 from pointkeeper.errors import InvalidRequest

@@ -12,7 +12,7 @@ from typing import Annotated
 import orjson
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
 
-from pointkeeper.app import AppState
+from pointkeeper.app_state import AppState
 from pointkeeper.domain.time import Instant, from_datetime, to_datetime
 from pointkeeper.jobs import run_jobs
 from pointkeeper.limits import id_chars_max, int64_max
@@ -200,7 +200,9 @@ async def put_action_template(
 async def post_jobs_run(state: State) -> JobsOut:
     """Runs hold timeouts, expiry, pending activation and waiting
     asynchronous calls now."""
-    report = await run_jobs(state.ready_store, state.clock, state.config)
+    report = await run_jobs(
+        state.ready_store, state.clock, state.config, async_calls=state.async_calls
+    )
     ledger = report.ledger
     return JobsOut(
         holds_expired=ledger.holds_expired,

@@ -21,7 +21,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from pointkeeper import limits
-from pointkeeper.app import AppState
+from pointkeeper.app_state import AppState
 from pointkeeper.config import CpExtenderConfig
 from pointkeeper.domain.ledger import HoldStatus
 from pointkeeper.domain.time import ms_per_day, ms_per_second

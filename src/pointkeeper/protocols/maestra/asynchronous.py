@@ -23,7 +23,8 @@ from pointkeeper.store.tx import LockBusy, Tx
 
 from . import codec
 from .fields import Fields
-from .operations import error_location, prepare
+from .kinds import prepare
+from .prepared import error_location
 
 __all__ = ["enqueue", "run_due"]
 

@@ -7,8 +7,6 @@ The streamed ``ExportBalanceChanges`` lives in ``export``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from pointkeeper import limits
@@ -25,43 +23,12 @@ from pointkeeper.store.tx import Tx
 
 from .dates import format_date
 from .fields import Fields
+from .prepared import Kind, Prepared
 
-__all__ = ["Prepared", "action_trees", "prepare"]
+__all__ = ["CUSTOMER_KINDS", "action_trees"]
 
-Work = Callable[[Tx, Instant], dict[str, Any]]
 balance_changes_per_request_max = 100
 _history_page_items_default = 100
-# Where a refusal from the ledger points in the request, by the service's field name.
-_error_locations = {
-    "customer": "/operation/customer/ids",
-    "ids": "/operation/customer/ids",
-    "customerNumber": "/operation/customer/ids/customerNumber",
-    "websiteId": "/operation/customer/ids/webSiteUserId",
-    "email": "/operation/customer/email",
-    "mobilePhone": "/operation/customer/mobilePhone",
-    "status": "/operation/customer/status",
-    "program": "/operation/customer/program",
-    "changeAmount": "/operation/balanceChanges/balanceChange/changeAmount",
-    "expirationDateTimeUtc": "/operation/balanceChanges/balanceChange/expirationDateTimeUtc",
-    "pointOfContact": "/operation/pointOfContact/ids/externalId",
-}
-
-
-@dataclass(frozen=True, slots=True)
-class Prepared:
-    """A checked request: the work to run, and whether it changes state (and
-    so is kept under its transactionId)."""
-
-    work: Work
-    changes_state: bool
-
-
-def error_location(field: str | None) -> str:
-    if field is None:
-        return "/operation"
-    if field.startswith("/"):
-        return field
-    return _error_locations.get(field, f"/operation/{field}")
 
 
 def _customer_ids(customer: Customer) -> dict[str, Any]:
@@ -287,24 +254,10 @@ def _edit(fields: Fields, operation: OperationConfig, transaction_id: str | None
     return Prepared(work, changes_state=True)
 
 
-_kinds: dict[str, Callable[[Fields, OperationConfig, str | None], Prepared]] = {
+CUSTOMER_KINDS: dict[str, Kind] = {
     "GetCustomerBalance": _get_balance,
     "GetCustomerBalanceHistory": _get_history,
     "ChangeCustomerBalance": _change_balance,
     "RegisterCustomer": _register,
     "EditCustomer": _edit,
 }
-
-
-def prepare(fields: Fields, operation: OperationConfig, transaction_id: str | None) -> Prepared:
-    """Checks a request for ``operation``; refusals are ``InvalidRequest``s."""
-    kind = _kinds.get(operation.kind)
-    if kind is None:
-        raise NotImplementedError(operation.kind)
-    return kind(fields, operation, transaction_id)
-
-
-# Last: the promo kinds build this module's Prepared (see promo_operations._prepared).
-from .promo_operations import PROMO_KINDS  # noqa: E402
-
-_kinds.update(PROMO_KINDS)

@@ -10,9 +10,9 @@ code that cannot be redeemed) are ``ValidationError``s.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pointkeeper.config import OperationConfig
 from pointkeeper.domain.promo import RedemptionRefused, available_window
@@ -29,9 +29,7 @@ from pointkeeper.store.tx import Tx
 
 from .dates import format_date
 from .fields import Fields
-
-if TYPE_CHECKING:
-    from .operations import Prepared
+from .prepared import Kind, Prepared, Work
 
 __all__ = [
     "POOL_LOCATION",
@@ -54,14 +52,8 @@ _disallowed = {
     "pool-set": "is not allowed: this operation's settings name the pool",
 }
 
-_Work = Callable[[Tx, Instant], dict[str, Any]]
 
-
-def _prepared(work: _Work) -> Prepared:
-    # Imported here because ``operations`` imports this module to register
-    # the kinds: at call time both modules are complete, whichever came first.
-    from .operations import Prepared
-
+def _prepared(work: Work) -> Prepared:
     # Each kind changes state, so a transactionId retry answers the same code.
     return Prepared(work, changes_state=True)
 
@@ -245,8 +237,8 @@ def cancel_promo_code_redemption(
     return _prepared(work)
 
 
-# Registered by ``operations`` under the kind names of the configuration.
-PROMO_KINDS: dict[str, Callable[[Fields, OperationConfig, str | None], Prepared]] = {
+# Registered by ``kinds`` under the kind names of the configuration.
+PROMO_KINDS: dict[str, Kind] = {
     "IssuePromoCode": issue_promo_code,
     "RedeemPromoCode": redeem_promo_code,
     "CancelPromoCodeRedemption": cancel_promo_code_redemption,

@@ -18,7 +18,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from pointkeeper import limits
-from pointkeeper.app import AppState
+from pointkeeper.app_state import AppState
 from pointkeeper.config import Config, OperationConfig
 from pointkeeper.errors import DuplicateTransaction, Overloaded, PointkeeperError, StoreError
 from pointkeeper.logs import new_error_id
@@ -31,7 +31,8 @@ from pointkeeper.store.tx import Tx
 from . import asynchronous, codec
 from .export import export_chunks, read_export_request
 from .fields import Fields
-from .operations import error_location, prepare
+from .kinds import prepare
+from .prepared import error_location
 
 __all__ = ["maestra_routes"]
 

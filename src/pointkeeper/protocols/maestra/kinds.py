@@ -1,0 +1,23 @@
+"""The registry of operation kinds, by the name the configuration gives
+(``[[operations]] kind``)."""
+
+from __future__ import annotations
+
+from pointkeeper.config import OperationConfig
+
+from .fields import Fields
+from .operations import CUSTOMER_KINDS
+from .prepared import Kind, Prepared
+from .promo_operations import PROMO_KINDS
+
+__all__ = ["prepare"]
+
+_kinds: dict[str, Kind] = {**CUSTOMER_KINDS, **PROMO_KINDS}
+
+
+def prepare(fields: Fields, operation: OperationConfig, transaction_id: str | None) -> Prepared:
+    """Checks a request for ``operation``; refusals are ``InvalidRequest``s."""
+    kind = _kinds.get(operation.kind)
+    if kind is None:
+        raise NotImplementedError(operation.kind)
+    return kind(fields, operation, transaction_id)
