@@ -19,9 +19,9 @@ from pointkeeper.config import Config, is_postgres
 if TYPE_CHECKING:
     from pointkeeper.store import Store
 
-T = TypeVar("T")
+_T = TypeVar("_T")
 
-__all__ = ["main"]
+__all__ = ["demo", "jobs", "jobs_run", "main", "migrate", "serve", "worker"]
 
 
 def _serve(config: Config, *, workers: int = 1) -> None:
@@ -39,11 +39,11 @@ def _serve(config: Config, *, workers: int = 1) -> None:
     run_server(config, "pointkeeper.app:create_app_from_environment", workers=workers)
 
 
-def _run_on_own_loop(store: Store, work: Coroutine[Any, Any, T]) -> T:
+def _run_on_own_loop(store: Store, work: Coroutine[Any, Any, _T]) -> _T:
     """Runs ``work`` on an event loop of its own, and lets go of the store's
     connections on that loop before it ends."""
 
-    async def run() -> T:
+    async def run() -> _T:
         try:
             return await work
         finally:

@@ -25,7 +25,23 @@ from pydantic import (
 from pointkeeper import limits
 from pointkeeper.secrets import SecretSet
 
-__all__ = ["Config", "ConfigError", "load_config", "parse_config"]
+__all__ = [
+    "AdminConfig",
+    "Config",
+    "ConfigError",
+    "CpExtenderConfig",
+    "DatabaseConfig",
+    "EndpointConfig",
+    "JobsConfig",
+    "OperationConfig",
+    "ProgramConfig",
+    "ServerConfig",
+    "UserConfig",
+    "is_postgres",
+    "load_config",
+    "parse_config",
+    "postgres_dsn",
+]
 
 _env_prefix = "POINTKEEPER_"
 _table_sections = ("database", "server", "jobs", "admin", "cp_extender")

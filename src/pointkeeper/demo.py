@@ -19,7 +19,7 @@ from pointkeeper.services.customers import put_customer
 from pointkeeper.services.reference import sync_reference_data
 from pointkeeper.store import open_store
 
-__all__ = ["DemoSecrets", "prepare_demo", "usage"]
+__all__ = ["PROGRAM", "DemoSecrets", "prepare_demo", "usage"]
 
 PROGRAM = "Loyalty program 1"
 

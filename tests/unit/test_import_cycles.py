@@ -12,7 +12,7 @@ import pointkeeper
 _package_root = Path(pointkeeper.__file__).parent
 
 
-def _modules() -> dict[str, Path]:
+def package_modules() -> dict[str, Path]:
     found = {}
     for path in _package_root.rglob("*.py"):
         parts = ["pointkeeper", *path.relative_to(_package_root).with_suffix("").parts]
@@ -44,7 +44,7 @@ def _imported(module: str, path: Path, modules: dict[str, Path]) -> Iterator[str
 
 
 def import_graph() -> dict[str, set[str]]:
-    modules = _modules()
+    modules = package_modules()
     graph: dict[str, set[str]] = {}
     for module, path in modules.items():
         # A package's __init__ runs before any of its modules: importing one's

@@ -37,7 +37,17 @@ from pointkeeper.store.tx import Tx
 
 from .store import config_option, echo_json, load, opened_store
 
-__all__ = ["batch_rows_default", "codes", "import_codes", "pools", "rejections_shown_max"]
+__all__ = [
+    "batch_rows_default",
+    "block",
+    "codes",
+    "generate",
+    "import_codes",
+    "pools",
+    "put",
+    "rejections_shown_max",
+    "show",
+]
 
 # Every commit rewrites each page of the value index that the batch touched;
 # with random codes that is most of the index, so fewer, larger batches write

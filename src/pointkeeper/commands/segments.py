@@ -9,7 +9,7 @@ from pointkeeper.services import segments as service
 
 from .store import config_option, echo_json, load, opened_store
 
-__all__ = ["segments"]
+__all__ = ["add", "put", "remove", "segments", "show"]
 
 
 def _segment_json(view: service.SegmentView) -> dict[str, object]:

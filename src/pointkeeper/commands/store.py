@@ -16,7 +16,7 @@ from pointkeeper.store import Store
 
 __all__ = ["config_option", "echo_json", "load", "migrated", "opened_store"]
 
-T = TypeVar("T")
+_T = TypeVar("_T")
 
 config_option = click.option(
     "--config",
@@ -62,7 +62,7 @@ def migrated(config: Config) -> None:
     _checked(lambda: migrate(config.database.url))
 
 
-def _checked(open_database: Callable[[], T]) -> T:
+def _checked(open_database: Callable[[], _T]) -> _T:
     # A database that cannot be reached or opened ends the command with the
     # reason's one line, as click prints it: "Error: database: ...".
     try:

@@ -32,6 +32,7 @@ __all__ = [
     "check_redemption",
     "generate_value",
     "issue_status",
+    "pattern_chars_max",
 ]
 
 # The six issue statuses of seed 002.

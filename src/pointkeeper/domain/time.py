@@ -9,7 +9,7 @@ from __future__ import annotations
 import time as _time
 from datetime import UTC, datetime, timedelta
 
-__all__ = ["Instant", "from_datetime", "now", "to_datetime"]
+__all__ = ["Instant", "from_datetime", "ms_per_day", "ms_per_second", "now", "to_datetime"]
 
 Instant = int
 

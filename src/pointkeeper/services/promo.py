@@ -37,6 +37,8 @@ __all__ = [
     "IssueRequest",
     "block_code",
     "cancel_redemption",
+    "codes_per_generation_max",
+    "codes_per_import_max",
     "generate_codes",
     "import_codes",
     "issue_code",

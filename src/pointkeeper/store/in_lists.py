@@ -16,10 +16,10 @@ from pointkeeper import limits
 
 __all__ = ["in_lists"]
 
-T = TypeVar("T")
+_T = TypeVar("_T")
 
 
-def in_lists(values: Iterable[T]) -> Iterator[tuple[str, list[T]]]:
+def in_lists(values: Iterable[_T]) -> Iterator[tuple[str, list[_T]]]:
     """(``"?, ?, ..."``, the values) for each chunk of at most
     ``limits.in_list_values_max`` of ``values``, in their order; nothing
     for no values."""

@@ -46,7 +46,16 @@ from .promo_schemas import (
 from .routes import State
 from .schemas import IdCharacters
 
-__all__ = ["router"]
+__all__ = [
+    "CodeValue",
+    "PoolId",
+    "get_pool",
+    "post_block",
+    "post_codes",
+    "post_generate",
+    "put_pool",
+    "router",
+]
 
 PoolId = Annotated[
     str, Path(alias="externalId", min_length=1, max_length=id_chars_max), IdCharacters

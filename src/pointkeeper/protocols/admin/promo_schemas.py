@@ -23,11 +23,13 @@ from .schemas import Text, TextCharacters, UtcDateTime, _Request, _Response
 __all__ = [
     "CodeCountsOut",
     "CodeIn",
+    "CodeItem",
     "CodeOut",
     "CodesIn",
     "GenerateIn",
     "GeneratedOut",
     "ImportOut",
+    "Name",
     "PoolIn",
     "PoolOut",
     "RejectedOut",

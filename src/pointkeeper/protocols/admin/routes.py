@@ -40,7 +40,21 @@ from .schemas import (
     RefundOut,
 )
 
-__all__ = ["balance_change_fingerprint", "router"]
+__all__ = [
+    "CustomerNumber",
+    "State",
+    "async_operations_listed_max",
+    "balance_change_fingerprint",
+    "get_async_operations",
+    "get_customer",
+    "post_balance_change",
+    "post_jobs_run",
+    "post_refund",
+    "put_action_template",
+    "put_customer",
+    "put_point_of_contact",
+    "router",
+]
 
 
 def _state(request: Request) -> AppState:

@@ -38,13 +38,16 @@ __all__ = [
     "CustomerOut",
     "ErrorBody",
     "ErrorOut",
+    "Id",
     "IdCharacters",
     "JobsOut",
     "PointOfContactIn",
     "PointOfContactOut",
     "RefundIn",
     "RefundOut",
+    "Text",
     "TextCharacters",
+    "UtcDateTime",
 ]
 
 _kind_chars_max = 64

@@ -18,7 +18,7 @@ from .routes import CustomerNumber, State
 from .schemas import IdCharacters
 from .segment_schemas import MembersAddedOut, MembersIn, SegmentIn, SegmentOut
 
-__all__ = ["router"]
+__all__ = ["ExternalId", "delete_member", "get_segment", "post_members", "put_segment", "router"]
 
 ExternalId = Annotated[
     str, Path(alias="externalId", min_length=1, max_length=id_chars_max), IdCharacters

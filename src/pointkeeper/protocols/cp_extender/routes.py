@@ -43,7 +43,7 @@ from pointkeeper.services.reads import read_settled
 from . import auth, wire
 from .throttle import LockedOut, LoginThrottle
 
-__all__ = ["cp_extender_routes"]
+__all__ = ["Answer", "Handler", "cp_extender_routes"]
 
 _log = logging.getLogger(__name__)
 _status_by_error: list[tuple[type[PointkeeperError], int]] = [

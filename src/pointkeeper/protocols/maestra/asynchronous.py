@@ -26,7 +26,7 @@ from .fields import Fields
 from .kinds import prepare
 from .prepared import error_location
 
-__all__ = ["enqueue", "run_due"]
+__all__ = ["attempts_max", "enqueue", "operations_per_batch_max", "run_due"]
 
 _log = logging.getLogger(__name__)
 attempts_max = 8

@@ -24,7 +24,7 @@ from .codec import escape_text
 from .dates import format_date
 from .fields import Fields
 
-__all__ = ["ExportRequest", "export_chunks", "read_export_request"]
+__all__ = ["Batches", "ExportRequest", "chunk_bytes", "export_chunks", "read_export_request"]
 
 chunk_bytes = 1024 * 1024
 

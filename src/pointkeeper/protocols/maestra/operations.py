@@ -25,7 +25,7 @@ from .dates import format_date
 from .fields import Fields
 from .prepared import Kind, Prepared
 
-__all__ = ["CUSTOMER_KINDS", "action_trees"]
+__all__ = ["CUSTOMER_KINDS", "action_trees", "balance_changes_per_request_max"]
 
 balance_changes_per_request_max = 100
 _history_page_items_default = 100

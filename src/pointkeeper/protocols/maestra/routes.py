@@ -34,7 +34,7 @@ from .fields import Fields
 from .kinds import prepare
 from .prepared import error_location
 
-__all__ = ["maestra_routes"]
+__all__ = ["ProtocolError", "maestra_routes"]
 
 _log = logging.getLogger(__name__)
 _content_types = {"xml": b"application/xml; charset=utf-8", "json": b"application/json"}
