@@ -35,7 +35,6 @@ from pointkeeper.store.tx import Tx
 __all__ = ["create_app", "create_app_from_environment", "tune_process"]
 
 _log = logging.getLogger(__name__)
-_ready_seconds_max = 2.0
 
 
 async def _healthz(request: Request) -> Response:
@@ -52,7 +51,7 @@ async def _readyz(request: Request) -> Response:
     if state.store is None:
         return JSONResponse({"status": "starting"}, status_code=503)
     try:
-        await asyncio.wait_for(state.store.read(_ping), _ready_seconds_max)
+        await asyncio.wait_for(state.store.read(_ping), limits.ready_seconds_max)
     except Exception as exc:  # whatever the reason, this process cannot serve now
         _log.warning("not ready: the database does not answer: %s: %s", type(exc).__name__, exc)
         return JSONResponse({"status": "database unavailable"}, status_code=503)

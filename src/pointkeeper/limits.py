@@ -7,11 +7,22 @@ Units and qualifiers come last in each name (``body_bytes_max``,
 from __future__ import annotations
 
 __all__ = [
+    "action_kind_chars_max",
+    "async_call_attempts_max",
+    "async_calls_per_batch_max",
+    "async_operations_listed_max",
     "auth_code_bytes",
     "backlog_default",
+    "balance_changes_per_request_max",
     "body_bytes_max_default",
     "body_timeout_seconds_default",
+    "code_generation_rounds_max",
+    "code_pattern_chars_max",
+    "codes_per_generation_max",
+    "codes_per_import_max",
     "connections_max_default",
+    "date_shown_chars_max",
+    "export_day_prefixes_cached_max",
     "export_names_cached_max",
     "header_bytes_max_default",
     "header_timeout_seconds_default",
@@ -20,12 +31,16 @@ __all__ = [
     "history_rows_max",
     "hold_ttl_seconds_default",
     "id_chars_max",
+    "import_rejections_shown_max",
+    "import_shown_value_chars_max",
     "in_list_values_max",
     "int64_max",
     "int64_min",
     "job_batch_max",
     "job_batches_per_run_max",
     "jobs_interval_seconds_default",
+    "json_depth_max",
+    "json_values_max",
     "keep_alive_seconds_default",
     "login_failures_max",
     "login_failures_per_address_max_default",
@@ -34,19 +49,28 @@ __all__ = [
     "login_seconds_max",
     "login_throttle_entries_max",
     "login_window_seconds_default",
-    "lots_per_customer_max",
     "open_holds_max",
     "points_per_request_max",
+    "postgres_read_attempts_max",
+    "postgres_write_attempts_max",
+    "ready_seconds_max",
     "ready_write_failure_seconds",
     "requested_amount_units_max",
     "retry_after_seconds",
+    "segment_members_per_request_max",
+    "segment_unknown_numbers_shown_max",
+    "settled_read_attempts_max",
     "sqlite_wal_bytes_max_default",
     "sso_clock_skew_seconds_max",
     "sso_token_ttl_seconds_default",
+    "stream_chunks_waiting_max",
     "text_chars_max",
     "write_batch_max",
     "write_queue_max",
     "write_wait_seconds_max_default",
+    "xml_depth_max",
+    "xml_elements_max",
+    "xml_names_cached_max",
 ]
 
 # Requests.
@@ -71,7 +95,6 @@ int64_max = 2**63 - 1
 # The ledger.
 points_per_request_max = 1_000_000_000_000
 hold_ttl_seconds_default = 7 * 24 * 3600
-lots_per_customer_max = 100_000
 history_rows_max = 1_000_000
 # A balance check lists every open hold of the customer; past this many it
 # is refused. Far above what one hot account makes in a benchmark run
@@ -131,3 +154,58 @@ login_window_seconds_default = 60
 login_lockout_seconds_default = 60
 login_seconds_max = 86_400
 login_throttle_entries_max = 10_000
+
+# Promo codes: codes one import or one generation call takes; how many
+# times a generation draws again for values already taken; a pattern's
+# length; what an import's report shows of its rejected rows.
+codes_per_import_max = 100_000
+codes_per_generation_max = 100_000
+code_generation_rounds_max = 20
+code_pattern_chars_max = 64
+import_rejections_shown_max = 20
+import_shown_value_chars_max = 80
+
+# Segments.
+# Customer numbers one add_members call takes: a bigger list is split by the
+# caller, so that no single write holds the database for long.
+segment_members_per_request_max = 10_000
+# Unknown customer numbers named in a refusal; the rest are only counted.
+segment_unknown_numbers_shown_max = 10
+
+# Reads and writes. A read that finds the customer's ledger due settles it
+# through the writer and reads again, at most this many times in all.
+settled_read_attempts_max = 3
+# A request that meets a held lock, a deadlock or a serialization failure
+# this many times is answered "retry later" instead of being tried again.
+postgres_write_attempts_max = 10
+# A read that meets a dead connection is tried once more.
+postgres_read_attempts_max = 2
+# An export's formatted chunks waiting for a slow client (~1 MB each).
+stream_chunks_waiting_max = 4
+# How long /readyz waits for the database's answer.
+ready_seconds_max = 2.0
+
+# Admin API: an action template's kind; asynchronous calls listed at once.
+action_kind_chars_max = 64
+async_operations_listed_max = 100
+
+# Maestra bodies.
+# Requests nest a handful of levels and hold a few dozen elements; these
+# bounds leave ample room for every operation while refusing pathological
+# bodies early, before they cost memory or time.
+xml_depth_max = 32
+xml_elements_max = 10_000
+json_depth_max = 32
+json_values_max = 10_000
+# Element names the XML reader remembers; the characters of a bad date a
+# refusal repeats; the "YYYY-MM-DD " prefixes an export keeps formatted
+# (about 270 years of days).
+xml_names_cached_max = 10_000
+date_shown_chars_max = 40
+export_day_prefixes_cached_max = 100_000
+
+# Maestra operations: balance changes in one ChangeCustomerBalance; how
+# often a queued asynchronous call is tried, and how many one job batch runs.
+balance_changes_per_request_max = 100
+async_call_attempts_max = 8
+async_calls_per_batch_max = 100

@@ -11,7 +11,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from pointkeeper.config import Config
-from pointkeeper.services.promo import codes_per_generation_max, codes_per_import_max
+from pointkeeper.limits import codes_per_generation_max, codes_per_import_max
 from tests.conftest import CP_TOKEN, FakeClock, admin_headers, db_snapshot
 
 POOL = "/admin/v1/pools/WELCOME"

@@ -10,7 +10,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from pointkeeper.config import Config
-from pointkeeper.services.segments import customer_numbers_per_request_max
+from pointkeeper.limits import segment_members_per_request_max
 from tests.conftest import CP_TOKEN, admin_headers, db_snapshot
 
 SEGMENT = "/admin/v1/segments/VIP"
@@ -197,7 +197,7 @@ def test_bad_segment_bodies_are_400(
         ({"customerNumbers": ["C2"], "segment": "VIP"}, "segment"),
         ({"customerNumber": "C2"}, "customerNumbers"),
         (
-            {"customerNumbers": ["C2"] * (customer_numbers_per_request_max + 1)},
+            {"customerNumbers": ["C2"] * (segment_members_per_request_max + 1)},
             "customerNumbers",
         ),
     ],

@@ -10,12 +10,12 @@ import pytest
 
 from pointkeeper.config import DatabaseConfig
 from pointkeeper.errors import CustomerNotFound, InvalidRequest, NotFound
+from pointkeeper.limits import segment_members_per_request_max
 from pointkeeper.services import segments
 from pointkeeper.services.segments import (
     MembersAdded,
     SegmentView,
     add_members,
-    customer_numbers_per_request_max,
     get_segment,
     put_segment,
     remove_member,
@@ -185,14 +185,14 @@ def test_a_long_list_of_unknown_customers_is_named_in_part(
 
 def test_add_members_is_bounded(store: Store) -> None:
     store.write_sync(put_segment, "VIP", name="VIP")
-    numbers = [f"N{i}" for i in range(customer_numbers_per_request_max + 1)]
+    numbers = [f"N{i}" for i in range(segment_members_per_request_max + 1)]
     with pytest.raises(InvalidRequest) as refused:
         store.write_sync(add_members, "VIP", customer_numbers=numbers)
     assert refused.value.field == "customerNumbers"
 
 
 def test_add_members_takes_a_full_batch(store: Store) -> None:
-    numbers = [f"N{i}" for i in range(customer_numbers_per_request_max)]
+    numbers = [f"N{i}" for i in range(segment_members_per_request_max)]
     store.write_sync(_add_customers, numbers)
     store.write_sync(put_segment, "BIG", name="Big")
     added = store.write_sync(add_members, "BIG", customer_numbers=numbers)

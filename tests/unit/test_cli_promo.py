@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-import pointkeeper.commands.promo as commands
+from pointkeeper import limits
 from pointkeeper.cli import main
 
 VALUE_REASON = (
@@ -265,7 +265,7 @@ def test_importing_a_file_again_rejects_every_row(
 def test_import_runs_in_batches_and_shows_the_first_rejections(
     config_file: Path, tmp_path: Path, pool: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(commands, "rejections_shown_max", 2)
+    monkeypatch.setattr(limits, "import_rejections_shown_max", 2)
     # A duplicate in a later batch meets the committed first one: "already exists".
     text = "value\nA1\nA2\nx y\nA3\nA1\nA4\nA5\n@\n"
     result = import_file(config_file, write_csv(tmp_path, text), "--batch-rows", "3")

@@ -25,13 +25,15 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
+from pointkeeper import limits
 from pointkeeper.domain.promo import Code, Pool
 from pointkeeper.domain.time import Instant, to_datetime
 from pointkeeper.domain.time import now as clock_now
 from pointkeeper.errors import PointkeeperError
+from pointkeeper.limits import codes_per_generation_max, codes_per_import_max
 from pointkeeper.protocols.codes_csv import Rejection, parse_instant, read_codes
 from pointkeeper.services import promo as service
-from pointkeeper.services.promo import ImportRow, codes_per_generation_max, codes_per_import_max
+from pointkeeper.services.promo import ImportRow
 from pointkeeper.store import Store
 from pointkeeper.store.tx import Tx
 
@@ -45,7 +47,6 @@ __all__ = [
     "import_codes",
     "pools",
     "put",
-    "rejections_shown_max",
     "show",
 ]
 
@@ -55,8 +56,6 @@ __all__ = [
 # imports in under 20 s, 10,000 rows per batch takes about 30 s (and writes
 # six times as much WAL). A live server's writes wait for one batch at most.
 batch_rows_default = codes_per_import_max
-rejections_shown_max = 20
-_shown_value_chars_max = 80
 # Exit status of an import that ran to the end but rejected rows: neither
 # success (0) nor a stopped import (1) nor a usage error (2).
 _exit_rejected = 3
@@ -204,7 +203,7 @@ class _Summary:
         self.rows += rows
         self.imported += imported
         self.rejected += len(rejected)
-        room = rejections_shown_max - len(self.first_rejections)
+        room = limits.import_rejections_shown_max - len(self.first_rejections)
         self.first_rejections.extend(rejected[: max(room, 0)])
 
     def as_json(self) -> dict[str, object]:
@@ -223,9 +222,9 @@ class _Summary:
 
 
 def _shown(value: str) -> str:
-    if len(value) <= _shown_value_chars_max:
+    if len(value) <= limits.import_shown_value_chars_max:
         return value
-    return value[: _shown_value_chars_max - 1] + "…"
+    return value[: limits.import_shown_value_chars_max - 1] + "…"
 
 
 def _batches(

@@ -11,6 +11,7 @@ import re
 import secrets
 from dataclasses import dataclass
 
+from pointkeeper import limits
 from pointkeeper.errors import InvalidRequest
 
 from .time import Instant
@@ -32,7 +33,6 @@ __all__ = [
     "check_redemption",
     "generate_value",
     "issue_status",
-    "pattern_chars_max",
 ]
 
 # The six issue statuses of seed 002.
@@ -45,7 +45,6 @@ NOT_IN_ISSUE_RANGE = "NotInIssueDateTimeRange"
 
 # No 0/O, 1/I/L, 5/S or 2/Z: codes are read aloud and typed from receipts.
 ALPHABET = "ABCDEFGHJKMNPQRTUVWXY346789"
-pattern_chars_max = 64
 _value_pattern = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
 
 
@@ -148,11 +147,12 @@ def check_pattern(pattern: object) -> str:
     """A generation pattern: X marks a random character, the rest is kept."""
     if (
         not isinstance(pattern, str)
-        or not 1 <= len(pattern) <= pattern_chars_max
+        or not 1 <= len(pattern) <= limits.code_pattern_chars_max
         or pattern.count("X") < 4
     ):
         raise InvalidRequest(
-            f"pattern must be at most {pattern_chars_max} characters with at least four X",
+            f"pattern must be at most {limits.code_pattern_chars_max} characters"
+            " with at least four X",
             field="pattern",
         )
     try:

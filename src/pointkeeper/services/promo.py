@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pointkeeper import limits
 from pointkeeper.domain.customers import Customer
 from pointkeeper.domain.promo import (
     ISSUED,
@@ -37,8 +38,6 @@ __all__ = [
     "IssueRequest",
     "block_code",
     "cancel_redemption",
-    "codes_per_generation_max",
-    "codes_per_import_max",
     "generate_codes",
     "import_codes",
     "issue_code",
@@ -46,10 +45,6 @@ __all__ = [
     "put_pool",
     "redeem_code",
 ]
-
-codes_per_import_max = 100_000
-codes_per_generation_max = 100_000
-_generation_rounds_max = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,8 +139,10 @@ def _reason(row: ImportRow, seen: set[str]) -> str | None:
 def import_codes(tx: Tx, external_id: str, rows: Sequence[ImportRow]) -> ImportResult:
     """Adds the good rows and answers each bad one with its reason: a row is
     imported whole or not at all."""
-    if len(rows) > codes_per_import_max:
-        raise InvalidRequest(f"At most {codes_per_import_max} codes per import", field="codes")
+    if len(rows) > limits.codes_per_import_max:
+        raise InvalidRequest(
+            f"At most {limits.codes_per_import_max} codes per import", field="codes"
+        )
     pool = _pool(tx, external_id)
     rejected: list[tuple[int, str, str]] = []
     seen: set[str] = set()
@@ -169,12 +166,14 @@ def import_codes(tx: Tx, external_id: str, rows: Sequence[ImportRow]) -> ImportR
 def generate_codes(tx: Tx, external_id: str, *, count: int, pattern: str) -> int:
     """Adds ``count`` new codes made from ``pattern``; values that exist
     already are drawn again."""
-    if type(count) is not int or not 1 <= count <= codes_per_generation_max:
-        raise InvalidRequest(f"count must be from 1 to {codes_per_generation_max}", field="count")
+    if type(count) is not int or not 1 <= count <= limits.codes_per_generation_max:
+        raise InvalidRequest(
+            f"count must be from 1 to {limits.codes_per_generation_max}", field="count"
+        )
     check_pattern(pattern)
     pool = _pool(tx, external_id)
     made = 0
-    for _ in range(_generation_rounds_max):
+    for _ in range(limits.code_generation_rounds_max):
         values = {generate_value(pattern) for _ in range(count - made)}
         fresh = sorted(values - tx.existing_values(sorted(values)))
         made += tx.insert_codes(pool.id, [(value, None, None) for value in fresh])

@@ -5,14 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from pointkeeper import limits
 from pointkeeper.domain.time import Instant
 from pointkeeper.store import Store
 
 from .loyalty import NeedsSettlement, settle_customer
 
 __all__ = ["read_settled"]
-
-_attempts_max = 3
 
 
 async def read_settled(
@@ -26,7 +25,7 @@ async def read_settled(
     """Runs a read; when the customer has due holds or expired lots, settles
     them through the writer first, so figures and history agree with the
     ledger that the periodic jobs would have written."""
-    for _ in range(_attempts_max):
+    for _ in range(limits.settled_read_attempts_max):
         now = clock()
         try:
             return await store.read(work, customer_number=customer_number, now=now, **kwargs)

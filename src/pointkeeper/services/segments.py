@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from pointkeeper import limits
 from pointkeeper.errors import CustomerNotFound, InvalidRequest, NotFound
 from pointkeeper.limits import id_chars_max, text_chars_max
 from pointkeeper.store.segment_queries import SegmentRow
@@ -21,17 +22,10 @@ __all__ = [
     "MembersAdded",
     "SegmentView",
     "add_members",
-    "customer_numbers_per_request_max",
     "get_segment",
     "put_segment",
     "remove_member",
 ]
-
-# Customer numbers one add_members call takes: a bigger list is split by the
-# caller, so that no single write holds the database for long.
-customer_numbers_per_request_max = 10_000
-# Unknown customer numbers named in a refusal; the rest are only counted.
-_unknown_numbers_shown_max = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,8 +68,8 @@ def get_segment(tx: Tx, external_id: str) -> SegmentView:
 
 
 def _unknown_message(unknown: Sequence[str]) -> str:
-    shown = ", ".join(unknown[:_unknown_numbers_shown_max])
-    more = len(unknown) - _unknown_numbers_shown_max
+    shown = ", ".join(unknown[: limits.segment_unknown_numbers_shown_max])
+    more = len(unknown) - limits.segment_unknown_numbers_shown_max
     suffix = f" and {more} more" if more > 0 else ""
     return f"Customers not found: {shown}{suffix}"
 
@@ -90,9 +84,9 @@ def add_members(tx: Tx, external_id: str, *, customer_numbers: Sequence[str]) ->
     a half-applied list would leave the caller guessing which part to
     resend. An empty list adds nothing and is not an error.
     """
-    if len(customer_numbers) > customer_numbers_per_request_max:
+    if len(customer_numbers) > limits.segment_members_per_request_max:
         raise InvalidRequest(
-            f"at most {customer_numbers_per_request_max} customer numbers per call",
+            f"at most {limits.segment_members_per_request_max} customer numbers per call",
             field="customerNumbers",
         )
     segment = _segment(tx, external_id)

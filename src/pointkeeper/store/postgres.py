@@ -57,11 +57,6 @@ __all__ = ["PostgresStore", "PostgresTx"]
 _Connection: TypeAlias = asyncpg.Connection | PoolConnectionProxy
 _log = logging.getLogger(__name__)
 
-# A request that meets a held lock, a deadlock or a serialization failure
-# this many times is answered "retry later" instead of being tried again.
-_attempts_max = 10
-# A read that meets a dead connection is tried once more.
-_read_attempts_max = 2
 # A caller without batches (the CLI) pauses before its next attempt.
 _retry_pause_seconds = 0.01
 _rows_per_fetch = 2_000
@@ -495,13 +490,13 @@ class PostgresStore:
 
     async def _write_alone(self, work: Work, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         connection = await self._private()
-        for attempt in range(1, _attempts_max + 1):
+        for attempt in range(1, limits.postgres_write_attempts_max + 1):
             try:
                 async with connection.transaction():
                     tx = PostgresTx(_PgConnection(connection), self._context)
                     return await _run_bridged(work, tx, *args, **kwargs)
             except _retryable:
-                if attempt == _attempts_max:
+                if attempt == limits.postgres_write_attempts_max:
                     raise Overloaded("The database is busy; retry later") from None
             except _unavailable as exc:
                 self.write_failures.record()
@@ -610,7 +605,7 @@ class PostgresStore:
         retried = []
         for request in again:
             request.attempts += 1
-            if request.attempts >= _attempts_max:
+            if request.attempts >= limits.postgres_write_attempts_max:
                 answer(request, False, Overloaded("The database is busy; retry later"))
             else:
                 retried.append(request)
@@ -622,12 +617,12 @@ class PostgresStore:
         pool = await self._shared_pool()
         # A read changes nothing: after a restart or a failover killed the
         # pool's connections, it is read again once, on a new one.
-        for attempt in range(1, _read_attempts_max + 1):
+        for attempt in range(1, limits.postgres_read_attempts_max + 1):
             try:
                 async with _acquired(pool) as connection:
                     return await _read(connection, self._context, work, args, kwargs)
             except _unavailable as exc:
-                if attempt == _read_attempts_max:
+                if attempt == limits.postgres_read_attempts_max:
                     raise _unavailable_error(exc) from exc
                 await pool.expire_connections()
         raise AssertionError("unreachable")

@@ -45,7 +45,6 @@ _log = logging.getLogger(__name__)
 _reader_threads = 2
 _lock_wait_seconds = 10.0
 _lock_retry_seconds = 0.002
-_stream_chunks_waiting_max = 4
 # The WAL is checkpointed by a thread of its own, so that copying pages back
 # into the database happens beside the commits, not in their way. That alone
 # never lets the WAL start over while writes go on (a checkpoint finishes
@@ -395,11 +394,11 @@ class SqliteStore:
     ) -> AsyncGenerator[bytes, None]:
         """Runs a generator of chunks on a reader connection in a thread of its
         own, handing the chunks over as they come; at most
-        ``_stream_chunks_waiting_max`` wait, so a slow reader slows the query
+        ``limits.stream_chunks_waiting_max`` wait, so a slow reader slows the query
         instead of filling memory. One snapshot covers the whole stream."""
         loop = asyncio.get_running_loop()
         chunks: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(
-            _stream_chunks_waiting_max
+            limits.stream_chunks_waiting_max
         )
         stop = threading.Event()
 

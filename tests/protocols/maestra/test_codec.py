@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pointkeeper import limits
 from pointkeeper.protocols.maestra import codec
 from pointkeeper.protocols.maestra.codec import (
     MalformedRequest,
@@ -382,8 +383,8 @@ def nested(depth: int) -> bytes:
 
 
 def test_nesting_is_bounded() -> None:
-    assert parse_xml(nested(codec.xml_depth_max))
-    assert "deeper than 32" in malformed_xml(nested(codec.xml_depth_max + 1))
+    assert parse_xml(nested(limits.xml_depth_max))
+    assert "deeper than 32" in malformed_xml(nested(limits.xml_depth_max + 1))
     started = time.perf_counter()
     malformed_xml(nested(100_000))
     assert time.perf_counter() - started < 0.5
@@ -399,8 +400,8 @@ def many(items: int) -> bytes:
 
 def test_the_number_of_elements_is_bounded() -> None:
     # The root and the list wrapper count too.
-    assert len(parse_xml(many(codec.xml_elements_max - 2))["promoCodes"]) == 9_998
-    assert "more than 10000 elements" in malformed_xml(many(codec.xml_elements_max - 1))
+    assert len(parse_xml(many(limits.xml_elements_max - 2))["promoCodes"]) == 9_998
+    assert "more than 10000 elements" in malformed_xml(many(limits.xml_elements_max - 1))
 
 
 BILLION_LAUGHS = b"""<?xml version="1.0"?>
@@ -538,13 +539,13 @@ def json_nested(depth: int) -> Tree:
 
 
 def test_json_nesting_and_size_are_bounded() -> None:
-    assert parse_json(orjson.dumps(json_nested(codec.json_depth_max)))
+    assert parse_json(orjson.dumps(json_nested(limits.json_depth_max)))
     with pytest.raises(MalformedRequest, match="deeper than 32"):
-        parse_json(orjson.dumps(json_nested(codec.json_depth_max + 1)))
+        parse_json(orjson.dumps(json_nested(limits.json_depth_max + 1)))
     # The object itself is one of the values.
-    assert parse_json(orjson.dumps({"a": [0] * (codec.json_values_max - 2)}))
+    assert parse_json(orjson.dumps({"a": [0] * (limits.json_values_max - 2)}))
     with pytest.raises(MalformedRequest, match="more than 10000 values"):
-        parse_json(orjson.dumps({"a": [0] * (codec.json_values_max - 1)}))
+        parse_json(orjson.dumps({"a": [0] * (limits.json_values_max - 1)}))
 
 
 # Rendering.

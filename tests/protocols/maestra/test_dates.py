@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from pointkeeper import limits
 from pointkeeper.domain.time import from_datetime
 from pointkeeper.errors import InvalidRequest
 from pointkeeper.protocols.maestra import dates
@@ -185,9 +186,9 @@ def test_format_date_refuses_instants_four_digit_years_cannot_write(instant: int
 
 
 def test_the_day_cache_is_bounded() -> None:
-    for day in range(dates._day_prefixes_max + 10):
+    for day in range(limits.export_day_prefixes_cached_max + 10):
         format_date(day * 86_400_000)
-    assert len(dates._day_prefixes) <= dates._day_prefixes_max
+    assert len(dates._day_prefixes) <= limits.export_day_prefixes_cached_max
     assert format_date(5 * 86_400_000 + 1) == "1970-01-06 00:00:00.001"
 
 

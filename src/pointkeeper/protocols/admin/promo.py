@@ -26,9 +26,9 @@ from pointkeeper.app_state import AppState
 from pointkeeper.domain.promo import Code, Pool
 from pointkeeper.domain.time import Instant
 from pointkeeper.errors import InvalidRequest
-from pointkeeper.limits import id_chars_max
+from pointkeeper.limits import codes_per_import_max, id_chars_max
 from pointkeeper.services import promo
-from pointkeeper.services.promo import ImportResult, ImportRow, codes_per_import_max
+from pointkeeper.services.promo import ImportResult, ImportRow
 from pointkeeper.store.tx import Tx
 
 from .. import codes_csv

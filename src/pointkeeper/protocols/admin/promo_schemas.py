@@ -9,14 +9,15 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, StrictBool, WithJsonSchema, field_validator
 
-from pointkeeper.domain.promo import Code, Pool, pattern_chars_max
+from pointkeeper.domain.promo import Code, Pool
 from pointkeeper.domain.time import Instant, from_datetime, to_datetime
-from pointkeeper.limits import text_chars_max
-from pointkeeper.services.promo import (
-    ImportResult,
+from pointkeeper.limits import (
+    code_pattern_chars_max,
     codes_per_generation_max,
     codes_per_import_max,
+    text_chars_max,
 )
+from pointkeeper.services.promo import ImportResult
 
 from .schemas import Text, TextCharacters, UtcDateTime, _Request, _Response
 
@@ -185,7 +186,7 @@ class GenerateIn(_Request):
     count: int = Field(strict=True, ge=1, le=codes_per_generation_max)
     pattern: str = Field(
         min_length=1,
-        max_length=pattern_chars_max,
+        max_length=code_pattern_chars_max,
         description="X marks a random character from an unambiguous alphabet, e.g. "
         "WELCOME-XXXX-XXXX; at least four X.",
     )

@@ -12,6 +12,7 @@ from typing import Annotated
 import orjson
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
 
+from pointkeeper import limits
 from pointkeeper.app_state import AppState
 from pointkeeper.domain.time import Instant, from_datetime, to_datetime
 from pointkeeper.jobs import run_jobs
@@ -43,7 +44,6 @@ from .schemas import (
 __all__ = [
     "CustomerNumber",
     "State",
-    "async_operations_listed_max",
     "balance_change_fingerprint",
     "get_async_operations",
     "get_customer",
@@ -79,7 +79,6 @@ _errors: dict[int | str, dict[str, object]] = {
 }
 
 router = APIRouter(prefix="/v1", responses=_errors)
-async_operations_listed_max = 100
 
 
 async def _customer_view(state: AppState, customer_number: str) -> CustomerOut:
@@ -228,7 +227,7 @@ async def post_jobs_run(state: State) -> JobsOut:
 
 
 def _async_operations(tx: Tx, transaction_id: str) -> list[AsyncOperation]:
-    return tx.async_operations_by_transaction(transaction_id, async_operations_listed_max)
+    return tx.async_operations_by_transaction(transaction_id, limits.async_operations_listed_max)
 
 
 @router.get("/async-operations", tags=["jobs"])

@@ -22,6 +22,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from pointkeeper import limits
 from pointkeeper.domain.customers import Customer, Program
 from pointkeeper.domain.ledger import KIND_CUSTOM, Balances
 from pointkeeper.limits import id_chars_max, points_per_request_max, text_chars_max
@@ -49,8 +50,6 @@ __all__ = [
     "TextCharacters",
     "UtcDateTime",
 ]
-
-_kind_chars_max = 64
 
 
 def _iso_string(value: object) -> object:
@@ -178,7 +177,7 @@ class BalanceChangeIn(_Request):
         description="Points: positive credits, negative debits; never 0.",
     )
     kind: Annotated[str, IdCharacters] = Field(
-        KIND_CUSTOM, min_length=1, max_length=_kind_chars_max
+        KIND_CUSTOM, min_length=1, max_length=limits.action_kind_chars_max
     )
     comment: Text | None = None
     date_time_utc: UtcDateTime | None = Field(None, description="Back-dates the action.")

@@ -5,11 +5,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from pointkeeper.services.segments import (
-    MembersAdded,
-    SegmentView,
-    customer_numbers_per_request_max,
-)
+from pointkeeper.limits import segment_members_per_request_max
+from pointkeeper.services.segments import MembersAdded, SegmentView
 
 from .schemas import Id, Text, _Request, _Response
 
@@ -32,7 +29,7 @@ class SegmentOut(_Response):
 
 class MembersIn(_Request):
     customer_numbers: list[Id] = Field(
-        max_length=customer_numbers_per_request_max,
+        max_length=segment_members_per_request_max,
         description=(
             "Customers to add. All must exist, or nothing is added; "
             "existing members and repeats add nothing."

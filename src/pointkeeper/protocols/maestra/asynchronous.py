@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from pointkeeper import limits
 from pointkeeper.config import Config
 from pointkeeper.domain.time import Instant, ms_per_second
 from pointkeeper.errors import DuplicateTransaction, PointkeeperError, StoreError
@@ -26,11 +27,9 @@ from .fields import Fields
 from .kinds import prepare
 from .prepared import error_location
 
-__all__ = ["attempts_max", "enqueue", "operations_per_batch_max", "run_due"]
+__all__ = ["enqueue", "run_due"]
 
 _log = logging.getLogger(__name__)
-attempts_max = 8
-operations_per_batch_max = 100
 _retry_delay_ms_first = 1 * ms_per_second
 
 
@@ -97,7 +96,7 @@ def _refusal(exc: Exception) -> dict[str, Any]:
 
 
 def _try_again(tx: Tx, call: AsyncOperation, error: str, now: Instant) -> None:
-    if call.attempts + 1 >= attempts_max:
+    if call.attempts + 1 >= limits.async_call_attempts_max:
         tx.finish_async_operation(call.id, status="failed", result=None, error=error, at=now)
     else:
         delay = _retry_delay_ms_first * 2**call.attempts
@@ -108,7 +107,7 @@ def run_due(tx: Tx, *, config: Config, now: Instant) -> int:
     """Executes up to a batch of due calls; answers how many were handled.
     A call whose customer another writer holds now stays queued as it is,
     for a later run."""
-    due = tx.due_async_operations(now, operations_per_batch_max)
+    due = tx.due_async_operations(now, limits.async_calls_per_batch_max)
     handled = 0
     for call in due:
         try:

@@ -22,31 +22,21 @@ import defusedxml.ElementTree as _defused
 import orjson
 from defusedxml import DefusedXmlException
 
+from pointkeeper import limits
+
 from .names import ANSWER_ROOT, LIST_ELEMENTS, REQUEST_ROOT
 
 __all__ = [
     "MalformedRequest",
     "Tree",
     "escape_text",
-    "json_depth_max",
-    "json_values_max",
     "parse_json",
     "parse_xml",
     "render_json",
     "render_xml",
-    "xml_depth_max",
-    "xml_elements_max",
 ]
 
 Tree = dict[str, Any]
-
-# Requests nest a handful of levels and hold a few dozen elements; these
-# bounds leave ample room for every operation while refusing pathological
-# bodies early, before they cost memory or time.
-xml_depth_max = 32
-xml_elements_max = 10_000
-json_depth_max = 32
-json_values_max = 10_000
 
 
 class MalformedRequest(Exception):
@@ -161,10 +151,10 @@ class _Builder:
         # Maestra uses no namespaces; "{uri}name" is read as "name".
         name = tag.rpartition("}")[2]
         self._elements += 1
-        if self._elements > xml_elements_max:
-            raise MalformedRequest(f"The body has more than {xml_elements_max} elements.")
-        if len(self._stack) >= xml_depth_max:
-            raise MalformedRequest(f"The body nests elements deeper than {xml_depth_max}.")
+        if self._elements > limits.xml_elements_max:
+            raise MalformedRequest(f"The body has more than {limits.xml_elements_max} elements.")
+        if len(self._stack) >= limits.xml_depth_max:
+            raise MalformedRequest(f"The body nests elements deeper than {limits.xml_depth_max}.")
         if not self._stack and name != REQUEST_ROOT:
             raise MalformedRequest(f"The root element must be <{REQUEST_ROOT}>, not <{name}>.")
         self._stack.append(_Frame(name))
@@ -195,10 +185,10 @@ def _check_json_bounds(tree: Tree) -> None:
     while pending:
         value, depth = pending.pop()
         values += 1
-        if values > json_values_max:
-            raise MalformedRequest(f"The body has more than {json_values_max} values.")
-        if depth > json_depth_max:
-            raise MalformedRequest(f"The body nests values deeper than {json_depth_max}.")
+        if values > limits.json_values_max:
+            raise MalformedRequest(f"The body has more than {limits.json_values_max} values.")
+        if depth > limits.json_depth_max:
+            raise MalformedRequest(f"The body nests values deeper than {limits.json_depth_max}.")
         if isinstance(value, dict):
             pending.extend((child, depth + 1) for child in value.values())
         elif isinstance(value, list):
@@ -270,7 +260,6 @@ def escape_text(text: str) -> str:
 
 _xml_name = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*", re.ASCII)
 _known_names: set[str] = set(LIST_ELEMENTS) | set(LIST_ELEMENTS.values())
-_known_names_max = 10_000
 
 
 def _check_name(name: str) -> None:
@@ -279,7 +268,7 @@ def _check_name(name: str) -> None:
         return
     if not isinstance(name, str) or _xml_name.fullmatch(name) is None:
         raise ValueError(f"{name!r} is not a valid XML element name")
-    if len(_known_names) < _known_names_max:
+    if len(_known_names) < limits.xml_names_cached_max:
         _known_names.add(name)
 
 

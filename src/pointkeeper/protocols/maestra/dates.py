@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from datetime import date
 
+from pointkeeper import limits
 from pointkeeper.domain.time import Instant, ms_per_day
 from pointkeeper.errors import InvalidRequest
 
@@ -34,7 +35,6 @@ _pattern = re.compile(
     r"(?:Z|([+-])([0-9]{2}):([0-9]{2}))?"
 )
 _expected = "expected YYYY-MM-DD hh:mm[:ss[.fff]] or ISO 8601 such as 2025-01-31T13:45:00Z"
-_shown_chars_max = 40
 
 
 def parse_date(value: object, location: str) -> Instant:
@@ -90,15 +90,14 @@ def format_date(instant: Instant) -> str:
 
 
 def _shown(value: str) -> str:
-    if len(value) > _shown_chars_max:
-        value = value[:_shown_chars_max] + "…"
+    if len(value) > limits.date_shown_chars_max:
+        value = value[: limits.date_shown_chars_max] + "…"
     return repr(value)
 
 
 # "YYYY-MM-DD " by day since the epoch. An export runs in time order, so
-# consecutive records mostly share a day; the bound is about 270 years of days.
+# consecutive records mostly share a day (bound: limits.export_day_prefixes_cached_max).
 _day_prefixes: dict[int, str] = {}
-_day_prefixes_max = 100_000
 
 _hh_mm = [f"{minute // 60:02d}:{minute % 60:02d}:" for minute in range(24 * 60)]
 _ss = [f"{second:02d}." for second in range(60)]
@@ -109,7 +108,7 @@ def _day_prefix(day: int) -> str:
     # date.fromordinal refuses days outside years 1 to 9999: no instant from
     # parse_date or the clock is there, so one that is, is a bug upstream.
     prefix = date.fromordinal(day + _epoch_ordinal).isoformat() + " "
-    if len(_day_prefixes) >= _day_prefixes_max:
+    if len(_day_prefixes) >= limits.export_day_prefixes_cached_max:
         _day_prefixes.clear()
     _day_prefixes[day] = prefix
     return prefix

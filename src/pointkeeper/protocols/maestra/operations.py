@@ -25,9 +25,8 @@ from .dates import format_date
 from .fields import Fields
 from .prepared import Kind, Prepared
 
-__all__ = ["CUSTOMER_KINDS", "action_trees", "balance_changes_per_request_max"]
+__all__ = ["CUSTOMER_KINDS", "action_trees"]
 
-balance_changes_per_request_max = 100
 _history_page_items_default = 100
 
 
@@ -152,7 +151,7 @@ def _change_balance(
     point_of_contact = fields.identifier("pointOfContact", "ids", "externalId")
     requests: list[tuple[BalanceChangeRequest, str]] = []
     for change in fields.items(
-        "balanceChanges", item="balanceChange", limit=balance_changes_per_request_max
+        "balanceChanges", item="balanceChange", limit=limits.balance_changes_per_request_max
     ):
         # The ledger's bounds; zero is refused by the ledger, with its reason.
         amount = change.integer(
