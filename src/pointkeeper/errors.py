@@ -5,6 +5,7 @@ their own wire shapes; programmer errors are asserts and crash loudly.
 
     PointkeeperError
     ├── InvalidRequest          a value is missing, of the wrong type or out of range
+    │   └── RedemptionRefused   a promo code cannot be redeemed now (domain.promo)
     ├── NotFound                an id names nothing
     │   ├── CustomerNotFound
     │   └── HoldNotFound
@@ -16,6 +17,25 @@ their own wire shapes; programmer errors are asserts and crash loudly.
         ├── Overloaded          the write queue is full
         └── StoreUnavailable    the database cannot be reached or written now (down, full,
                                 read-only)
+
+Outside it, signals between two layers, each caught by the one that expects
+it and never answered as it is (the module in brackets):
+
+    Exception
+    ├── ConfigError             the configuration is invalid; the CLI says why (config)
+    ├── NeedsSettlement         a read found the ledger due (services.loyalty)
+    ├── DuplicateKey            an insert met a unique key (store.tx)
+    ├── LockBusy                another writer holds the customer now (store.tx)
+    ├── _StaleConnection        a pooled connection died idle (store.postgres)
+    ├── BodyTooLarge            a body passed its bound (protocols.body)
+    ├── ClientDisconnect        the client left before its body was whole (protocols.body)
+    ├── MalformedRequest        a Maestra body cannot be read (protocols.maestra.codec)
+    ├── ProtocolError           a Maestra call is wrong before its body (protocols.maestra.routes)
+    ├── _RetryLater             a CP Extender answer is "retry later" (protocols.cp_extender.routes)
+    ├── _TooLarge               an admin body passed its bound (protocols.admin.body_limit)
+    └── _HeadTooLarge           a request's line and headers passed theirs (serving)
+
+``tests/unit/test_error_tree.py`` holds these trees to the classes.
 """
 
 from __future__ import annotations
