@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable, Iterator
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from pointkeeper.config import DatabaseConfig, is_postgres
 from pointkeeper.errors import StoreUnavailable
@@ -12,7 +12,13 @@ from .migrate import migrate
 from .unreachable import OPEN_FAILURES, describe_open_failure
 from .writes import WriteFailures
 
+if TYPE_CHECKING:
+    from .tx import Tx
+
 __all__ = ["Store", "WriteFailures", "open_store"]
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
 class Store(Protocol):
@@ -25,13 +31,23 @@ class Store(Protocol):
     # When writes last failed because the database was unavailable.
     write_failures: WriteFailures
 
-    async def write(self, work: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any: ...
+    # Typed so that a misspelt or missing keyword of ``work`` fails in mypy,
+    # not inside a batch.
+    async def write(
+        self, work: Callable[Concatenate[Tx, _P], _R], /, *args: _P.args, **kwargs: _P.kwargs
+    ) -> _R: ...
 
-    def write_sync(self, work: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any: ...
+    def write_sync(
+        self, work: Callable[Concatenate[Tx, _P], _R], /, *args: _P.args, **kwargs: _P.kwargs
+    ) -> _R: ...
 
-    async def read(self, work: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any: ...
+    async def read(
+        self, work: Callable[Concatenate[Tx, _P], _R], /, *args: _P.args, **kwargs: _P.kwargs
+    ) -> _R: ...
 
-    def read_sync(self, work: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any: ...
+    def read_sync(
+        self, work: Callable[Concatenate[Tx, _P], _R], /, *args: _P.args, **kwargs: _P.kwargs
+    ) -> _R: ...
 
     def stream(
         self, work: Callable[..., Iterator[bytes]], /, *args: Any
