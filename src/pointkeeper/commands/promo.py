@@ -35,7 +35,6 @@ from pointkeeper.protocols.codes_csv import Rejection, parse_instant, read_codes
 from pointkeeper.services import promo as service
 from pointkeeper.services.promo import ImportRow
 from pointkeeper.store import Store
-from pointkeeper.store.tx import Tx
 
 from .store import config_option, echo_json, load, opened_store
 
@@ -172,18 +171,13 @@ def codes() -> None:
     """Single promo codes."""
 
 
-def _block(tx: Tx, value: str, *, now: Instant) -> tuple[Code, Pool]:
-    code = service.block_code(tx, value, now=now)
-    return code, tx.pool_by_id(code.pool_id)
-
-
 @codes.command("block")
 @click.argument("value")
 @config_option
 def block(value: str, config_path: str | None) -> None:
     """Block the code VALUE for good; print its state as JSON."""
     with opened_store(load(config_path)) as store:
-        code, pool = store.write_sync(_block, value, now=clock_now())
+        code, pool = store.write_sync(service.block_code, value, now=clock_now())
     echo_json(_code_json(code, pool))
 
 

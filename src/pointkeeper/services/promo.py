@@ -182,12 +182,14 @@ def generate_codes(tx: Tx, external_id: str, *, count: int, pattern: str) -> int
     raise InvalidRequest("The pattern has too few free values left; add more X", field="pattern")
 
 
-def block_code(tx: Tx, value: str, *, now: Instant) -> Code:
+def block_code(tx: Tx, value: str, *, now: Instant) -> tuple[Code, Pool]:
+    """Blocks a code for good (a blocked one keeps its first blocking time);
+    answers the code as it is now, and its pool."""
     if not tx.block_code(value, now):
         raise NotFound("Promo code not found", field="value")
     code = tx.code(value)
     assert code is not None
-    return code
+    return code, tx.pool_by_id(code.pool_id)
 
 
 def _view(tx: Tx, code: Code, pool: Pool, customer: Customer, status: str | None) -> CodeView:

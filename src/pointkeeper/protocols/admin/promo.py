@@ -23,13 +23,10 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from pointkeeper.app_state import AppState
-from pointkeeper.domain.promo import Code, Pool
-from pointkeeper.domain.time import Instant
 from pointkeeper.errors import InvalidRequest
 from pointkeeper.limits import codes_per_import_max, id_chars_max
 from pointkeeper.services import promo
 from pointkeeper.services.promo import ImportResult, ImportRow
-from pointkeeper.store.tx import Tx
 
 from .. import codes_csv
 from ..codes_csv import Rejection
@@ -178,14 +175,9 @@ async def post_generate(state: State, external_id: PoolId, body: GenerateIn) -> 
     return GeneratedOut(generated=generated)
 
 
-def _block(tx: Tx, value: str, *, now: Instant) -> tuple[Code, Pool]:
-    code = promo.block_code(tx, value, now=now)
-    return code, tx.pool_by_id(code.pool_id)
-
-
 @router.post("/promo-codes/{value}/block")
 async def post_block(state: State, value: CodeValue) -> CodeOut:
     """Blocks a code: it is never issued or redeemed again. Blocking a
     blocked code keeps the first blocking time."""
-    code, pool = await state.ready_store.write(_block, value, now=state.clock())
+    code, pool = await state.ready_store.write(promo.block_code, value, now=state.clock())
     return CodeOut.of(code, pool)
