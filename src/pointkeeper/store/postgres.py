@@ -25,6 +25,7 @@ import asyncio
 import collections
 import contextlib
 import functools
+import itertools
 import logging
 import re
 import threading
@@ -51,7 +52,7 @@ from .tx import DuplicateKey, LockBusy, Tx
 from .unreachable import describe_open_failure
 from .writes import Work, WriteFailures, WriteQueue, WriteRequest, answer
 
-__all__ = ["PostgresStore", "PostgresTx"]
+__all__ = ["PostgresStore", "PostgresTx", "postgres_placeholders"]
 
 # A connection of its own (the private one) or one lent by the pool.
 _Connection: TypeAlias = asyncpg.Connection | PoolConnectionProxy
@@ -174,12 +175,29 @@ async def _stream_bridged(
 # -- the DB-API surface the queries use ------------------------------------
 
 
+# What may hold a "?" that is no placeholder: a string literal, a quoted
+# name, a comment. Matched first, they are passed over whole.
+_placeholder_or_quoted = re.compile(
+    r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|/\*.*?\*/|\?", re.DOTALL
+)
+
+
+def postgres_placeholders(sql: str) -> str:
+    """The statement with PostgreSQL's ``$1, $2, ...`` for SQLite's ``?``
+    placeholders, leaving a ``?`` inside a literal, a quoted name or a
+    comment as it is."""
+    numbers = itertools.count(1)
+
+    def number(match: re.Match[str]) -> str:
+        return f"${next(numbers)}" if match[0] == "?" else match[0]
+
+    return _placeholder_or_quoted.sub(number, sql)
+
+
 @functools.lru_cache(maxsize=1024)
 def _translate(sql: str) -> tuple[str, bool]:
-    """(the statement with ``$n`` for each ``?``, whether it returns rows)."""
-    parts = sql.split("?")
-    query = parts[0] + "".join(f"${n}{part}" for n, part in enumerate(parts[1:], start=1))
-    return query, _returns_rows.search(sql) is not None
+    """(the statement for asyncpg, whether it returns rows)."""
+    return postgres_placeholders(sql), _returns_rows.search(sql) is not None
 
 
 def _status_count(status: str) -> int:
