@@ -22,6 +22,7 @@ from pointkeeper.domain.ledger import KIND_EXPIRED
 from pointkeeper.domain.promo import ISSUED, NO_AVAILABLE_CODES
 from pointkeeper.errors import Conflict, InsufficientBalance, StoreError
 from pointkeeper.jobs import JobsReport, run_jobs
+from pointkeeper.protocols.maestra.asynchronous import run_due
 from pointkeeper.services import customers, ledger, loyalty, promo
 from pointkeeper.services.adjustments import BalanceChangeRequest, change_balance
 from pointkeeper.services.reference import sync_reference_data
@@ -542,7 +543,10 @@ def test_two_stores_running_the_jobs_do_each_job_once(
 ) -> None:
     config = _config(postgres_url)
     with all_at_once(servers):
-        runs = [server.run(run_jobs(server.store, lambda: LATER, config)) for server in servers]
+        runs = [
+            server.run(run_jobs(server.store, lambda: LATER, config, async_calls=run_due))
+            for server in servers
+        ]
     reports: list[JobsReport] = _outcomes(runs)
 
     count = len(due_customers)
@@ -561,7 +565,10 @@ def test_jobs_racing_writes_that_settle_write_off_once(
     due. Both at once, on two stores: each lot is written off once."""
     config = _config(postgres_url)
     with all_at_once(servers):
-        runs = [server.run(run_jobs(server.store, lambda: LATER, config)) for server in servers]
+        runs = [
+            server.run(run_jobs(server.store, lambda: LATER, config, async_calls=run_due))
+            for server in servers
+        ]
         settles = [
             server.submit(loyalty.settle_customer, customer_number=f"C{n}", now=LATER)
             for n in range(len(due_customers))
@@ -804,7 +811,9 @@ def test_a_write_sent_as_the_last_one_is_answered_is_served(lone_writer: Server)
 def test_the_jobs_finish_on_a_store_with_one_writer(lone_writer: Server, postgres_url: str) -> None:
     """The jobs write batch after batch, each once the last is answered."""
     ids = lone_writer.write(_customers_with_due_work)
-    run = lone_writer.run(run_jobs(lone_writer.store, lambda: LATER, _config(postgres_url)))
+    run = lone_writer.run(
+        run_jobs(lone_writer.store, lambda: LATER, _config(postgres_url), async_calls=run_due)
+    )
     (report,) = _outcomes([run], seconds=5)
     assert isinstance(report, JobsReport), report
     assert report.ledger.points_expired == 100 * len(ids)
