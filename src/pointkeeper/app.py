@@ -124,7 +124,9 @@ def create_app(config: Config, *, clock: Callable[[], Instant] = time.now) -> St
         jobs = None
         if config.jobs.enabled:
             jobs = asyncio.create_task(
-                run_periodically(store, clock, config, async_calls=run_due, wake=state.async_work)
+                run_periodically(
+                    store, clock, config, async_calls=state.async_calls, wake=state.async_work
+                )
             )
         try:
             yield

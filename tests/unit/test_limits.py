@@ -7,6 +7,7 @@ import ast
 import re
 
 from .test_import_cycles import package_modules
+from .test_public_names import module_level_names
 
 _bound = re.compile(r"_max(_|$)")
 # Not bounds on what a caller may send or the server may hold: the range of
@@ -14,22 +15,12 @@ _bound = re.compile(r"_max(_|$)")
 _values_of_a_format = {"pointkeeper.protocols.maestra.dates": {"instant_max", "instant_min"}}
 
 
-def _module_level_names(tree: ast.Module) -> set[str]:
-    names: set[str] = set()
-    for node in tree.body:
-        if isinstance(node, ast.Assign):
-            names.update(target.id for target in node.targets if isinstance(target, ast.Name))
-        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-            names.add(node.target.id)
-    return names
-
-
 def test_no_bound_outside_limits() -> None:
     found = {
         f"{module}.{name}"
         for module, path in package_modules().items()
         if module != "pointkeeper.limits"
-        for name in _module_level_names(ast.parse(path.read_text()))
+        for name in module_level_names(ast.parse(path.read_text()))
         if _bound.search(name) and name not in _values_of_a_format.get(module, set())
     }
     assert sorted(found) == []
@@ -44,7 +35,7 @@ def test_every_bound_in_limits_is_read() -> None:
     limits_text = modules["pointkeeper.limits"].read_text()
     unread = [
         name
-        for name in sorted(_module_level_names(limits) - {"__all__"})
+        for name in sorted(module_level_names(limits) - {"__all__"})
         if not re.search(rf"\b{name}\b", others)
         and len(re.findall(rf"\b{name}\b", limits_text)) <= 2  # its line and __all__
     ]

@@ -17,7 +17,8 @@ _modules = {
 }
 
 
-def _defined(tree: ast.Module) -> set[str]:
+def module_level_names(tree: ast.Module) -> set[str]:
+    """The classes, functions and values a module defines at its top."""
     names: set[str] = set()
     for node in tree.body:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
@@ -31,9 +32,8 @@ def _defined(tree: ast.Module) -> set[str]:
 
 @pytest.mark.parametrize("name", sorted(_modules))
 def test_every_public_name_is_in_all(name: str) -> None:
-    public = {
-        each for each in _defined(ast.parse(_modules[name].read_text())) if not each.startswith("_")
-    }
+    defined = module_level_names(ast.parse(_modules[name].read_text()))
+    public = {each for each in defined if not each.startswith("_")}
     module = importlib.import_module(name)
     declared = set(getattr(module, "__all__", ()))
     assert (sorted(public - declared), [n for n in declared if not hasattr(module, n)]) == ([], [])
