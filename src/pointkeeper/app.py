@@ -26,7 +26,7 @@ from pointkeeper.jobs import run_periodically
 from pointkeeper.logs import RequestIdMiddleware, configure_logging
 from pointkeeper.protocols.admin import create_admin_app
 from pointkeeper.protocols.cp_extender import cp_extender_routes
-from pointkeeper.protocols.maestra.asynchronous import run_due
+from pointkeeper.protocols.maestra.asynchronous import MaestraCalls
 from pointkeeper.protocols.maestra.routes import maestra_routes
 from pointkeeper.services.reference import sync_reference_data
 from pointkeeper.store import open_store
@@ -103,7 +103,7 @@ def create_app_from_environment() -> Starlette:
 
 
 def create_app(config: Config, *, clock: Callable[[], Instant] = time.now) -> Starlette:
-    state = AppState(config=config, clock=clock, async_calls=run_due)
+    state = AppState(config=config, clock=clock, async_calls=MaestraCalls(config))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pointkeeper.config import Config
 from pointkeeper.domain import time
 from pointkeeper.domain.time import Instant
-from pointkeeper.jobs import AsyncCalls
+from pointkeeper.services.async_calls import CallRunner
 from pointkeeper.store import Store
 
 __all__ = ["AppState"]
@@ -24,7 +24,7 @@ class AppState:
     config: Config
     clock: Callable[[], Instant] = time.now
     # Runs the queued asynchronous calls (the Maestra adapter's), for the jobs.
-    async_calls: AsyncCalls
+    async_calls: CallRunner
     store: Store | None = field(default=None)
     # Set when an asynchronous call is queued, so the jobs run it soon.
     async_work: asyncio.Event = field(default_factory=asyncio.Event)

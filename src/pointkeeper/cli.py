@@ -103,11 +103,13 @@ def jobs_run(config_path: str | None) -> None:
     """Run every due job once and print what each did."""
     from pointkeeper.domain import time
     from pointkeeper.jobs import run_jobs
-    from pointkeeper.protocols.maestra.asynchronous import run_due
+    from pointkeeper.protocols.maestra.asynchronous import MaestraCalls
 
     config = load(config_path)
     with opened_store(config) as store:
-        report = _run_on_own_loop(store, run_jobs(store, time.now, config, async_calls=run_due))
+        report = _run_on_own_loop(
+            store, run_jobs(store, time.now, async_calls=MaestraCalls(config))
+        )
     echo_json({**dataclasses.asdict(report.ledger), "async_operations": report.async_operations})
 
 
@@ -119,12 +121,12 @@ def worker(config_path: str | None) -> None:
     from pointkeeper.domain import time
     from pointkeeper.jobs import run_periodically
     from pointkeeper.logs import configure_logging
-    from pointkeeper.protocols.maestra.asynchronous import run_due
+    from pointkeeper.protocols.maestra.asynchronous import MaestraCalls
 
     configure_logging()
     config = load(config_path)
     with opened_store(config) as store, contextlib.suppress(KeyboardInterrupt):
-        jobs = run_periodically(store, time.now, config, async_calls=run_due)
+        jobs = run_periodically(store, time.now, config, async_calls=MaestraCalls(config))
         _run_on_own_loop(store, jobs)
 
 

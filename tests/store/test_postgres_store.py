@@ -22,7 +22,7 @@ from pointkeeper.domain.ledger import KIND_EXPIRED
 from pointkeeper.domain.promo import ISSUED, NO_AVAILABLE_CODES
 from pointkeeper.errors import Conflict, InsufficientBalance, StoreError
 from pointkeeper.jobs import JobsReport, run_jobs
-from pointkeeper.protocols.maestra.asynchronous import run_due
+from pointkeeper.protocols.maestra.asynchronous import MaestraCalls
 from pointkeeper.services import customers, ledger, loyalty, promo
 from pointkeeper.services.adjustments import BalanceChangeRequest, change_balance
 from pointkeeper.services.reference import sync_reference_data
@@ -544,7 +544,7 @@ def test_two_stores_running_the_jobs_do_each_job_once(
     config = _config(postgres_url)
     with all_at_once(servers):
         runs = [
-            server.run(run_jobs(server.store, lambda: LATER, config, async_calls=run_due))
+            server.run(run_jobs(server.store, lambda: LATER, async_calls=MaestraCalls(config)))
             for server in servers
         ]
     reports: list[JobsReport] = _outcomes(runs)
@@ -566,7 +566,7 @@ def test_jobs_racing_writes_that_settle_write_off_once(
     config = _config(postgres_url)
     with all_at_once(servers):
         runs = [
-            server.run(run_jobs(server.store, lambda: LATER, config, async_calls=run_due))
+            server.run(run_jobs(server.store, lambda: LATER, async_calls=MaestraCalls(config)))
             for server in servers
         ]
         settles = [
@@ -812,7 +812,7 @@ def test_the_jobs_finish_on_a_store_with_one_writer(lone_writer: Server, postgre
     """The jobs write batch after batch, each once the last is answered."""
     ids = lone_writer.write(_customers_with_due_work)
     run = lone_writer.run(
-        run_jobs(lone_writer.store, lambda: LATER, _config(postgres_url), async_calls=run_due)
+        run_jobs(lone_writer.store, lambda: LATER, async_calls=MaestraCalls(_config(postgres_url)))
     )
     (report,) = _outcomes([run], seconds=5)
     assert isinstance(report, JobsReport), report

@@ -12,17 +12,13 @@ from dataclasses import dataclass
 from pointkeeper import limits
 from pointkeeper.config import Config
 from pointkeeper.domain.time import Instant
+from pointkeeper.services.async_calls import CallRunner, run_due
 from pointkeeper.services.jobs import JobReport, run_batch
 from pointkeeper.store import Store
 
-__all__ = ["AsyncCalls", "JobsReport", "run_jobs", "run_periodically"]
+__all__ = ["JobsReport", "run_jobs", "run_periodically"]
 
 _log = logging.getLogger(__name__)
-
-# Store work ``(tx, *, config, now) -> handled`` that runs a batch of the
-# queued asynchronous calls: the protocol that queues them gives it, so the
-# jobs need not know any protocol.
-AsyncCalls = Callable[..., int]
 
 
 @dataclass(slots=True)
@@ -32,7 +28,7 @@ class JobsReport:
 
 
 async def run_jobs(
-    store: Store, clock: Callable[[], Instant], config: Config, *, async_calls: AsyncCalls
+    store: Store, clock: Callable[[], Instant], *, async_calls: CallRunner
 ) -> JobsReport:
     """Runs every job until nothing is due, one bounded batch per transaction."""
     ledger = JobReport()
@@ -43,7 +39,7 @@ async def run_jobs(
             break
     handled = 0
     for _ in range(limits.job_batches_per_run_max):
-        count: int = await store.write(async_calls, config=config, now=clock())
+        count = await store.write(run_due, runner=async_calls, now=clock())
         handled += count
         if count == 0:
             break
@@ -55,7 +51,7 @@ async def run_periodically(
     clock: Callable[[], Instant],
     config: Config,
     *,
-    async_calls: AsyncCalls,
+    async_calls: CallRunner,
     wake: asyncio.Event | None = None,
 ) -> None:
     """Runs the jobs every ``jobs.interval_seconds``, and at once when ``wake``
@@ -64,7 +60,7 @@ async def run_periodically(
     while True:
         wake.clear()
         try:
-            report = await run_jobs(store, clock, config, async_calls=async_calls)
+            report = await run_jobs(store, clock, async_calls=async_calls)
             if report.ledger.did_anything or report.async_operations:
                 _log.info("jobs ran", extra={"report": report})
         except asyncio.CancelledError:

@@ -12,17 +12,14 @@ from typing import Annotated
 import orjson
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
 
-from pointkeeper import limits
 from pointkeeper.app_state import AppState
 from pointkeeper.domain.time import Instant, from_datetime, to_datetime
 from pointkeeper.jobs import run_jobs
 from pointkeeper.limits import id_chars_max, int64_max
 from pointkeeper.protocols.fingerprint import request_fingerprint
-from pointkeeper.services import customers, ledger, loyalty, reference
+from pointkeeper.services import async_calls, customers, ledger, loyalty, reference
 from pointkeeper.services.adjustments import BalanceChangeRequest, change_balance
 from pointkeeper.services.reads import read_settled
-from pointkeeper.store.operation_queries import AsyncOperation
-from pointkeeper.store.tx import Tx
 
 from .schemas import (
     ActionTemplateIn,
@@ -213,9 +210,7 @@ async def put_action_template(
 async def post_jobs_run(state: State) -> JobsOut:
     """Runs hold timeouts, expiry, pending activation and waiting
     asynchronous calls now."""
-    report = await run_jobs(
-        state.ready_store, state.clock, state.config, async_calls=state.async_calls
-    )
+    report = await run_jobs(state.ready_store, state.clock, async_calls=state.async_calls)
     ledger = report.ledger
     return JobsOut(
         holds_expired=ledger.holds_expired,
@@ -226,10 +221,6 @@ async def post_jobs_run(state: State) -> JobsOut:
     )
 
 
-def _async_operations(tx: Tx, transaction_id: str) -> list[AsyncOperation]:
-    return tx.async_operations_by_transaction(transaction_id, limits.async_operations_listed_max)
-
-
 @router.get("/async-operations", tags=["jobs"])
 async def get_async_operations(
     state: State,
@@ -238,7 +229,7 @@ async def get_async_operations(
     ],
 ) -> list[AsyncOperationOut]:
     """The asynchronous calls made with this transactionId and their outcome."""
-    calls = await state.ready_store.read(_async_operations, transaction_id)
+    calls = await state.ready_store.read(async_calls.listed, transaction_id=transaction_id)
     return [
         AsyncOperationOut(
             id=call.id,

@@ -10,6 +10,7 @@ from typing import Any
 
 from pointkeeper.config import OperationConfig
 from pointkeeper.domain.time import Instant
+from pointkeeper.services.idempotency import run_once
 from pointkeeper.store.tx import Tx
 
 from .fields import Fields
@@ -40,6 +41,25 @@ class Prepared:
 
     work: Work
     changes_state: bool
+
+    def run(
+        self,
+        tx: Tx,
+        *,
+        endpoint_id: str,
+        transaction_id: str | None,
+        fingerprint: str,
+        now: Instant,
+    ) -> dict[str, Any]:
+        """Runs the work; a state-changing call once per transactionId."""
+        return run_once(
+            tx,
+            lambda inner: self.work(inner, now),
+            endpoint_id=endpoint_id,
+            transaction_id=transaction_id if self.changes_state else None,
+            fingerprint=fingerprint,
+            now=now,
+        )
 
 
 # An operation kind: checks a request (refusals are ``InvalidRequest``s)

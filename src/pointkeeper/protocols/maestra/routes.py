@@ -25,10 +25,10 @@ from pointkeeper.logs import new_error_id
 from pointkeeper.protocols.body import BodyTooLarge, ClientDisconnect, header, read_body
 from pointkeeper.protocols.fingerprint import request_fingerprint
 from pointkeeper.protocols.text import refusal
-from pointkeeper.services.idempotency import run_once
+from pointkeeper.services import async_calls
 from pointkeeper.store.tx import Tx
 
-from . import asynchronous, codec
+from . import codec
 from .export import export_chunks, read_export_request
 from .fields import Fields
 from .kinds import prepare
@@ -222,7 +222,7 @@ async def _run(
     key = "" if transaction_id is None else request_fingerprint(operation.name, tree)
     if asynchronous_call:
         await state.ready_store.write(
-            asynchronous.enqueue,
+            async_calls.enqueue,
             endpoint_id=endpoint_id,
             operation=operation.name,
             transaction_id=transaction_id,
@@ -235,16 +235,12 @@ async def _run(
         return 200, {"status": "Success"}
 
     def work(tx: Tx) -> dict[str, Any]:
-        now = state.clock()
-        if not prepared.changes_state:
-            return prepared.work(tx, now)
-        return run_once(
+        return prepared.run(
             tx,
-            lambda inner: prepared.work(inner, now),
             endpoint_id=endpoint_id,
             transaction_id=transaction_id,
             fingerprint=key,
-            now=now,
+            now=state.clock(),
         )
 
     return 200, {"status": "Success", **await state.ready_store.write(work)}
