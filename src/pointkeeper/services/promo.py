@@ -36,6 +36,7 @@ __all__ = [
     "ImportResult",
     "ImportRow",
     "IssueRequest",
+    "PointOfContact",
     "block_code",
     "cancel_redemption",
     "generate_codes",
@@ -48,6 +49,12 @@ __all__ = [
 
 
 @dataclass(frozen=True, slots=True)
+class PointOfContact:
+    external_id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
 class CodeView:
     """A code as one customer sees it: for a multi-use code, issue and use
     are that customer's own."""
@@ -55,10 +62,10 @@ class CodeView:
     code: Code
     pool: Pool
     issue_status: str | None
-    issued_point_of_contact_id: int | None
-    issued_at: Instant | None
-    used_point_of_contact_id: int | None
-    used_at: Instant | None
+    issued_point_of_contact: PointOfContact | None = None
+    issued_at: Instant | None = None
+    used_point_of_contact: PointOfContact | None = None
+    used_at: Instant | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,23 +200,32 @@ def block_code(tx: Tx, value: str, *, now: Instant) -> tuple[Code, Pool]:
 
 
 def _view(tx: Tx, code: Code, pool: Pool, customer: Customer, status: str | None) -> CodeView:
-    if not pool.multi_use:
-        if code.issued_customer_id != customer.id:
-            # Another customer's issue and use are theirs to see, not this one's.
-            return CodeView(code, pool, status, None, None, None, None)
-        return CodeView(
-            code,
-            pool,
-            status,
-            code.issued_point_of_contact_id,
-            code.issued_at,
-            code.used_point_of_contact_id,
-            code.used_at,
-        )
-    issue = tx.multi_issue(code.id, customer.id)
-    if issue is None:
-        return CodeView(code, pool, status, None, None, None, None)
-    return CodeView(code, pool, status, *issue)
+    if pool.multi_use:
+        issue = tx.multi_issue(code.id, customer.id)
+        if issue is None:
+            return CodeView(code, pool, status)
+        issued_point_of_contact_id, issued_at, used_point_of_contact_id, used_at = issue
+    elif code.issued_customer_id == customer.id:
+        issued_point_of_contact_id, issued_at = code.issued_point_of_contact_id, code.issued_at
+        used_point_of_contact_id, used_at = code.used_point_of_contact_id, code.used_at
+    else:
+        # Another customer's issue and use are theirs to see, not this one's.
+        return CodeView(code, pool, status)
+    return CodeView(
+        code,
+        pool,
+        status,
+        issued_point_of_contact=_point_of_contact_named(tx, issued_point_of_contact_id),
+        issued_at=issued_at,
+        used_point_of_contact=_point_of_contact_named(tx, used_point_of_contact_id),
+        used_at=used_at,
+    )
+
+
+def _point_of_contact_named(tx: Tx, point_of_contact_id: int | None) -> PointOfContact | None:
+    if point_of_contact_id is None:
+        return None
+    return PointOfContact(*tx.point_of_contact_by_id(point_of_contact_id))
 
 
 def _point_of_contact(tx: Tx, external_id: str | None) -> int | None:

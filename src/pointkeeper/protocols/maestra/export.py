@@ -17,14 +17,15 @@ from typing import Any
 import orjson
 
 from pointkeeper import limits
-from pointkeeper.errors import InvalidRequest, NotFound
+from pointkeeper.errors import InvalidRequest
+from pointkeeper.services.exports import BalanceChangeExport, export_balance_changes
 from pointkeeper.store.tx import Tx
 
 from .codec import escape_text
 from .dates import format_date
 from .fields import Fields
 
-__all__ = ["Batches", "ExportRequest", "chunk_bytes", "export_chunks", "read_export_request"]
+__all__ = ["ExportRequest", "chunk_bytes", "export_chunks", "read_export_request"]
 
 chunk_bytes = 1024 * 1024
 
@@ -51,8 +52,6 @@ def read_export_request(fields: Fields) -> ExportRequest:
 # The same escaping as every other answer of the protocol.
 _xml = escape_text
 
-
-Batches = Iterator[list[tuple[Any, ...]]]
 
 _action_end = "</customerBalanceChanges></customerAction>"
 
@@ -113,18 +112,18 @@ def _cover(templates: _Names, places: _Names, rows: list[tuple[Any, ...]]) -> No
     places.cover({row[4] for row in rows})
 
 
-def _xml_rows(tx: Tx, batches: Batches) -> Iterator[str]:
+def _xml_rows(export: BalanceChangeExport) -> Iterator[str]:
     """One string per batch of rows: everything an action repeats (template,
     point of contact, kind) is formatted once, with the markup around it."""
     templates = _Names(
-        tx.templates_by_id,
+        export.templates_by_id,
         lambda names: (
             f"</ids><actionTemplate><systemName>{_xml(names[0])}</systemName>"
             f"<name>{_xml(names[1])}</name></actionTemplate><dateTimeUtc>"
         ),
     )
     places = _Names(
-        tx.points_of_contact_by_id,
+        export.points_of_contact_by_id,
         lambda external_id: (
             f"</dateTimeUtc><pointOfContact><ids><externalId>{_xml(external_id)}"
             "</externalId></ids></pointOfContact><customer><ids><customerId>"
@@ -139,7 +138,7 @@ def _xml_rows(tx: Tx, batches: Batches) -> Iterator[str]:
     )
     yield '<?xml version="1.0" encoding="utf-8"?><result><status>Success</status><customerActions>'
     current = None
-    for rows in batches:
+    for rows in export.batches:
         _cover(templates, places, rows)
         parts: list[str] = []
         append = parts.append
@@ -193,17 +192,17 @@ def _json_str(text: str) -> str:
     return orjson.dumps(text).decode()
 
 
-def _json_rows(tx: Tx, batches: Batches) -> Iterator[str]:
+def _json_rows(export: BalanceChangeExport) -> Iterator[str]:
     """The same text ``orjson`` makes of each action's tree, written directly."""
     templates = _Names(
-        tx.templates_by_id,
+        export.templates_by_id,
         lambda names: (
             f'}},"actionTemplate":{{"systemName":{_json_str(names[0])},'
             f'"name":{_json_str(names[1])}}},"dateTimeUtc":"'
         ),
     )
     places = _Names(
-        tx.points_of_contact_by_id,
+        export.points_of_contact_by_id,
         lambda external_id: (
             f'","pointOfContact":{{"ids":{{"externalId":{_json_str(external_id)}}}}},'
             '"customer":{"ids":{"customerId":'
@@ -213,7 +212,7 @@ def _json_rows(tx: Tx, batches: Batches) -> Iterator[str]:
     kinds = _Escaped(lambda kind: f'"balanceChangeKind":{{"systemName":{_json_str(kind)}}}}}')
     yield '{"status":"Success","customerActions":['
     current = None
-    for rows in batches:
+    for rows in export.batches:
         _cover(templates, places, rows)
         parts: list[str] = []
         append = parts.append
@@ -259,18 +258,13 @@ def _json_rows(tx: Tx, batches: Batches) -> Iterator[str]:
 def export_chunks(tx: Tx, request: ExportRequest, answer_format: str) -> Iterator[bytes]:
     """The whole answer as chunks of about ``chunk_bytes``; runs on a reader
     connection inside one snapshot."""
-    segment_id = None
-    if request.segment is not None:
-        segment_id = tx.segment_id(request.segment)
-        if segment_id is None:
-            raise NotFound("Segment not found", field="/operation/segment/ids/externalId")
-    rows = tx.export_rows(request.since, request.till, segment_id)
-    pieces: Callable[[Tx, Batches], Iterator[str]] = (
-        _xml_rows if answer_format == "xml" else _json_rows
+    export = export_balance_changes(
+        tx, since=request.since, till=request.till, segment=request.segment
     )
+    pieces = _xml_rows if answer_format == "xml" else _json_rows
     buffer: list[str] = []
     size = 0
-    for piece in pieces(tx, rows):
+    for piece in pieces(export):
         buffer.append(piece)
         size += len(piece)
         if size >= chunk_bytes:

@@ -12,12 +12,11 @@ from typing import Any
 from pointkeeper import limits
 from pointkeeper.config import OperationConfig
 from pointkeeper.domain.customers import Customer
-from pointkeeper.domain.ledger import Balances
 from pointkeeper.domain.time import Instant
-from pointkeeper.errors import InsufficientBalance, InvalidRequest
-from pointkeeper.services.adjustments import BalanceChangeRequest, change_balance
-from pointkeeper.services.customers import edit_customer, find_customer, register_customer
-from pointkeeper.services.ledger import current_balances, settle
+from pointkeeper.errors import InvalidRequest
+from pointkeeper.services.accounts import Account, account, action_page, change_account
+from pointkeeper.services.adjustments import BalanceChangeRequest
+from pointkeeper.services.customers import edit_customer, register_customer
 from pointkeeper.store.action_queries import ActionChangeRow
 from pointkeeper.store.tx import Tx
 
@@ -39,23 +38,22 @@ def _customer_ids(customer: Customer) -> dict[str, Any]:
     }
 
 
-def _balances_tree(tx: Tx, customer: Customer, figures: Balances) -> list[dict[str, Any]]:
-    program = None if customer.program_id is None else tx.program(customer.program_id)
-    balance_type = "Points" if program is None else program.balance_type
-    return [
-        {
-            "totalValue": figures.point_balance,
-            "availableValue": figures.available,
-            "blockedValue": figures.blocked,
-            "balanceType": {"ids": {"systemName": balance_type}, "name": balance_type},
-        }
-    ]
-
-
-def _settled_customer(tx: Tx, kind: str, value: object, now: Instant) -> Customer:
-    customer = find_customer(tx, kind, value, message="Customer not found")
-    settle(tx, customer.id, now=now)
-    return customer
+def _account_tree(account: Account) -> dict[str, Any]:
+    figures = account.balances
+    return {
+        "customer": {"ids": _customer_ids(account.customer)},
+        "balances": [
+            {
+                "totalValue": figures.point_balance,
+                "availableValue": figures.available,
+                "blockedValue": figures.blocked,
+                "balanceType": {
+                    "ids": {"systemName": account.balance_type},
+                    "name": account.balance_type,
+                },
+            }
+        ],
+    }
 
 
 def _get_balance(
@@ -64,12 +62,7 @@ def _get_balance(
     kind, value = fields.customer("customer")
 
     def work(tx: Tx, now: Instant) -> dict[str, Any]:
-        customer = _settled_customer(tx, kind, value, now)
-        figures = current_balances(tx, customer, now=now)
-        return {
-            "customer": {"ids": _customer_ids(customer)},
-            "balances": _balances_tree(tx, customer, figures),
-        }
+        return _account_tree(account(tx, customer_kind=kind, customer_value=value, now=now))
 
     return Prepared(work, changes_state=False)
 
@@ -125,20 +118,19 @@ def _get_history(
     per_page = _history_page_items_default if given_per_page is None else given_per_page
 
     def work(tx: Tx, now: Instant) -> dict[str, Any]:
-        customer = _settled_customer(tx, kind, value, now)
-        end = now + 1 if till is None else till
-        rows = tx.customer_action_page(
-            customer.id, since, end, offset=(number - 1) * per_page, limit=per_page
-        )
-        # Only the templates and points of contact the page names: the
-        # tables grow with the project, a page does not.
-        templates = tx.templates_by_id({row.template_id for row in rows})
-        places = tx.points_of_contact_by_id(
-            {row.point_of_contact_id for row in rows if row.point_of_contact_id is not None}
+        page = action_page(
+            tx,
+            customer_kind=kind,
+            customer_value=value,
+            since=since,
+            till=till,
+            page_number=number,
+            per_page=per_page,
+            now=now,
         )
         return {
-            "customerActionsCount": tx.customer_action_count(customer.id, since, end),
-            "customerActions": action_trees(rows, templates, places),
+            "customerActionsCount": page.actions_total,
+            "customerActions": action_trees(page.rows, page.templates, page.points_of_contact),
         }
 
     return Prepared(work, changes_state=False)
@@ -149,7 +141,7 @@ def _change_balance(
 ) -> Prepared:
     kind, value = fields.customer("customer")
     point_of_contact = fields.identifier("pointOfContact", "ids", "externalId")
-    requests: list[tuple[BalanceChangeRequest, str]] = []
+    changes: list[BalanceChangeRequest] = []
     for change in fields.items(
         "balanceChanges", item="balanceChange", limit=limits.balance_changes_per_request_max
     ):
@@ -161,44 +153,31 @@ def _change_balance(
             maximum=limits.points_per_request_max,
         )
         assert amount is not None
-        request = BalanceChangeRequest(
-            change_amount=amount,
-            comment=change.text("comment"),
-            expires_at=change.date("expirationDateTimeUtc"),
-            point_of_contact=point_of_contact,
-            action_template=operation.name,
-            transaction_id=transaction_id,
+        changes.append(
+            BalanceChangeRequest(
+                change_amount=amount,
+                comment=change.text("comment"),
+                expires_at=change.date("expirationDateTimeUtc"),
+                point_of_contact=point_of_contact,
+                transaction_id=transaction_id,
+            )
         )
-        requests.append((request, change.where("changeAmount")))
-    if not requests:
+    if not changes:
         raise InvalidRequest(
             "at least one balanceChange is required", field=fields.where("balanceChanges")
         )
 
     def work(tx: Tx, now: Instant) -> dict[str, Any]:
         # Actions made by an operation carry its name as their template.
-        tx.ensure_template(operation.name, operation.name)
-        for request, location in requests:
-            try:
-                # No key scope: the call's transactionId result is its idempotency.
-                change_balance(
-                    tx,
-                    customer_kind=kind,
-                    customer_value=value,
-                    request=request,
-                    key_scope=None,
-                    now=now,
-                )
-            except InsufficientBalance:
-                raise InsufficientBalance(
-                    "The debit is larger than the available balance", field=location
-                ) from None
-        customer = find_customer(tx, kind, value)
-        figures = current_balances(tx, customer, now=now)
-        return {
-            "customer": {"ids": _customer_ids(customer)},
-            "balances": _balances_tree(tx, customer, figures),
-        }
+        changed = change_account(
+            tx,
+            customer_kind=kind,
+            customer_value=value,
+            changes=changes,
+            template=operation.name,
+            now=now,
+        )
+        return _account_tree(changed)
 
     return Prepared(work, changes_state=True)
 

@@ -31,6 +31,7 @@ _error_locations = {
     "changeAmount": "/operation/balanceChanges/balanceChange/changeAmount",
     "expirationDateTimeUtc": "/operation/balanceChanges/balanceChange/expirationDateTimeUtc",
     "pointOfContact": "/operation/pointOfContact/ids/externalId",
+    "segment": "/operation/segment/ids/externalId",
 }
 
 

@@ -21,6 +21,7 @@ from pointkeeper.errors import InvalidRequest, NotFound
 from pointkeeper.services.promo import (
     CodeView,
     IssueRequest,
+    PointOfContact,
     cancel_redemption,
     issue_code,
     redeem_code,
@@ -76,14 +77,13 @@ def _date(instant: Instant | None) -> str | None:
     return None if instant is None else format_date(instant)
 
 
-def _point_of_contact_tree(tx: Tx, point_of_contact_id: int | None) -> dict[str, Any] | None:
-    if point_of_contact_id is None:
+def _point_of_contact_tree(point_of_contact: PointOfContact | None) -> dict[str, Any] | None:
+    if point_of_contact is None:
         return None
-    external_id, name = tx.point_of_contact_by_id(point_of_contact_id)
-    return {"ids": {"externalId": external_id}, "name": name}
+    return {"ids": {"externalId": point_of_contact.external_id}, "name": point_of_contact.name}
 
 
-def _code_tree(tx: Tx, view: CodeView) -> dict[str, Any]:
+def _code_tree(view: CodeView) -> dict[str, Any]:
     """The seed's ``promoCode`` block, in its order; absent values are None."""
     code, pool = view.code, view.pool
     start, end = available_window(code, pool)
@@ -98,9 +98,9 @@ def _code_tree(tx: Tx, view: CodeView) -> dict[str, Any]:
         "availableFromDateTimeUtc": _date(start),
         "availableTillDateTimeUtc": _date(end),
         "isUsed": view.used_at is not None,
-        "usedPointOfContact": _point_of_contact_tree(tx, view.used_point_of_contact_id),
+        "usedPointOfContact": _point_of_contact_tree(view.used_point_of_contact),
         "usedDateTimeUtc": _date(view.used_at),
-        "issuedPointOfContact": _point_of_contact_tree(tx, view.issued_point_of_contact_id),
+        "issuedPointOfContact": _point_of_contact_tree(view.issued_point_of_contact),
         "issuedDateTimeUtc": _date(view.issued_at),
         "blockedDateTimeUtc": _date(code.blocked_at),
     }
@@ -186,7 +186,7 @@ def issue_promo_code(
     def work(tx: Tx, now: Instant) -> dict[str, Any]:
         with _located():
             status, view = issue_code(tx, request, now=now)
-        tree = _codeless_tree(status, request) if view is None else _code_tree(tx, view)
+        tree = _codeless_tree(status, request) if view is None else _code_tree(view)
         return {"promoCode": tree}
 
     return _prepared(work)
@@ -211,7 +211,7 @@ def redeem_promo_code(
                 point_of_contact=point_of_contact,
                 at=now if at is None else at,
             )
-        return {"promoCode": _code_tree(tx, view)}
+        return {"promoCode": _code_tree(view)}
 
     return _prepared(work)
 
@@ -232,7 +232,7 @@ def cancel_promo_code_redemption(
             view = cancel_redemption(
                 tx, customer_kind=customer_kind, customer_value=customer_value, value=value
             )
-        return {"promoCode": _code_tree(tx, view)}
+        return {"promoCode": _code_tree(view)}
 
     return _prepared(work)
 
