@@ -22,7 +22,7 @@ Then the checks, through BalanceCheck as the API reports it:
   OpenAuthorizations, never below zero: no overdraw;
 - one Pending Charge per answered hold (same in-flight allowance), every AuthCode distinct;
 - a 400 only once the balance was nearly spent (less than `--points-max` left);
-- the connections were busy most of the run (`_harness.check_busy`), not waiting on a
+- the connections were busy most of the run (`harness.wrk.check_busy`), not waiting on a
   stalled server.
 
 Prints a markdown table (also bench/results/http_authorize[.<database>-p<N>].json).
@@ -41,9 +41,15 @@ from typing import Any
 
 import httpx
 
-import _harness as h
+from harness.customers import create_customers, customer_number
+from harness.failures import BenchError, run_main
+from harness.measure import cpu_seconds
+from harness.report import Row, Summary, print_table, rows_json, shown, write_json
+from harness.servers import Server
+from harness.setup import Setup, add_setup_arguments, setup_from
+from harness.wrk import WRK_THREADS, WrkResult, check_busy, lua_string, require_wrk, run_wrk
 
-CUSTOMER = h.customer_number(1)
+CUSTOMER = customer_number(1)
 REFUSAL = "No Balance Remaining"
 SETTLE_LIMIT_S = 60
 
@@ -114,18 +120,18 @@ end
 """
 
 
-def write_authorize_script(server: h.Server, points_max: int, out: Path) -> Path:
+def write_authorize_script(server: Server, points_max: int, out: Path) -> Path:
     script = server.workdir / "authorize.lua"
     script.write_text(
         AUTHORIZE_LUA.format(
-            token=h.lua_string(server.secrets.bearer_token),
-            threads=h.WRK_THREADS,
+            token=lua_string(server.secrets.bearer_token),
+            threads=WRK_THREADS,
             # A JSON string inside the Lua string: the customer number with its quotes.
-            customer=h.lua_string(h.lua_string(CUSTOMER)),
-            run=h.lua_string(secrets.token_hex(4)),
+            customer=lua_string(lua_string(CUSTOMER)),
+            run=lua_string(secrets.token_hex(4)),
             points_max=points_max,
-            refusal=h.lua_string(REFUSAL),
-            out=h.lua_string(str(out)),
+            refusal=lua_string(REFUSAL),
+            out=lua_string(str(out)),
         )
     )
     return script
@@ -143,7 +149,7 @@ class Seen:
 
 def read_seen(path: Path) -> Seen:
     if not path.exists():
-        raise h.BenchError(f"wrk's done() wrote nothing to {path}")
+        raise BenchError(f"wrk's done() wrote nothing to {path}")
     ok = points = refused = bad = 0
     first_bad: list[str] = []
     codes: list[str] = []
@@ -168,7 +174,7 @@ def read_seen(path: Path) -> Seen:
 # --------------------------------------------------------------------------- the API
 
 
-def credit(server: h.Server, points: int) -> None:
+def credit(server: Server, points: int) -> None:
     headers = {"Authorization": f"Bearer {server.secrets.admin_token}"}
     answer = httpx.post(
         f"{server.base_url}/admin/v1/customers/{CUSTOMER}/balance-changes",
@@ -177,7 +183,7 @@ def credit(server: h.Server, points: int) -> None:
         timeout=30,
     )
     if answer.status_code != 201:
-        raise h.BenchError(f"credit: {answer.status_code} {answer.text[:300]}")
+        raise BenchError(f"credit: {answer.status_code} {answer.text[:300]}")
 
 
 @dataclass(frozen=True)
@@ -188,13 +194,13 @@ class Figures:
     pending_charges: int
 
 
-def figures(server: h.Server) -> Figures:
+def figures(server: Server) -> Figures:
     headers = {"Authorization": f"Bearer {server.secrets.bearer_token}"}
     answer = httpx.get(
         f"{server.base_url}/Loyalty/{CUSTOMER}/BalanceCheck", headers=headers, timeout=120
     )
     if answer.status_code != 200:
-        raise h.BenchError(f"BalanceCheck: {answer.status_code} {answer.text[:300]}")
+        raise BenchError(f"BalanceCheck: {answer.status_code} {answer.text[:300]}")
     loyalty: dict[str, Any] = answer.json()["Loyalty"]
     charges = sum(1 for row in loyalty["History"] if row.get("Activity") == "Pending Charge")
     return Figures(
@@ -205,7 +211,7 @@ def figures(server: h.Server) -> Figures:
     )
 
 
-def settle(server: h.Server, quiet_s: float = 0.5) -> Figures:
+def settle(server: Server, quiet_s: float = 0.5) -> Figures:
     """The figures once they stop moving: the server still answers what wrk had in
     flight when it stopped."""
     deadline = time.monotonic() + SETTLE_LIMIT_S
@@ -216,12 +222,12 @@ def settle(server: h.Server, quiet_s: float = 0.5) -> Figures:
         if now == last:
             return now
         if time.monotonic() > deadline:
-            raise h.BenchError(f"holds still changing {SETTLE_LIMIT_S}s after wrk stopped")
+            raise BenchError(f"holds still changing {SETTLE_LIMIT_S}s after wrk stopped")
         last = now
 
 
 def check(
-    before: Figures, after: Figures, seen: Seen, result: h.WrkResult, args: argparse.Namespace
+    before: Figures, after: Figures, seen: Seen, result: WrkResult, args: argparse.Namespace
 ) -> list[str]:
     """Raises BenchError on a wrong answer, a lost or doubled hold or an overdraw;
     answers the summary lines."""
@@ -260,7 +266,7 @@ def check(
     if seen.refused and after.available >= args.points_max:
         problems.append(f"{seen.refused} refusals with {after.available} points still available")
     if problems:
-        raise h.BenchError("Authorize on one account: " + "; ".join(problems))
+        raise BenchError("Authorize on one account: " + "; ".join(problems))
     lines = [
         f"Authorize correctness: {seen.ok} holds answered 200 ({seen.points} points, every "
         f"AuthCode distinct), OpenAuthorizations +{held}, AvailablePointBalance "
@@ -272,69 +278,108 @@ def check(
     return lines
 
 
-def main() -> int:
+AUTHORIZE_PATH = "/Loyalty/Authorize"
+
+
+def _arguments() -> tuple[argparse.Namespace, Setup]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--duration", type=int, default=10, help="seconds of wrk")
+    add_authorize_arguments(parser)
+    add_setup_arguments(parser)
+    args = parser.parse_args()
+    setup = setup_from(args, parser)
+    if args.connections < WRK_THREADS:
+        parser.error(f"--connections must be at least {WRK_THREADS} (wrk threads)")
+    if args.balance < 1 or args.points_max < 1:
+        parser.error("--balance and --points-max must be positive")
+    return args, setup
+
+
+def add_authorize_arguments(parser: argparse.ArgumentParser) -> None:
+    """--balance and --points-max (also the A/B runner's, bench/http_ab.py)."""
     parser.add_argument(
         "--balance", type=int, default=1_000_000_000, help="points credited before the run"
     )
     parser.add_argument("--points-max", type=int, default=10, help="points per Authorize, 1..N")
-    h.add_setup_arguments(parser)
-    args = parser.parse_args()
-    setup = h.setup_from(args, parser)
-    if args.connections < h.WRK_THREADS:
-        parser.error(f"--connections must be at least {h.WRK_THREADS} (wrk threads)")
-    if args.balance < 1 or args.points_max < 1:
-        parser.error("--balance and --points-max must be positive")
-    h.require_wrk()
 
-    with (
-        tempfile.TemporaryDirectory(prefix="pointkeeper-authorize-") as folder,
-        setup.fresh_database(Path(folder)) as url,
-        setup.server(url) as server,
-    ):
-        h.create_customers(server, [CUSTOMER])
-        credit(server, args.balance)
-        before = figures(server)  # more than --balance on a reused database
-        seen_path = server.workdir / "seen.txt"
-        script = write_authorize_script(server, args.points_max, seen_path)
-        result = h.run_wrk(
-            f"{server.base_url}/Loyalty/Authorize", args.connections, args.duration, script
-        )
-        row = h.Row.of(
-            "POST /Loyalty/Authorize (one account)", args.connections, result, server.peak_rss_mb()
-        )
-        after = settle(server)
-        seen = read_seen(seen_path)
-        notes = check(before, after, seen, result, args)
-        h.check_busy(row.benchmark, result, args.connections)
 
-    notes.append(f"Ran on {setup.label}")
+def prepare_account(server: Server, balance: int) -> None:
+    """The one customer every Authorize is for, credited `balance` points."""
+    create_customers(server, [CUSTOMER])
+    credit(server, balance)
+
+
+@dataclass(frozen=True)
+class Measured:
+    row: Row
+    result: WrkResult
+    seen: Seen
+    before: Figures
+    after: Figures
+    notes: list[str]  # what the checks found
+    server_cpu_s: float  # during the wrk run
+
+
+def measure(server: Server, args: argparse.Namespace) -> Measured:
+    """One wrk run of Authorize on the account, checked (`check`, `check_busy`)."""
+    before = figures(server)  # more than --balance on a reused database
+    seen_path = server.workdir / "seen.txt"
+    seen_path.unlink(missing_ok=True)  # a previous run's (the A/B runner measures in turns)
+    script = write_authorize_script(server, args.points_max, seen_path)
+    cpu_before = cpu_seconds(server.pid)
+    result = run_wrk(f"{server.base_url}{AUTHORIZE_PATH}", args.connections, args.duration, script)
+    server_cpu_s = cpu_seconds(server.pid) - cpu_before
+    row = Row.of(
+        f"POST {AUTHORIZE_PATH} (one account)", args.connections, result, server.peak_rss_mb()
+    )
+    after = settle(server)
+    seen = read_seen(seen_path)
+    notes = check(before, after, seen, result, args)
+    check_busy(row.benchmark, result, args.connections)
+    return Measured(row, result, seen, before, after, notes, server_cpu_s)
+
+
+def _report(measured: Measured, args: argparse.Namespace, setup: Setup) -> None:
+    row, result, seen = measured.row, measured.result, measured.seen
+    notes = [*measured.notes, f"Ran on {setup.label}"]
     if result.socket_error_count:
         notes.append(f"socket errors: {result.socket_errors}")
-    h.print_table([row], notes)
-    path = h.write_json(
+    print_table([row], notes)
+    path = write_json(
         "http_authorize",
         {
-            "rows": h.rows_json([row]),
+            "rows": rows_json([row]),
             "duration_s": args.duration,
             "balance": args.balance,
             "points_max": args.points_max,
             "holds_answered": seen.ok,
             "points_answered": seen.points,
             "refused": seen.refused,
-            "before": asdict(before),
-            "after": asdict(after),
+            "before": asdict(measured.before),
+            "after": asdict(measured.after),
             "socket_errors": result.socket_errors,
             "checks": notes,
         },
         setup,
-        [h.Summary.of(row)],
+        [Summary.of(row)],
     )
-    print(f"\nwritten {h.shown(path)}")
+    print(f"\nwritten {shown(path)}")
+
+
+def main() -> int:
+    args, setup = _arguments()
+    require_wrk()
+    with (
+        tempfile.TemporaryDirectory(prefix="pointkeeper-authorize-") as folder,
+        setup.fresh_database(Path(folder)) as url,
+        setup.server(url) as server,
+    ):
+        prepare_account(server, args.balance)
+        measured = measure(server, args)
+    _report(measured, args, setup)
     return 0
 
 
 if __name__ == "__main__":
-    h.run_main(main)
+    run_main(main)

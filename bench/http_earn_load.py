@@ -17,36 +17,27 @@ import argparse
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
-import _harness as h
-from http_earn import write_earn_script
+from harness.customers import create_customers, customer_numbers, sum_point_balances
+from harness.failures import BenchError, run_main
+from harness.report import Summary, print_table, rows_json, shown, write_json
+from harness.setup import add_setup_arguments, setup_from
+from harness.wrk import WrkResult, raise_file_limit, require_wrk
+from http_earn import earn_run, write_earn_script
 
 _wrk_timeout_s = 10
 
 
-def _check_ledger(earned: int, result: h.WrkResult, connections: int) -> None:
+def _check_ledger(earned: int, result: WrkResult, connections: int) -> None:
     """Every 2xx Earn is in the ledger, and a refusal changed nothing: the
     balances grew by the 2xx count, plus at most what was in flight at the end."""
     answered = result.requests - result.non_2xx
     ceiling = answered + connections + result.socket_error_count
     if not answered <= earned <= ceiling:
-        raise h.BenchError(
+        raise BenchError(
             f"ledger mismatch at {connections} connections: balances grew by {earned}, "
             f"wrk counted {answered} 2xx Earns (allowed up to {ceiling})"
         )
-
-
-def _run(server: h.Server, url: str, script: Path, connections: int, duration: int) -> Any:
-    with h.PeakFileSize(h.sqlite_wal_path(url)) as wal:
-        result = h.run_wrk(
-            f"{server.base_url}/Loyalty/Earn", connections, duration, script, _wrk_timeout_s
-        )
-    wal_mb = None if h.is_postgres(url) else wal.peak_mb
-    row = h.Row.of(
-        "POST /Loyalty/Earn", connections, result, server.peak_rss_mb(), peak_wal_mb=wal_mb
-    )
-    return row, result
 
 
 def main() -> int:
@@ -54,28 +45,29 @@ def main() -> int:
     parser.add_argument("--connections", default="64,512,2000", help="comma-separated counts")
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--customers", type=int, default=1000)
-    h.add_setup_arguments(parser)
+    add_setup_arguments(parser)
     args = parser.parse_args()
-    setup = h.setup_from(args, parser)
+    setup = setup_from(args, parser)
     counts = [int(count) for count in args.connections.split(",")]
-    h.require_wrk()
-    h.raise_file_limit(max(counts) * 2)  # wrk and the server each need a descriptor per connection
+    require_wrk()
+    raise_file_limit(max(counts) * 2)  # wrk and the server each need a descriptor per connection
     rows, notes, results = [], [], []
     with (
         tempfile.TemporaryDirectory(prefix="pointkeeper-earn-load-") as folder,
         setup.fresh_database(Path(folder)) as url,
         setup.server(url) as server,
     ):
-        numbers = h.customer_numbers(args.customers)
-        h.create_customers(server, numbers)
+        numbers = customer_numbers(args.customers)
+        create_customers(server, numbers)
         for connections in counts:
             # A fresh script each run: its References start over, and the same
             # Reference again would be a replay, crediting nothing.
             script = write_earn_script(server, args.customers)
-            before = h.sum_point_balances(server, numbers)
-            row, result = _run(server, url, script, connections, args.duration)
+            before = sum_point_balances(server, numbers)
+            run = earn_run(server, url, script, connections, args.duration, _wrk_timeout_s)
+            row, result = run.row, run.result
             time.sleep(1.0)  # requests wrk abandoned at the deadline finish before counting
-            _check_ledger(h.sum_point_balances(server, numbers) - before, result, connections)
+            _check_ledger(sum_point_balances(server, numbers) - before, result, connections)
             refused = result.non_2xx / result.requests if result.requests else 0.0
             rows.append(row)
             results.append({"connections": connections, "refused_503_share": refused})
@@ -83,12 +75,12 @@ def main() -> int:
                 f"{connections} connections: {refused:.1%} refused (non-2xx: the server's 503), "
                 f"wrk timeouts {result.socket_errors['timeout']}"
             )
-    h.print_table(rows, [*notes, f"Ran on {setup.label}"])
-    payload = {"rows": h.rows_json(rows), "runs": results, "duration_s": args.duration}
-    path = h.write_json("http_earn_load", payload, setup, [h.Summary.of(row) for row in rows])
-    print(f"\nwritten {h.shown(path)}")
+    print_table(rows, [*notes, f"Ran on {setup.label}"])
+    payload = {"rows": rows_json(rows), "runs": results, "duration_s": args.duration}
+    path = write_json("http_earn_load", payload, setup, [Summary.of(row) for row in rows])
+    print(f"\nwritten {shown(path)}")
     return 0
 
 
 if __name__ == "__main__":
-    h.run_main(main)
+    run_main(main)

@@ -33,13 +33,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets
 import shutil
 import sys
 import tempfile
 import time
 import xml.etree.ElementTree as ET
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,13 +47,25 @@ from typing import Any
 
 import httpx
 
-import _harness as h
-from pointkeeper.config import Config, parse_config
+from harness.arguments import increasing_sizes
+from harness.configs import PROGRAM, maestra_settings
+from harness.customers import customer_number
+from harness.databases import redact_url
+from harness.failures import BenchError, run_main
+from harness.maestra import CONTENT_TYPE, request_body, request_headers, sync_url
+from harness.measure import cpu_seconds
+from harness.profile import start_profile, stop_profile, summarize_profile
+from harness.report import RESULTS_DIR, Summary, shown, write_json
+from harness.seeding import seeding_store
+from harness.servers import Server
+from harness.setup import Setup, add_setup_arguments, setup_from
+from pointkeeper.domain.time import from_datetime, ms_per_day
+from pointkeeper.protocols.maestra.dates import format_date
+from pointkeeper.secrets import new_secret
 from pointkeeper.services.adjustments import BalanceChangeRequest, change_balance
 from pointkeeper.services.customers import put_customer
 from pointkeeper.services.loyalty import earn
-from pointkeeper.services.reference import put_point_of_contact, sync_reference_data
-from pointkeeper.store import open_store
+from pointkeeper.services.reference import put_point_of_contact
 from pointkeeper.store.tx import Tx
 
 ENDPOINT = "bench"
@@ -67,7 +79,6 @@ MANUAL_POINTS = 5
 # The seeded year: action i of the largest size is dated SINCE + i * step.
 SINCE = datetime(2024, 1, 1, tzinfo=UTC)
 TILL = datetime(2025, 1, 1, tzinfo=UTC)
-DAY_MS = 86_400_000
 TARGET_ACTIONS_PER_S = 200_000
 TARGET_RSS_GROWTH_MB = 50.0
 # The smallest size is also parsed whole, unless it is bigger than this.
@@ -76,15 +87,10 @@ VALIDATE_ACTIONS_MAX = 100_000
 ACTION_MARK = {"xml": b"<customerAction>", "json": b'"customerActionId"'}
 ANSWER_HEAD = {"xml": b'<?xml version="1.0" encoding="utf-8"?><result>', "json": b"{"}
 ANSWER_END = {"xml": b"</customerActions></result>", "json": b"]}"}
-CONTENT_TYPE = {"xml": "application/xml", "json": "application/json"}
-
-
-def instant(value: datetime) -> int:
-    return int(value.timestamp() * 1000)
 
 
 def wire_date(value: datetime) -> str:
-    return value.strftime("%Y-%m-%d %H:%M")
+    return format_date(from_datetime(value))
 
 
 # --------------------------------------------------------------------------- seeding
@@ -104,24 +110,24 @@ def _create_customers(tx: Tx, count: int, at: int) -> None:
     for i in range(1, count + 1):
         put_customer(
             tx,
-            h.customer_number(i),
+            customer_number(i),
             fields={"website_id": f"web-{i}"},
-            program=h.PROGRAM,
+            program=PROGRAM,
             now=at,
         )
 
 
 def _seed_actions(tx: Tx, start: int, stop: int, customers: int, step_ms: int) -> None:
     """Actions start..stop-1, one balance change each."""
-    since = instant(SINCE)
+    since = from_datetime(SINCE)
     for i in range(start, stop):
         at = since + i * step_ms
-        number = h.customer_number(i % customers + 1)
+        number = customer_number(i % customers + 1)
         if i % MANUAL_EVERY == 0:
             request = BalanceChangeRequest(
                 change_amount=MANUAL_POINTS,
                 comment="bench credit",
-                expires_at=at + 365 * DAY_MS,
+                expires_at=at + 365 * ms_per_day,
                 transaction_id=f"bench-manual-{i}",
                 point_of_contact=POINT_OF_CONTACT,
             )
@@ -143,7 +149,7 @@ def _seed_actions(tx: Tx, start: int, stop: int, customers: int, step_ms: int) -
                 now=at,
             )
         if not recorded:
-            raise h.BenchError(f"seeding action {i} was taken for a replay")
+            raise BenchError(f"seeding action {i} was taken for a replay")
 
 
 def _count_actions(tx: Tx) -> tuple[int, int]:
@@ -151,35 +157,39 @@ def _count_actions(tx: Tx) -> tuple[int, int]:
     row = tx.connection.execute(
         "SELECT COUNT(*) FILTER (WHERE date_time_utc >= ? AND date_time_utc < ?), COUNT(*)"
         " FROM customer_actions",
-        (instant(SINCE), instant(TILL)),
+        (from_datetime(SINCE), from_datetime(TILL)),
     ).fetchone()
     return int(row[0]), int(row[1])
 
 
-def grow(config: Config, size: int, customers: int, step_ms: int) -> float:
+def step_for(largest: int) -> int:
+    """Milliseconds between seeded actions: `largest` of them spread over the seeded year
+    (a smaller size fills its first part)."""
+    return (from_datetime(TILL) - from_datetime(SINCE)) // largest
+
+
+def grow(
+    url: str, pool_config: Mapping[str, int], size: int, customers: int, step_ms: int
+) -> float:
     """Seeds actions up to `size` with the server stopped (a database seeded earlier,
     by this run or a previous one with `--database-url`, is grown from where it stopped);
     answers the seconds it took."""
     started = time.perf_counter()
-    store = open_store(config.database)
-    try:
-        store.context.update(store.write_sync(sync_reference_data, config.programs))
+    with seeding_store(url, pool_config) as (store, _):
         in_year, total = store.read_sync(_count_actions)
         if in_year != total or total > size:
-            raise h.BenchError(
-                f"{config.database.url} holds {total} actions ({in_year} in the bench year); "
+            raise BenchError(
+                f"{redact_url(url)} holds {total} actions ({in_year} in the bench year); "
                 f"cannot grow it to {size}: use a fresh database"
             )
         if total == 0:
-            store.write_sync(_create_customers, customers, instant(SINCE))
+            store.write_sync(_create_customers, customers, from_datetime(SINCE))
         for start in range(total, size, ACTIONS_PER_TRANSACTION):
             stop = min(size, start + ACTIONS_PER_TRANSACTION)
             store.write_sync(_seed_actions, start, stop, customers, step_ms)
         found, _ = store.read_sync(_count_actions)
-    finally:
-        store.close()
     if found != size:
-        raise h.BenchError(f"seeded {size} actions but the database holds {found} in the year")
+        raise BenchError(f"seeded {size} actions but the database holds {found} in the year")
     return time.perf_counter() - started
 
 
@@ -196,24 +206,14 @@ class Export:
     client_cpu_s: float
 
 
-def export_request(server: h.Server, key: str, answer_format: str) -> dict[str, Any]:
-    since, till = wire_date(SINCE), wire_date(TILL)
-    if answer_format == "xml":
-        body = (
-            f"<operation><sinceDateTimeUtc>{since}</sinceDateTimeUtc>"
-            f"<tillDateTimeUtc>{till}</tillDateTimeUtc></operation>"
-        ).encode()
-    else:
-        body = json.dumps({"sinceDateTimeUtc": since, "tillDateTimeUtc": till}).encode()
+def export_request(server: Server, key: str, answer_format: str) -> dict[str, Any]:
+    """The export of the whole seeded year, as keyword arguments of an httpx request."""
+    year = {"sinceDateTimeUtc": wire_date(SINCE), "tillDateTimeUtc": wire_date(TILL)}
     return {
         "method": "POST",
-        "url": f"{server.base_url}/v3/operations/sync",
-        "params": {"endpointId": ENDPOINT, "operation": OPERATION},
-        "content": body,
-        "headers": {
-            "Authorization": f"SecretKey {key}",
-            "Content-Type": CONTENT_TYPE[answer_format],
-        },
+        "url": sync_url(server, ENDPOINT, OPERATION),
+        "content": request_body(year, answer_format),
+        "headers": request_headers(key, answer_format),
     }
 
 
@@ -224,13 +224,13 @@ def _client() -> httpx.Client:
 def _check_answer(response: httpx.Response, answer_format: str) -> None:
     if response.status_code != 200:
         response.read()
-        raise h.BenchError(f"export: {response.status_code} {response.text[:500]}")
+        raise BenchError(f"export: {response.status_code} {response.text[:500]}")
     media = response.headers.get("content-type", "").split(";")[0].strip()
     if media != CONTENT_TYPE[answer_format]:
-        raise h.BenchError(f"export answered {media!r}, wanted {CONTENT_TYPE[answer_format]}")
+        raise BenchError(f"export answered {media!r}, wanted {CONTENT_TYPE[answer_format]}")
 
 
-def stream_export(server: h.Server, key: str, answer_format: str, expected: int) -> Export:
+def stream_export(server: Server, key: str, answer_format: str, expected: int) -> Export:
     """One timed export, counted as it streams; the body is never held whole."""
     mark = ACTION_MARK[answer_format]
     keep = len(mark) - 1  # a mark split across chunks is counted once the rest arrives
@@ -241,7 +241,7 @@ def stream_export(server: h.Server, key: str, answer_format: str, expected: int)
     size = 0
     first_byte_s = 0.0
     with _client() as client:
-        cpu_before = h.cpu_seconds(server.pid)
+        cpu_before = cpu_seconds(server.pid)
         client_before = time.process_time()
         started = time.perf_counter()
         with client.stream(**export_request(server, key, answer_format)) as response:
@@ -257,14 +257,14 @@ def stream_export(server: h.Server, key: str, answer_format: str, expected: int)
                 carry = window[-keep:]  # shorter than a mark: never counted twice
                 tail = (tail + chunk[-64:])[-64:]
         seconds = time.perf_counter() - started
-        server_cpu_s = h.cpu_seconds(server.pid) - cpu_before
+        server_cpu_s = cpu_seconds(server.pid) - cpu_before
         client_cpu_s = time.process_time() - client_before
     if not head.startswith(ANSWER_HEAD[answer_format]) or b"Success" not in head:
-        raise h.BenchError(f"export ({answer_format}) starts {head[:64]!r}")
+        raise BenchError(f"export ({answer_format}) starts {head[:64]!r}")
     if not tail.endswith(ANSWER_END[answer_format]):
-        raise h.BenchError(f"export ({answer_format}) is unfinished: ends {tail[-64:]!r}")
+        raise BenchError(f"export ({answer_format}) is unfinished: ends {tail[-64:]!r}")
     if count != expected:
-        raise h.BenchError(f"export ({answer_format}) streamed {count} actions, seeded {expected}")
+        raise BenchError(f"export ({answer_format}) streamed {count} actions, seeded {expected}")
     return Export(count, size, seconds, first_byte_s, server_cpu_s, client_cpu_s)
 
 
@@ -274,7 +274,7 @@ def _actions_of(body: bytes, answer_format: str) -> list[dict[str, Any]]:
     if answer_format == "json":
         tree = json.loads(body)
         if tree["status"] != "Success":
-            raise h.BenchError(f"export status {tree['status']!r}")
+            raise BenchError(f"export status {tree['status']!r}")
         return [
             {
                 "id": int(a["ids"]["customerActionId"]),
@@ -286,7 +286,7 @@ def _actions_of(body: bytes, answer_format: str) -> list[dict[str, Any]]:
         ]
     root = ET.fromstring(body)
     if root.findtext("status") != "Success":
-        raise h.BenchError(f"export status {root.findtext('status')!r}")
+        raise BenchError(f"export status {root.findtext('status')!r}")
     return [
         {
             "id": int(a.findtext("ids/customerActionId", "")),
@@ -301,7 +301,7 @@ def _actions_of(body: bytes, answer_format: str) -> list[dict[str, Any]]:
     ]
 
 
-def validate_export(server: h.Server, key: str, answer_format: str, expected: int) -> None:
+def validate_export(server: Server, key: str, answer_format: str, expected: int) -> None:
     """Parses one whole answer: every seeded action once, oldest first, every point."""
     with _client() as client:
         response = client.request(**export_request(server, key, answer_format))
@@ -324,7 +324,7 @@ def validate_export(server: h.Server, key: str, answer_format: str, expected: in
             f"{places[POINT_OF_CONTACT]} actions at {POINT_OF_CONTACT}, {manual} seeded"
         )
     if problems:
-        raise h.BenchError(f"export ({answer_format}) is wrong: {'; '.join(problems)}")
+        raise BenchError(f"export ({answer_format}) is wrong: {'; '.join(problems)}")
 
 
 # --------------------------------------------------------------------------- report
@@ -384,22 +384,12 @@ def verdicts(rows: list[ExportRow]) -> tuple[bool, bool, list[str]]:
 # --------------------------------------------------------------------------- main
 
 
-def _sizes(text: str) -> list[int]:
-    try:
-        sizes = [int(part.replace("_", "")) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a list of numbers: {text!r}") from None
-    if not sizes or any(s <= 0 for s in sizes) or sizes != sorted(set(sizes)):
-        raise argparse.ArgumentTypeError("sizes must be positive and increasing")
-    return sizes
-
-
 @dataclass(frozen=True)
 class Plan:
-    setup: h.Setup
+    setup: Setup
     url: str
     key: str
-    extra_toml: str
+    settings: dict[str, Any]  # the endpoint and the export operation
     runs: int
     validate: bool
     profile: bool
@@ -409,18 +399,18 @@ def measure(plan: Plan, size: int, answer_format: str, baseline_mb: float | None
     """Exports `size` actions `plan.runs` times from a fresh server; the best run counts,
     the peak RSS covers them all."""
     profile: list[str] = []
-    with plan.setup.server(plan.url, plan.extra_toml) as server:
+    with plan.setup.server(plan.url, plan.settings) as server:
         startup_rss = server.peak_rss_mb()
         profiler = None
-        profile_path = h.RESULTS_DIR / f"http_export{plan.setup.suffix}.{answer_format}.pyspy.txt"
+        profile_path = RESULTS_DIR / f"http_export{plan.setup.suffix}.{answer_format}.pyspy.txt"
         if plan.profile:
-            h.RESULTS_DIR.mkdir(exist_ok=True)
+            RESULTS_DIR.mkdir(exist_ok=True)
             profile_path.unlink(missing_ok=True)
-            profiler = h.start_profile(server, profile_path)
+            profiler = start_profile(server, profile_path)
         runs = [stream_export(server, plan.key, answer_format, size) for _ in range(plan.runs)]
         if profiler is not None:
-            h.stop_profile(profiler)
-            profile = h.summarize_profile(profile_path)
+            stop_profile(profiler)
+            profile = summarize_profile(profile_path)
         peak_rss = server.peak_rss_mb()
         if plan.validate:
             validate_export(server, plan.key, answer_format, size)
@@ -452,110 +442,148 @@ def measure(plan: Plan, size: int, answer_format: str, baseline_mb: float | None
     return row
 
 
-def main() -> int:
+def _arguments() -> tuple[argparse.Namespace, Setup]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", type=_sizes, default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--sizes", type=increasing_sizes, default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--format", choices=("xml", "json", "both"), default="both")
     parser.add_argument("--customers", type=int, default=10_000)
     parser.add_argument(
         "--runs", type=int, default=3, help="timed exports per size and format (best counts)"
     )
     parser.add_argument("--profile", action="store_true", help="py-spy the largest exports")
-    h.add_setup_arguments(parser)
+    add_setup_arguments(parser)
     args = parser.parse_args()
-    setup = h.setup_from(args, parser)
-    formats = ["xml", "json"] if args.format == "both" else [args.format]
+    args.formats = ["xml", "json"] if args.format == "both" else [args.format]
+    return args, setup_from(args, parser)
+
+
+def export_settings(key: str) -> dict[str, Any]:
+    """The configuration a server needs for the export: its Maestra endpoint and operation."""
+    return maestra_settings(ENDPOINT, key, [{"name": OPERATION, "kind": "ExportBalanceChanges"}])
+
+
+def _grow_and_measure(
+    setup: Setup, args: argparse.Namespace, workdir: Path, seeding: dict[int, float]
+) -> list[ExportRow]:
+    """Grows the database through the sizes and measures every format at each; the
+    seconds each size took to seed go to `seeding`."""
     sizes: list[int] = args.sizes
-
-    workdir = Path(tempfile.mkdtemp(prefix="pointkeeper-export-"))
-    key = secrets.token_urlsafe(24)
-    extra = h.maestra_toml(ENDPOINT, key, {OPERATION: "ExportBalanceChanges"})
-    # Spread over the year for the largest size; smaller sizes fill its first part.
-    step_ms = (instant(TILL) - instant(SINCE)) // sizes[-1]
+    settings = export_settings(new_secret())
+    key = settings["endpoints"][0]["secret_key"]
+    step_ms = step_for(sizes[-1])
     rows: list[ExportRow] = []
-    seeding: dict[int, float] = {}
-    load_before = os.getloadavg()[0]
-    try:
-        with setup.fresh_database(workdir, "export") as url:
-            database = {"url": url, **setup.pool_config()}
-            config = parse_config({"database": database, "programs": [{"name": h.PROGRAM}]}, {})
-            for size in sizes:
-                seeding[size] = grow(config, size, args.customers, step_ms)
-                print(f"seeded {size:,} actions in {seeding[size]:.1f}s", file=sys.stderr)
-                for answer_format in formats:
-                    plan = Plan(
-                        setup=setup,
-                        url=url,
-                        key=key,
-                        extra_toml=extra,
-                        runs=args.runs,
-                        validate=size == sizes[0] and size <= VALIDATE_ACTIONS_MAX,
-                        profile=args.profile and size == sizes[-1],
-                    )
-                    baseline = next(
-                        (r.server_peak_rss_mb for r in rows if r.format == answer_format), None
-                    )
-                    rows.append(measure(plan, size, answer_format, baseline))
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-    load_after = os.getloadavg()[0]
+    with setup.fresh_database(workdir, "export") as url:
+        for size in sizes:
+            seeding[size] = grow(url, setup.pool_config(), size, args.customers, step_ms)
+            print(f"seeded {size:,} actions in {seeding[size]:.1f}s", file=sys.stderr)
+            for answer_format in args.formats:
+                plan = Plan(
+                    setup=setup,
+                    url=url,
+                    key=key,
+                    settings=settings,
+                    runs=args.runs,
+                    validate=size == sizes[0] and size <= VALIDATE_ACTIONS_MAX,
+                    profile=args.profile and size == sizes[-1],
+                )
+                baseline = next(
+                    (r.server_peak_rss_mb for r in rows if r.format == answer_format), None
+                )
+                rows.append(measure(plan, size, answer_format, baseline))
+    return rows
 
-    speed_ok, memory_ok, notes = verdicts(rows)
+
+def _notes(
+    rows: list[ExportRow],
+    seeding: dict[int, float],
+    load: tuple[float, float],
+    args: argparse.Namespace,
+    setup: Setup,
+) -> list[str]:
+    """What the table does not show: start-up memory, CPU, load, seeding, the checks."""
+    smallest = args.sizes[0]
     startup = ", ".join(f"{r.format} {r.actions:,}: {r.server_startup_rss_mb:.1f}" for r in rows)
     cpu = ", ".join(f"{r.format} {r.actions:,}: {r.actions_per_server_cpu_s:,.0f}" for r in rows)
-    notes += [
+    parsed = (
+        f"; the {smallest:,} exports were also parsed whole (ids, order, points, points "
+        "of contact)."
+        if smallest <= VALIDATE_ACTIONS_MAX
+        else "."
+    )
+    return [
         f"Server RSS (VmHWM) right after start-up, MB: {startup}",
         f"Actions per server CPU second (less sensitive to other load): {cpu}",
-        f"Load average (1 min) before/after: {load_before:.1f}/{load_after:.1f} on "
+        f"Load average (1 min) before/after: {load[0]:.1f}/{load[1]:.1f} on "
         f"{os.cpu_count()} CPUs; best of {args.runs} runs each; ran on {setup.label}",
         "Seeding (server stopped, in process): "
         + ", ".join(f"{size:,} in {s:.1f}s" for size, s in seeding.items()),
-        "Checked: every export streamed exactly the seeded count and ended complete"
-        + (
-            f"; the {sizes[0]:,} exports were also parsed whole (ids, order, points, points "
-            "of contact)."
-            if sizes[0] <= VALIDATE_ACTIONS_MAX
-            else "."
-        ),
+        "Checked: every export streamed exactly the seeded count and ended complete" + parsed,
     ]
-    print(table(rows, sizes[0]))
+
+
+def _print(rows: list[ExportRow], notes: list[str], smallest: int) -> None:
+    print(table(rows, smallest))
     for note in notes:
         print(f"\n{note}")
     for row in rows:
         if row.profile:
             print(f"\npy-spy, {row.format} export of {row.actions:,} (share of samples):")
             print("\n".join(f"    {line}" for line in row.profile))
-    path = h.write_json(
-        "http_export",
-        {
-            "rows": [asdict(r) for r in rows],
-            "targets": {
-                "actions_per_s": TARGET_ACTIONS_PER_S,
-                "actions_per_s_met": speed_ok,
-                "rss_growth_mb": TARGET_RSS_GROWTH_MB,
-                "rss_growth_met": memory_ok,
-            },
-            "customers": args.customers,
-            "runs": args.runs,
-            "load_average": [load_before, load_after],
-            "cpus": os.cpu_count(),
-            "seeding_s": {str(size): s for size, s in seeding.items()},
-            "date_range": [wire_date(SINCE), wire_date(TILL)],
+
+
+def _write(
+    rows: list[ExportRow],
+    verdict: tuple[bool, bool],
+    seeding: dict[int, float],
+    load: tuple[float, float],
+    args: argparse.Namespace,
+    setup: Setup,
+) -> Path:
+    speed_ok, memory_ok = verdict
+    payload = {
+        "rows": [asdict(r) for r in rows],
+        "targets": {
+            "actions_per_s": TARGET_ACTIONS_PER_S,
+            "actions_per_s_met": speed_ok,
+            "rss_growth_mb": TARGET_RSS_GROWTH_MB,
+            "rss_growth_met": memory_ok,
         },
-        setup,
-        [
-            h.Summary(
-                f"ExportBalanceChanges {r.format}, {r.actions:,} actions",
-                r.actions_per_s,
-                "actions/s",
-                peak_rss_mb=r.server_peak_rss_mb,
-            )
-            for r in rows
-        ],
-    )
-    print(f"\nwritten {h.shown(path)}")
+        "customers": args.customers,
+        "runs": args.runs,
+        "load_average": list(load),
+        "cpus": os.cpu_count(),
+        "seeding_s": {str(size): s for size, s in seeding.items()},
+        "date_range": [wire_date(SINCE), wire_date(TILL)],
+    }
+    summary = [
+        Summary(
+            f"ExportBalanceChanges {r.format}, {r.actions:,} actions",
+            r.actions_per_s,
+            "actions/s",
+            peak_rss_mb=r.server_peak_rss_mb,
+        )
+        for r in rows
+    ]
+    return write_json("http_export", payload, setup, summary)
+
+
+def main() -> int:
+    args, setup = _arguments()
+    workdir = Path(tempfile.mkdtemp(prefix="pointkeeper-export-"))
+    seeding: dict[int, float] = {}
+    load_before = os.getloadavg()[0]
+    try:
+        rows = _grow_and_measure(setup, args, workdir, seeding)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    load = (load_before, os.getloadavg()[0])
+    speed_ok, memory_ok, notes = verdicts(rows)
+    notes += _notes(rows, seeding, load, args, setup)
+    _print(rows, notes, args.sizes[0])
+    path = _write(rows, (speed_ok, memory_ok), seeding, load, args, setup)
+    print(f"\nwritten {shown(path)}")
     return 0
 
 
 if __name__ == "__main__":
-    h.run_main(main)
+    run_main(main)

@@ -49,15 +49,14 @@ server and wrk on a small box: the rates of a profiled run are lower).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
-import secrets
 import shutil
 import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Mapping
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -65,11 +64,21 @@ from typing import Any
 
 import httpx
 
-import _harness as h
-from pointkeeper.config import DatabaseConfig, parse_config
+from harness.arguments import increasing_sizes
+from harness.configs import maestra_settings
+from harness.customers import CUSTOMER_FORMAT, create_customers, customer_number, customer_numbers
+from harness.databases import sql, sql_outside_transaction
+from harness.failures import BenchError, run_main
+from harness.maestra import CONTENT_TYPE, request_body, request_headers
+from harness.profile import start_profile, stop_profile, summarize_profile
+from harness.report import RESULTS_DIR, Summary, shown, write_json
+from harness.seeding import seeding_store
+from harness.servers import Server
+from harness.setup import Setup, add_setup_arguments, setup_from
+from harness.wrk import WRK_THREADS, WrkResult, lua_string, require_wrk, run_wrk
+from pointkeeper.config import is_postgres
+from pointkeeper.secrets import new_secret
 from pointkeeper.services import promo
-from pointkeeper.services.reference import sync_reference_data
-from pointkeeper.store import open_store
 
 ENDPOINT = "bench"
 OPERATION = "Issue"
@@ -87,38 +96,20 @@ STALL_S = 1.0
 # Issue 4's target on SQLite; issue 5's on PostgreSQL (with 1, 2 or 4 processes).
 TARGET_ISSUES_PER_S = {"sqlite": 3_000, "postgres": 1_500}
 TARGET_SPREAD = 0.10
-CONTENT_TYPE = {"xml": "application/xml", "json": "application/json"}
 
 
-def operation_toml(key: str) -> str:
-    """`extra_toml` for `bench_server`: the endpoint and the from-pool issue operation."""
-    return f"""
-[[endpoints]]
-id = {json.dumps(ENDPOINT)}
-secret_key = {json.dumps(key)}
-
-[[operations]]
-name = {json.dumps(OPERATION)}
-kind = "IssuePromoCode"
-endpoints = [{json.dumps(ENDPOINT)}]
-mode = "from-pool"
-"""
+def issue_settings(key: str) -> dict[str, Any]:
+    """The configuration a server needs: the endpoint and the from-pool issue operation."""
+    operation = {"name": OPERATION, "kind": "IssuePromoCode", "mode": "from-pool"}
+    return maestra_settings(ENDPOINT, key, [operation])
 
 
-def issue_body(answer_format: str, customer: str) -> str:
-    if answer_format == "xml":
-        return (
-            f"<operation><customer><ids><customerNumber>{customer}</customerNumber></ids>"
-            f"</customer><promoCode><pool><ids><externalId>{POOL}</externalId></ids></pool>"
-            "</promoCode></operation>"
-        )
-    return json.dumps(
-        {
-            "customer": {"ids": {"customerNumber": customer}},
-            "promoCode": {"pool": {"ids": {"externalId": POOL}}},
-        },
-        separators=(",", ":"),
-    )
+def issue_body(answer_format: str, customer: str) -> bytes:
+    tree = {
+        "customer": {"ids": {"customerNumber": customer}},
+        "promoCode": {"pool": {"ids": {"externalId": POOL}}},
+    }
+    return request_body(tree, answer_format)
 
 
 # --------------------------------------------------------------------------- seeding
@@ -139,11 +130,8 @@ def seed_pool(url: str, size: int) -> float:
     """Creates the pool with `size` codes in a database no server has open yet; answers
     the seconds it took."""
     started = time.perf_counter()
-    config = parse_config({"database": {"url": url}, "programs": [{"name": h.PROGRAM}]}, {})
     values = code_values(size, seed=size)
-    store = open_store(DatabaseConfig(url=url))
-    try:
-        store.context.update(store.write_sync(sync_reference_data, config.programs))
+    with seeding_store(url) as (store, _):
         store.write_sync(promo.put_pool, POOL, values={"name": "Bench pool", "multi_use": False})
         for start in range(0, size, CODES_PER_TRANSACTION):
             rows = [
@@ -152,9 +140,7 @@ def seed_pool(url: str, size: int) -> float:
             ]
             result = store.write_sync(promo.import_codes, POOL, rows)
             if result.imported != len(rows):
-                raise h.BenchError(f"import refused {result.rejected[:3]}")
-    finally:
-        store.close()
+                raise BenchError(f"import refused {result.rejected[:3]}")
     return time.perf_counter() - started
 
 
@@ -271,25 +257,26 @@ VALUE_PATTERN = {"xml": "<value>([^<]+)</value>", "json": '"value"%s*:%s*"([^"]+
 
 
 def write_issue_script(
-    server: h.Server, key: str, answer_format: str, customers: int, share: int, out: Path
+    server: Server, key: str, answer_format: str, customers: int, share: int, out: Path
 ) -> Path:
     # Lua's string.format wants % doubled in the body template.
-    body = issue_body(answer_format, "CUSTOMER").replace("%", "%%").replace("CUSTOMER", "%s")
+    body = issue_body(answer_format, "CUSTOMER").decode()
+    body = body.replace("%", "%%").replace("CUSTOMER", "%s")
     mark = ISSUED_MARK[answer_format]
     script = server.workdir / "issue.lua"
     script.write_text(
         ISSUE_LUA.format(
-            key=h.lua_string(key),
-            content_type=h.lua_string(CONTENT_TYPE[answer_format]),
-            threads=h.WRK_THREADS,
-            customer_format=h.lua_string(h.CUSTOMER_FORMAT),
+            key=lua_string(key),
+            content_type=lua_string(CONTENT_TYPE[answer_format]),
+            threads=WRK_THREADS,
+            customer_format=lua_string(CUSTOMER_FORMAT),
             customers=customers,
-            body=h.lua_string(body),
+            body=lua_string(body),
             # A plain find for XML, a pattern for JSON's optional spaces.
-            issued_mark=h.lua_string(mark) + (", 1, true" if answer_format == "xml" else ""),
-            value_pattern=h.lua_string(VALUE_PATTERN[answer_format]),
+            issued_mark=lua_string(mark) + (", 1, true" if answer_format == "xml" else ""),
+            value_pattern=lua_string(VALUE_PATTERN[answer_format]),
             share=share,
-            out=h.lua_string(str(out)),
+            out=lua_string(str(out)),
         )
     )
     return script
@@ -305,7 +292,7 @@ class Seen:
 
 def read_seen(path: Path) -> Seen:
     if not path.exists():
-        raise h.BenchError(f"wrk's done() wrote nothing to {path}")
+        raise BenchError(f"wrk's done() wrote nothing to {path}")
     values: list[str] = []
     bad = 0
     first_bad: list[str] = []
@@ -326,29 +313,23 @@ def read_seen(path: Path) -> Seen:
             if first:
                 first_bad.append(first)
     if not starts:
-        raise h.BenchError("no wrk thread got an answer")
+        raise BenchError("no wrk thread got an answer")
     return Seen(values, bad, first_bad, max(ends) - min(starts))
 
 
-def warm_up(
-    server: h.Server, key: str, answer_format: str, count: int, customers: int
-) -> list[str]:
+def warm_up(server: Server, key: str, answer_format: str, count: int, customers: int) -> list[str]:
     """`count` sequential issues through httpx: fails fast, with the answer, when the
     operation does not work; answers the values issued."""
     values: list[str] = []
-    headers = {
-        "Authorization": f"SecretKey {key}",
-        "Content-Type": CONTENT_TYPE[answer_format],
-        "Accept": CONTENT_TYPE[answer_format],
-    }
+    headers = request_headers(key, answer_format)
     params = {"endpointId": ENDPOINT, "operation": OPERATION}
     with httpx.Client(base_url=server.base_url, headers=headers, timeout=30) as client:
         for i in range(count):
-            body = issue_body(answer_format, h.customer_number(i % customers + 1))
+            body = issue_body(answer_format, customer_number(i % customers + 1))
             answer = client.post("/v3/operations/sync", params=params, content=body)
             value = _issued_value(answer, answer_format)
             if value is None:
-                raise h.BenchError(f"warm-up issue {i}: {answer.status_code} {answer.text[:500]}")
+                raise BenchError(f"warm-up issue {i}: {answer.status_code} {answer.text[:500]}")
             values.append(value)
     return values
 
@@ -378,11 +359,11 @@ ISSUED_VALUES = (
 
 
 def issued_in_database(database: str) -> set[str]:
-    return {row[0] for row in h.sql(database, ISSUED_VALUES, POOL)}
+    return {row[0] for row in sql(database, ISSUED_VALUES, POOL)}
 
 
 def issued_count(database: str) -> int:
-    return int(h.sql(database, f"SELECT COUNT(*) FROM ({ISSUED_VALUES}) AS issued", POOL)[0][0])
+    return int(sql(database, f"SELECT COUNT(*) FROM ({ISSUED_VALUES}) AS issued", POOL)[0][0])
 
 
 def settle(database: str, quiet_s: float = 0.3) -> None:
@@ -398,7 +379,7 @@ def settle(database: str, quiet_s: float = 0.3) -> None:
             return
         if time.monotonic() > deadline:
             name = database.rpartition("/")[2]
-            raise h.BenchError(f"{name}: still issuing {SETTLE_LIMIT_S}s after wrk")
+            raise BenchError(f"{name}: still issuing {SETTLE_LIMIT_S}s after wrk")
         last = count
 
 
@@ -413,9 +394,9 @@ def drain(database: str, total: int) -> float:
     """
     started = time.perf_counter()
     count = total - len(issued_in_database(database))
-    if not h.sql(database, "SELECT id FROM customers WHERE id > ? LIMIT 1", 0):
-        raise h.BenchError("drain: no customers yet")
-    h.sql(
+    if not sql(database, "SELECT id FROM customers WHERE id > ? LIMIT 1", 0):
+        raise BenchError("drain: no customers yet")
+    sql(
         database,
         "UPDATE promo_codes SET issued_customer_id = (SELECT MIN(id) FROM customers),"
         " issued_at = ? WHERE id IN"
@@ -426,18 +407,18 @@ def drain(database: str, total: int) -> float:
         POOL,
         count,
     )
-    if h.is_postgres(database):
+    if is_postgres(database):
         # What autovacuum does soon after so large an update (migration 0005):
         # without it every issue walks past the drained codes' dead index entries.
-        h.sql_outside_transaction(database, "VACUUM ANALYZE promo_codes")
+        sql_outside_transaction(database, "VACUUM ANALYZE promo_codes")
     return time.perf_counter() - started
 
 
-def pool_counts(server: h.Server) -> dict[str, int]:
+def pool_counts(server: Server) -> dict[str, int]:
     headers = {"Authorization": f"Bearer {server.secrets.admin_token}"}
     answer = httpx.get(f"{server.base_url}/admin/v1/pools/{POOL}", headers=headers, timeout=60)
     if answer.status_code != 200:
-        raise h.BenchError(f"GET pool: {answer.status_code} {answer.text[:300]}")
+        raise BenchError(f"GET pool: {answer.status_code} {answer.text[:300]}")
     counts = answer.json()["counts"]
     return {name: int(counts[name]) for name in ("available", "issued", "used", "blocked")}
 
@@ -452,12 +433,12 @@ class Target:
     size: int
     database: str  # its URL
     prepared_s: float  # seeding the pool, or draining it
-    server: h.Server
+    server: Server
     key: str
     drain_to: int = 0
     issued_before: set[str] = field(default_factory=set)
     warmup: list[str] = field(default_factory=list)
-    results: list[h.WrkResult] = field(default_factory=list)
+    results: list[WrkResult] = field(default_factory=list)
     seen: list[Seen] = field(default_factory=list)
     profiles: list[Path] = field(default_factory=list)
 
@@ -473,7 +454,7 @@ class Target:
 
 def prepare(target: Target, args: argparse.Namespace) -> None:
     """Customers, the drain if any, the issued codes before the runs and the warm-up."""
-    h.create_customers(target.server, h.customer_numbers(args.customers))
+    create_customers(target.server, customer_numbers(args.customers))
     if target.drain_to:
         target.prepared_s = drain(target.database, target.drain_to)
         print(f"drained to {target.drain_to:,} issued in {target.prepared_s:.1f}s", file=sys.stderr)
@@ -484,26 +465,26 @@ def prepare(target: Target, args: argparse.Namespace) -> None:
 def run_once(target: Target, args: argparse.Namespace, issues: int, round_no: int) -> None:
     server = target.server
     seen_path = server.workdir / f"seen.{round_no}.txt"
-    share = -(-issues // h.WRK_THREADS)
+    share = -(-issues // WRK_THREADS)
     script = write_issue_script(server, target.key, args.format, args.customers, share, seen_path)
     profiler = None
     if args.profile:
         profile_path = server.workdir / f"pyspy.{round_no}.txt"
-        profiler = h.start_profile(server, profile_path)
+        profiler = start_profile(server, profile_path)
         target.profiles.append(profile_path)
     url = f"{server.base_url}/v3/operations/sync?endpointId={ENDPOINT}&operation={OPERATION}"
     try:
-        result = h.run_wrk(url, args.connections, args.duration, script, WRK_TIMEOUT_S)
+        result = run_wrk(url, args.connections, args.duration, script, WRK_TIMEOUT_S)
         settle(target.database)
     finally:
         if profiler is not None:
-            h.stop_profile(profiler)
+            stop_profile(profiler)
     seen = read_seen(seen_path)
     # Answers stopped coming long before --duration ended, with issues still to make:
     # the server sits on requests (the rate over the answers would hide it).
     silent_s = result.duration_s - seen.seconds
     if result.requests < issues and silent_s > STALL_S:
-        raise h.BenchError(
+        raise BenchError(
             f"pool {target.label} round {round_no + 1}: {result.requests} of {issues} issues "
             f"answered in {seen.seconds:.2f}s, then no answer for the last {silent_s:.1f}s of "
             f"--duration {args.duration}: the server stopped answering with requests in flight"
@@ -525,25 +506,25 @@ def check(target: Target, connections: int) -> str:
     bad = sum(s.bad for s in target.seen)
     if non_2xx or bad:
         first = [line for s in target.seen for line in s.first_bad][:1]
-        raise h.BenchError(
+        raise BenchError(
             f"pool {target.label}: {bad} answers not 200/Issued ({non_2xx} non-2xx) out of "
             f"{requests}; first: {first}"
         )
     runs = [s.values for s in target.seen]
     if sum(map(len, runs)) != requests:
-        raise h.BenchError(f"wrk counted {requests} answers, Lua kept {sum(map(len, runs))}")
+        raise BenchError(f"wrk counted {requests} answers, Lua kept {sum(map(len, runs))}")
     answered = target.warmup + [value for run in runs for value in run]
     twice = [value for value, n in Counter(answered).items() if n > 1]
     if twice:
-        raise h.BenchError(f"{len(twice)} codes handed out twice, e.g. {twice[:5]}")
+        raise BenchError(f"{len(twice)} codes handed out twice, e.g. {twice[:5]}")
     new = issued_in_database(target.database) - target.issued_before
     missing = set(answered) - new
     if missing:
-        raise h.BenchError(f"{len(missing)} answered codes not newly issued in the database")
+        raise BenchError(f"{len(missing)} answered codes not newly issued in the database")
     errors = sum(r.socket_error_count for r in target.results)
     ceiling = len(answered) + connections * len(runs) + errors
     if not len(answered) <= len(new) <= ceiling:
-        raise h.BenchError(
+        raise BenchError(
             f"pool {target.label}: the database holds {len(new)} newly issued codes, "
             f"answers {len(answered)} (allowed up to {ceiling})"
         )
@@ -551,7 +532,7 @@ def check(target: Target, connections: int) -> str:
     total = len(target.issued_before) + len(new)
     expected = {"available": target.size - total, "issued": total}
     if any(counts[name] != value for name, value in expected.items()):
-        raise h.BenchError(f"pool {target.label}: admin counts {counts}, expected {expected}")
+        raise BenchError(f"pool {target.label}: admin counts {counts}, expected {expected}")
     summary = (
         f"pool {target.label}: {len(answered)} distinct codes answered Issued "
         f"({len(target.warmup)} warm-up + {requests} wrk), {len(new)} newly issued in "
@@ -635,20 +616,10 @@ def verdicts(
 # --------------------------------------------------------------------------- main
 
 
-def _sizes(text: str) -> list[int]:
-    try:
-        sizes = [int(part.replace("_", "")) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a list of numbers: {text!r}") from None
-    if not sizes or any(s <= 0 for s in sizes) or sizes != sorted(set(sizes)):
-        raise argparse.ArgumentTypeError("sizes must be positive and increasing")
-    return sizes
-
-
 def _arguments() -> tuple[argparse.Namespace, int, int]:
     """The arguments, the issues per run and the codes to drain the largest pool to."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", type=_sizes, default=[10_000, 1_000_000])
+    parser.add_argument("--sizes", type=increasing_sizes, default=[10_000, 1_000_000])
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--duration", type=int, default=10, help="upper bound per wrk run, s")
     parser.add_argument("--rounds", type=int, default=3, help="wrk runs per pool, interleaved")
@@ -663,11 +634,11 @@ def _arguments() -> tuple[argparse.Namespace, int, int]:
     parser.add_argument("--customers", type=int, default=1000)
     parser.add_argument("--profile", action="store_true", help="py-spy every wrk run")
     # One database per pool: an explicit --database-url could hold only one.
-    h.add_setup_arguments(parser, explicit_url=False)
+    add_setup_arguments(parser, explicit_url=False)
     args = parser.parse_args()
-    args.setup = h.setup_from(args, parser)
-    if args.connections < h.WRK_THREADS:
-        parser.error(f"--connections must be at least {h.WRK_THREADS} (wrk threads)")
+    args.setup = setup_from(args, parser)
+    if args.connections < WRK_THREADS:
+        parser.error(f"--connections must be at least {WRK_THREADS} (wrk threads)")
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
     smallest, largest = args.sizes[0], args.sizes[-1]
@@ -675,7 +646,7 @@ def _arguments() -> tuple[argparse.Namespace, int, int]:
     per_run = (smallest * 3 // 4 - WARMUP_ISSUES) // args.rounds - args.connections
     issues: int = args.issues or per_run
     used = WARMUP_ISSUES + args.rounds * (issues + args.connections)
-    if issues < h.WRK_THREADS or used > smallest * 9 // 10:
+    if issues < WRK_THREADS or used > smallest * 9 // 10:
         parser.error(f"{args.rounds} rounds of {issues} issues do not fit a pool of {smallest:,}")
     drain_to = int(largest * args.drained)
     if not 0 <= args.drained < 1 or drain_to + used > largest * 9 // 10:
@@ -683,52 +654,90 @@ def _arguments() -> tuple[argparse.Namespace, int, int]:
     return args, issues, drain_to
 
 
-def main() -> int:
-    args, issues, drain_to = _arguments()
-    sizes: list[int] = args.sizes
-    setup: h.Setup = args.setup
-    h.require_wrk()
-    workdir = Path(tempfile.mkdtemp(prefix="pointkeeper-promo-"))
-    load_before = os.getloadavg()
-    targets: list[Target] = []
-    try:
-        # Unwound in reverse: the servers stop before their databases are dropped.
-        with ExitStack() as servers:
-            databases: list[tuple[int, str, float, int]] = []
-            for size in sizes:
-                database = servers.enter_context(setup.fresh_database(workdir, f"promo-{size}"))
-                seeding = seed_pool(database, size)
-                print(f"seeded a pool of {size:,} codes in {seeding:.1f}s", file=sys.stderr)
-                databases.append((size, database, seeding, 0))
-            if drain_to:
-                copy = servers.enter_context(
-                    setup.copy_database(databases[-1][1], workdir, f"promo-{sizes[-1]}-drained")
-                )
-                databases.append((sizes[-1], copy, 0.0, drain_to))
-            for size, database, seeding, drain in databases:
-                key = secrets.token_urlsafe(24)
-                server = servers.enter_context(setup.server(database, operation_toml(key)))
-                targets.append(Target(size, database, seeding, server, key, drain_to=drain))
-                prepare(targets[-1], args)
-            for round_no in range(args.rounds):
-                start = round_no % len(targets)
-                for target in targets[start:] + targets[:start]:
-                    run_once(target, args, issues, round_no)
-            checks = [check(target, args.connections) for target in targets]
-            rows = [IssueRow.of(target, args.connections) for target in targets]
-            profiles: dict[str, list[str]] = {}
-            for target in targets:
-                if target.profiles:
-                    h.RESULTS_DIR.mkdir(exist_ok=True)
-                    merged = h.RESULTS_DIR / f"http_promo{setup.suffix}.{target.slug}.pyspy.txt"
-                    merged.write_text("".join(p.read_text() for p in target.profiles if p.exists()))
-                    profiles[target.label] = h.summarize_profile(merged)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-    load_after = os.getloadavg()
+@dataclass(frozen=True)
+class Pool:
+    """A seeded database no server has open yet."""
 
-    target_issues_per_s = TARGET_ISSUES_PER_S[setup.database]
-    speed_ok, flat_ok, ratios, notes = verdicts(rows, target_issues_per_s)
+    size: int
+    database: str  # its URL
+    prepared_s: float  # seeding it (0 for a copy)
+    drain_to: int = 0
+
+
+def seed_pools(
+    stack: ExitStack, setup: Setup, sizes: list[int], drain_to: int, workdir: Path
+) -> list[Pool]:
+    """A database per size (dropped when `stack` unwinds), and with `drain_to` a copy of
+    the largest, to be drained once its server runs."""
+    pools = []
+    for size in sizes:
+        database = stack.enter_context(setup.fresh_database(workdir, f"promo-{size}"))
+        seeding = seed_pool(database, size)
+        print(f"seeded a pool of {size:,} codes in {seeding:.1f}s", file=sys.stderr)
+        pools.append(Pool(size, database, seeding))
+    if drain_to:
+        name = f"promo-{sizes[-1]}-drained"
+        copy = stack.enter_context(setup.copy_database(pools[-1].database, workdir, name))
+        pools.append(Pool(sizes[-1], copy, 0.0, drain_to))
+    return pools
+
+
+def start_target(
+    stack: ExitStack,
+    setup: Setup,
+    pool: Pool,
+    args: argparse.Namespace,
+    *,
+    command: list[str] | None = None,
+    environment: Mapping[str, str] | None = None,
+) -> Target:
+    """The pool's server (stopped when `stack` unwinds), prepared for its runs;
+    `command` / `environment`: as `bench_server`'s."""
+    key = new_secret()
+    server = stack.enter_context(
+        setup.server(pool.database, issue_settings(key), command=command, environment=environment)
+    )
+    target = Target(pool.size, pool.database, pool.prepared_s, server, key, pool.drain_to)
+    prepare(target, args)
+    return target
+
+
+def _merge_profiles(targets: list[Target], setup: Setup) -> dict[str, list[str]]:
+    profiles: dict[str, list[str]] = {}
+    for target in targets:
+        if target.profiles:
+            RESULTS_DIR.mkdir(exist_ok=True)
+            merged = RESULTS_DIR / f"http_promo{setup.suffix}.{target.slug}.pyspy.txt"
+            merged.write_text("".join(p.read_text() for p in target.profiles if p.exists()))
+            profiles[target.label] = summarize_profile(merged)
+    return profiles
+
+
+@dataclass(frozen=True)
+class Outcome:
+    rows: list[IssueRow]
+    checks: list[str]
+    profiles: dict[str, list[str]]
+
+
+def _measure(args: argparse.Namespace, issues: int, drain_to: int, workdir: Path) -> Outcome:
+    """Every pool seeded and served at once, the rounds interleaved, then the checks."""
+    setup: Setup = args.setup
+    # Unwound in reverse: the servers stop before their databases are dropped.
+    with ExitStack() as stack:
+        pools = seed_pools(stack, setup, args.sizes, drain_to, workdir)
+        targets = [start_target(stack, setup, pool, args) for pool in pools]
+        for round_no in range(args.rounds):
+            start = round_no % len(targets)
+            for target in targets[start:] + targets[:start]:
+                run_once(target, args, issues, round_no)
+        checks = [check(target, args.connections) for target in targets]
+        rows = [IssueRow.of(target, args.connections) for target in targets]
+        return Outcome(rows, checks, _merge_profiles(targets, setup))
+
+
+def _print(outcome: Outcome, notes: list[str], setup: Setup, load: tuple[float, float]) -> None:
+    rows = outcome.rows
     print(table(rows))
     print()
     for note in notes:
@@ -736,35 +745,37 @@ def main() -> int:
     print("- issues/s per round: " + "; ".join(f"{r.pool}: {r.rounds_issues_per_s}" for r in rows))
     print(f"- ran on {setup.label}")
     print(
-        f"- load average (1 min) {load_before[0]:.2f} before, {load_after[0]:.2f} after, "
+        f"- load average (1 min) {load[0]:.2f} before, {load[1]:.2f} after, "
         f"{os.cpu_count()} CPUs shared by the servers, wrk and whatever else runs"
     )
     print("\nCorrectness (every answer 200 + Issued, no code twice, database and admin agree):")
-    for line in checks:
+    for line in outcome.checks:
         print(f"- {line}")
-    for label, lines in profiles.items():
+    for label, lines in outcome.profiles.items():
         print(f"\npy-spy, pool {label}, all its runs:\n" + "\n".join(lines))
+
+
+def _write(
+    outcome: Outcome, figures: dict[str, Any], args: argparse.Namespace, issues: int
+) -> Path:
+    """`figures`: the verdicts and load averages, as they go into the JSON."""
     payload: dict[str, Any] = {
-        "rows": [asdict(r) for r in rows],
-        "ratios_over_smallest": ratios,
-        "target_issues_per_s": target_issues_per_s,
+        "rows": [asdict(r) for r in outcome.rows],
+        **figures,
         "target_spread": TARGET_SPREAD,
-        "speed_target_met": speed_ok,
-        "flat_target_met": flat_ok,
         "rounds": args.rounds,
         "issues_per_run": issues,
         "warmup_issues": WARMUP_ISSUES,
         "duration_bound_s": args.duration,
         "format": args.format,
         "customers": args.customers,
-        "checks": checks,
-        "load_average_1m": {"before": load_before[0], "after": load_after[0]},
+        "checks": outcome.checks,
         "cpus": os.cpu_count(),
     }
-    if profiles:
-        payload["profiles"] = profiles
+    if outcome.profiles:
+        payload["profiles"] = outcome.profiles
     summary = [
-        h.Summary(
+        Summary(
             f"IssuePromoCode, pool {row.pool}",
             row.issues_per_s,
             "issues/s",
@@ -772,12 +783,36 @@ def main() -> int:
             row.p99_ms,
             row.server_peak_rss_mb,
         )
-        for row in rows
+        for row in outcome.rows
     ]
-    path = h.write_json("http_promo", payload, setup, summary)
-    print(f"\nwritten {h.shown(path)}")
+    return write_json("http_promo", payload, args.setup, summary)
+
+
+def main() -> int:
+    args, issues, drain_to = _arguments()
+    setup: Setup = args.setup
+    require_wrk()
+    workdir = Path(tempfile.mkdtemp(prefix="pointkeeper-promo-"))
+    load_before = os.getloadavg()[0]
+    try:
+        outcome = _measure(args, issues, drain_to, workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    load = (load_before, os.getloadavg()[0])
+    target_issues_per_s = TARGET_ISSUES_PER_S[setup.database]
+    speed_ok, flat_ok, ratios, notes = verdicts(outcome.rows, target_issues_per_s)
+    _print(outcome, notes, setup, load)
+    figures = {
+        "ratios_over_smallest": ratios,
+        "target_issues_per_s": target_issues_per_s,
+        "speed_target_met": speed_ok,
+        "flat_target_met": flat_ok,
+        "load_average_1m": {"before": load[0], "after": load[1]},
+    }
+    path = _write(outcome, figures, args, issues)
+    print(f"\nwritten {shown(path)}")
     return 0
 
 
 if __name__ == "__main__":
-    h.run_main(main)
+    run_main(main)

@@ -24,33 +24,38 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import _harness as h
+from harness.configs import write_config
+from harness.failures import BenchError, run_main
+from harness.report import Summary, shown, write_json
+from harness.servers import pointkeeper_command, server_environment
+from harness.setup import Setup, add_setup_arguments, setup_from
+from pointkeeper.domain.promo import generate_value
 
-_alphabet = "ABCDEFGHJKMNPQRTUVWXY346789"
+POOL = "GEN"
+# Ten random characters of the product's code alphabet, as `generate_value` makes them.
+CODE_PATTERN = "GEN-XXXXXXXXXX"
 
 
 def _write_codes(path: Path, rows: int) -> None:
     with path.open("w", encoding="utf-8") as out:
         out.write("value\n")
         for _ in range(rows):
-            out.write("GEN-" + "".join(secrets.choice(_alphabet) for _ in range(10)) + "\n")
+            out.write(generate_value(CODE_PATTERN) + "\n")
 
 
 def _command(*args: str, config: Path) -> list[str]:
-    return [sys.executable, "-m", "pointkeeper.cli", *args, "--config", str(config)]
+    return [*pointkeeper_command(), *args, "--config", str(config)]
 
 
 def _pointkeeper(*args: str, config: Path) -> subprocess.CompletedProcess[str]:
     command = _command(*args, config=config)
-    env = h.server_environment()
+    env = server_environment()
     return subprocess.run(command, capture_output=True, text=True, env=env, check=False)
 
 
@@ -70,10 +75,10 @@ def _import_at_once(files: list[Path], config: Path, work: Path) -> list[Finishe
         out, err = work / f"import.{n}.out", work / f"import.{n}.err"
         with out.open("wb") as stdout, err.open("wb") as stderr:
             process = subprocess.Popen(
-                _command("import-codes", "GEN", str(codes), config=config),
+                _command("import-codes", POOL, str(codes), config=config),
                 stdout=stdout,
                 stderr=stderr,
-                env=h.server_environment(),
+                env=server_environment(),
             )
         started.append((process, out, err))
     finished = []
@@ -91,71 +96,101 @@ def _import_at_once(files: list[Path], config: Path, work: Path) -> list[Finishe
     return finished
 
 
-def main() -> int:
+def _arguments() -> tuple[argparse.Namespace, Setup]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
-    h.add_setup_arguments(parser)
+    add_setup_arguments(parser)
     args = parser.parse_args()
-    setup = h.setup_from(args, parser, serves=False)
+    setup = setup_from(args, parser, serves=False)
     if args.rows < setup.processes:
         parser.error("--rows must be at least --processes")
-    with (
-        tempfile.TemporaryDirectory(prefix="pointkeeper-import-") as folder,
-        setup.fresh_database(Path(folder), "db") as url,
-    ):
-        work = Path(folder)
-        config = work / "pointkeeper.toml"
-        config.write_text(f"[database]\nurl = {json.dumps(url)}\n{setup.database_toml()}")
-        shares = [args.rows // setup.processes] * setup.processes
-        shares[0] += args.rows - sum(shares)
-        files = []
-        for n, share in enumerate(shares):
-            files.append(work / f"codes.{n}.csv")
-            _write_codes(files[-1], share)
-        made = _pointkeeper("pools", "put", "GEN", "--name", "Generated", config=config)
-        if made.returncode != 0:
-            raise h.BenchError(f"pools put failed: {made.stderr.strip()}")
-        started = time.perf_counter()
-        finished = _import_at_once(files, config, work)
-        seconds = time.perf_counter() - started
-        summaries = []
-        for done, share in zip(finished, shares, strict=True):
-            if done.returncode != 0:
-                raise h.BenchError(f"import-codes failed ({done.returncode}): {done.stderr}")
-            summary = json.loads(done.stdout.strip().splitlines()[-1])
-            if summary["imported"] != share:
-                raise h.BenchError(f"imported {summary['imported']} of {share} rows")
-            summaries.append(summary)
-        rss = sum(done.peak_rss_mb for done in finished)
+    return args, setup
+
+
+def _prepare(work: Path, url: str, setup: Setup, rows: int) -> tuple[Path, list[Path], list[int]]:
+    """The configuration, the pool and one CSV per process; answers the configuration,
+    the CSVs and their rows."""
+    config = write_config(
+        work / "pointkeeper.toml", {"database": {"url": url, **setup.pool_config()}}
+    )
+    shares = [rows // setup.processes] * setup.processes
+    shares[0] += rows - sum(shares)
+    files = []
+    for n, share in enumerate(shares):
+        files.append(work / f"codes.{n}.csv")
+        _write_codes(files[-1], share)
+    made = _pointkeeper("pools", "put", POOL, "--name", "Generated", config=config)
+    if made.returncode != 0:
+        raise BenchError(f"pools put failed: {made.stderr.strip()}")
+    return config, files, shares
+
+
+@dataclass(frozen=True)
+class Imported:
+    seconds: float  # wall, start-up included, until the last import ended
+    import_seconds: float  # the slowest import's own figure
+    peak_rss_mb: float  # summed over the importers
+
+
+def _import(config: Path, files: list[Path], shares: list[int], work: Path) -> Imported:
+    """All imports at once, each checked to have imported every row of its file."""
+    started = time.perf_counter()
+    finished = _import_at_once(files, config, work)
+    seconds = time.perf_counter() - started
+    summaries = []
+    for done, share in zip(finished, shares, strict=True):
+        if done.returncode != 0:
+            raise BenchError(f"import-codes failed ({done.returncode}): {done.stderr}")
+        summary = json.loads(done.stdout.strip().splitlines()[-1])
+        if summary["imported"] != share:
+            raise BenchError(f"imported {summary['imported']} of {share} rows")
+        summaries.append(summary)
     import_seconds = max(summary["seconds"] for summary in summaries)
+    return Imported(seconds, import_seconds, sum(done.peak_rss_mb for done in finished))
+
+
+def _report(imported: Imported, rows: int, setup: Setup) -> None:
+    seconds, rss = imported.seconds, imported.peak_rss_mb
     print(
         "| rows | processes | seconds (wall, with start-up) | seconds (import) | rows/s "
         "| peak RSS MB |"
     )
     print("|---:|---:|---:|---:|---:|---:|")
     print(
-        f"| {args.rows:,} | {setup.processes} | {seconds:.1f} | {import_seconds:.1f} | "
-        f"{args.rows / seconds:,.0f} | {rss:.0f} |"
+        f"| {rows:,} | {setup.processes} | {seconds:.1f} | {imported.import_seconds:.1f} | "
+        f"{rows / seconds:,.0f} | {rss:.0f} |"
     )
-    if args.rows < 1_000_000:
+    if rows < 1_000_000:
         print("\nTarget 1,000,000 codes in <= 20 s: not judged (fewer rows)")
     else:
         print(f"\nTarget 1,000,000 codes in <= 20 s: {'MET' if seconds <= 20 else 'NOT MET'}")
     print(f"\nRan on {setup.label}")
-    path = h.write_json(
+    path = write_json(
         "import_codes",
         {
-            "rows": args.rows,
+            "rows": rows,
             "seconds": seconds,
-            "import_seconds": import_seconds,
+            "import_seconds": imported.import_seconds,
             "peak_rss_mb": rss,
         },
         setup,
-        [h.Summary("import-codes", args.rows / seconds, "codes/s", peak_rss_mb=rss)],
+        [Summary("import-codes", rows / seconds, "codes/s", peak_rss_mb=rss)],
     )
-    print(f"\nwritten {h.shown(path)}")
+    print(f"\nwritten {shown(path)}")
+
+
+def main() -> int:
+    args, setup = _arguments()
+    with (
+        tempfile.TemporaryDirectory(prefix="pointkeeper-import-") as folder,
+        setup.fresh_database(Path(folder), "db") as url,
+    ):
+        work = Path(folder)
+        config, files, shares = _prepare(work, url, setup, args.rows)
+        imported = _import(config, files, shares, work)
+    _report(imported, args.rows, setup)
     return 0
 
 
 if __name__ == "__main__":
-    h.run_main(main)
+    run_main(main)

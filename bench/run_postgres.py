@@ -36,9 +36,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import _harness as h
+from harness.databases import POSTGRES_SERVER, redact_url
+from harness.report import BENCH_DIR, RESULTS_DIR, shown, write_json
+from harness.setup import Setup
+from harness.wrk import require_wrk
 
-LOGS_DIR = h.RESULTS_DIR / "run_postgres"
+LOGS_DIR = RESULTS_DIR / "run_postgres"
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,7 @@ def _numbers(text: str) -> list[int]:
 
 
 def command(scenario: Scenario, processes: int, args: argparse.Namespace) -> list[str]:
-    found = [sys.executable, str(h.BENCH_DIR / scenario.script)]
+    found = [sys.executable, str(BENCH_DIR / scenario.script)]
     found += ["--database", "postgres", "--processes", str(processes)]
     found += ["--postgres-server", args.postgres_server]
     if args.writers is not None:
@@ -123,8 +126,8 @@ def _last_error(log: Path) -> str:
 
 
 def run(scenario: Scenario, processes: int, args: argparse.Namespace) -> list[Line]:
-    setup = h.Setup("postgres", None, processes)
-    result = h.RESULTS_DIR / f"{scenario.result}{setup.suffix}.json"
+    setup = Setup("postgres", None, processes)
+    result = RESULTS_DIR / f"{scenario.result}{setup.suffix}.json"
     result.unlink(missing_ok=True)  # never report a previous run's figures
     log = LOGS_DIR / f"{Path(scenario.script).stem}.p{processes}.log"
     call = command(scenario, processes, args)
@@ -189,13 +192,13 @@ def main() -> int:
     parser.add_argument("--connections", type=int, help="wrk connections (scripts' default)")
     parser.add_argument("--writers", type=int, help="[database] writers per process")
     parser.add_argument("--connections-max", type=int, help="[database] connections_max")
-    parser.add_argument("--postgres-server", default=h.POSTGRES_SERVER)
+    parser.add_argument("--postgres-server", default=POSTGRES_SERVER)
     parser.add_argument("--quick", action="store_true", help="short runs on small data")
     args = parser.parse_args()
     unknown = set(args.only) - {scenario.name for scenario in SCENARIOS}
     if unknown:
         parser.error(f"unknown scenarios {sorted(unknown)}")
-    h.require_wrk()
+    require_wrk()
     LOGS_DIR.mkdir(parents=True, exist_ok=True)
 
     load_before = os.getloadavg()
@@ -208,11 +211,11 @@ def main() -> int:
 
     print(table(lines))
     print(
-        f"\nPostgreSQL at {h.redact_url(args.postgres_server)}; load average (1 min) "
+        f"\nPostgreSQL at {redact_url(args.postgres_server)}; load average (1 min) "
         f"{load_before[0]:.1f} before, {load_after[0]:.1f} after, on {os.cpu_count()} CPUs"
         + ("; --quick: these figures mean nothing" if args.quick else "")
     )
-    path = h.write_json(
+    path = write_json(
         "run_postgres",
         {
             "lines": [asdict(line) for line in lines],
@@ -222,7 +225,7 @@ def main() -> int:
             "cpus": os.cpu_count(),
         },
     )
-    print(f"\nwritten {h.shown(path)}; each script's output in {h.shown(LOGS_DIR)}")
+    print(f"\nwritten {shown(path)}; each script's output in {shown(LOGS_DIR)}")
     return 1 if any(line.failure for line in lines) else 0
 
 
