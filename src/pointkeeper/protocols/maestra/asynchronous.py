@@ -17,7 +17,7 @@ import orjson
 from pointkeeper import limits
 from pointkeeper.config import Config
 from pointkeeper.domain.time import Instant, ms_per_second
-from pointkeeper.errors import DuplicateTransaction, PointkeeperError, StoreError
+from pointkeeper.errors import DuplicateTransaction, ErrorCode, PointkeeperError, StoreError
 from pointkeeper.services.idempotency import run_once
 from pointkeeper.store.operation_queries import AsyncOperation
 from pointkeeper.store.tx import LockBusy, Tx
@@ -25,7 +25,7 @@ from pointkeeper.store.tx import LockBusy, Tx
 from . import codec
 from .fields import Fields
 from .kinds import prepare
-from .prepared import error_location
+from .wording import error_location, message
 
 __all__ = ["enqueue", "run_due"]
 
@@ -60,9 +60,7 @@ def enqueue(
         existing = tx.async_operation_by_transaction(endpoint_id, transaction_id)
         assert existing is not None
         if existing.fingerprint != fingerprint:
-            raise DuplicateTransaction(
-                "This transactionId was already used for a different request"
-            )
+            raise DuplicateTransaction(code=ErrorCode.transaction_reused)
 
 
 def _execute(tx: Tx, call: AsyncOperation, config: Config, now: Instant) -> dict[str, Any]:
@@ -85,13 +83,13 @@ def _execute(tx: Tx, call: AsyncOperation, config: Config, now: Instant) -> dict
 
 def _refusal(exc: Exception) -> dict[str, Any]:
     if isinstance(exc, DuplicateTransaction):
-        return {"status": "ProtocolError", "errorMessage": exc.message}
+        return {"status": "ProtocolError", "errorMessage": message(exc)}
     if isinstance(exc, codec.MalformedRequest):
         return {"status": "ProtocolError", "errorMessage": exc.message}
     assert isinstance(exc, PointkeeperError)
     return {
         "status": "ValidationError",
-        "validationMessages": [{"message": exc.message, "location": error_location(exc.field)}],
+        "validationMessages": [{"message": message(exc), "location": error_location(exc.field)}],
     }
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from pointkeeper import limits
-from pointkeeper.errors import InvalidRequest, NotFound
+from pointkeeper.errors import ErrorCode, InvalidRequest, NotFound
 from pointkeeper.store.tx import Tx
 
 from .codec import escape_text
@@ -263,7 +263,7 @@ def export_chunks(tx: Tx, request: ExportRequest, answer_format: str) -> Iterato
     if request.segment is not None:
         segment_id = tx.segment_id(request.segment)
         if segment_id is None:
-            raise NotFound("Segment not found", field="/operation/segment/ids/externalId")
+            raise NotFound(code=ErrorCode.segment_not_found, field="segment")
     rows = tx.export_rows(request.since, request.till, segment_id)
     pieces: Callable[[Tx, Batches], Iterator[str]] = (
         _xml_rows if answer_format == "xml" else _json_rows

@@ -53,7 +53,7 @@ def _balances_tree(tx: Tx, customer: Customer, figures: Balances) -> list[dict[s
 
 
 def _settled_customer(tx: Tx, kind: str, value: object, now: Instant) -> Customer:
-    customer = find_customer(tx, kind, value, message="Customer not found")
+    customer = find_customer(tx, kind, value)
     settle(tx, customer.id, now=now)
     return customer
 
@@ -189,10 +189,8 @@ def _change_balance(
                     key_scope=None,
                     now=now,
                 )
-            except InsufficientBalance:
-                raise InsufficientBalance(
-                    "The debit is larger than the available balance", field=location
-                ) from None
+            except InsufficientBalance as exc:
+                raise exc.restated(field=location) from None
         customer = find_customer(tx, kind, value)
         figures = current_balances(tx, customer, now=now)
         return {
