@@ -3,6 +3,14 @@
 Expected refusals are typed errors that protocol adapters translate into
 their own wire shapes; programmer errors are asserts and crash loudly.
 
+Every refusal carries an ``ErrorCode`` (what was refused), the domain's name
+of the field it is about (``points``, ``expires_at``, ``point_of_contact``)
+and named values (a limit, a status, what the caller sent). The domain's
+English text of each code is here; each protocol's ``wording`` module turns
+a code and a field into its own text and location, so no protocol's words
+live in the domain or the services. A protocol or the store may raise an
+error with a text of its own, answered as it is.
+
     PointkeeperError
     ├── InvalidRequest          a value is missing, of the wrong type or out of range
     │   └── RedemptionRefused   a promo code cannot be redeemed now (domain.promo)
@@ -40,10 +48,16 @@ it and never answered as it is (the module in brackets):
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+from enum import StrEnum, auto
+from typing import ClassVar, Self
+
 __all__ = [
     "Conflict",
     "CustomerNotFound",
     "DuplicateTransaction",
+    "ErrorCode",
     "HoldNotFound",
     "InsufficientBalance",
     "InvalidRequest",
@@ -56,57 +70,279 @@ __all__ = [
 ]
 
 
-class PointkeeperError(Exception):
-    """Base of every error the server expects and answers."""
+class ErrorCode(StrEnum):
+    """Every distinct refusal; ``text`` is the domain's English for it."""
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
+    # Raised with a text of its raiser's own (a protocol's, the store's).
+    refused = auto()
+    invalid_request = auto()
+    not_found = auto()
+    conflict = auto()
+    store_failed = auto()
+    overloaded = auto()
+    store_unavailable = auto()
+    # Customers and enrollment.
+    customer_not_found = auto()
+    customers_not_found = auto()
+    ids_required = auto()
+    id_taken = auto()
+    program_not_found = auto()
+    status_invalid = auto()
+    not_enrolled = auto()
+    # The ledger.
+    points_out_of_range = auto()
+    amount_out_of_range = auto()
+    change_amount_invalid = auto()
+    insufficient_balance = auto()
+    kind_invalid = auto()
+    kind_reserved = auto()
+    debit_dated = auto()
+    expiry_before_availability = auto()
+    template_not_found = auto()
+    point_of_contact_not_found = auto()
+    transaction_reused = auto()
+    balance_change_not_found = auto()
+    not_a_debit = auto()
+    already_refunded = auto()
+    # Holds (CP Extender's authorizations) and statements.
+    sale_already_authorized = auto()
+    hold_not_found = auto()
+    hold_expired = auto()
+    hold_resolved = auto()
+    history_too_long = auto()
+    too_many_open_holds = auto()
+    # Promo codes and their pools.
+    pool_not_found = auto()
+    pool_name_required = auto()
+    window_reversed = auto()
+    multi_use_fixed = auto()
+    too_many_codes = auto()
+    count_out_of_range = auto()
+    pattern_invalid = auto()
+    pattern_exhausted = auto()
+    promo_code_not_found = auto()
+    promo_code_value_invalid = auto()
+    code_repeated = auto()
+    code_exists = auto()
+    code_window_reversed = auto()
+    promo_code_blocked = auto()
+    promo_code_not_issued = auto()
+    promo_code_not_yet_issued = auto()
+    promo_code_used = auto()
+    promo_code_not_yet_available = auto()
+    promo_code_expired = auto()
+    promo_code_not_used = auto()
+    # Segments.
+    segment_not_found = auto()
+    length_out_of_range = auto()
+    too_many_members = auto()
+
+    @property
+    def text(self) -> str:
+        """The domain's template: ``{field}`` is the field's name, the other
+        placeholders name the error's values."""
+        return _texts[self]
+
+
+_texts: dict[ErrorCode, str] = {
+    ErrorCode.refused: "The request was refused",
+    ErrorCode.invalid_request: "The request is not valid",
+    ErrorCode.not_found: "Not found",
+    ErrorCode.conflict: "The request conflicts with one already recorded",
+    ErrorCode.store_failed: "The database failed",
+    ErrorCode.overloaded: "The database is busy; retry later",
+    ErrorCode.store_unavailable: "The database is unavailable",
+    ErrorCode.customer_not_found: "Customer not found",
+    ErrorCode.customers_not_found: "Customers not found: {unknown}",
+    ErrorCode.ids_required: "A customer needs at least one id",
+    ErrorCode.id_taken: "{field} already belongs to another customer",
+    ErrorCode.program_not_found: "Program {program!r} not found",
+    ErrorCode.status_invalid: "{field} must be one of {statuses}",
+    ErrorCode.not_enrolled: "The customer is not enrolled in a loyalty program",
+    ErrorCode.points_out_of_range: "{field} must be an integer from 1 to {points_max}",
+    ErrorCode.amount_out_of_range: "The amount is out of range",
+    ErrorCode.change_amount_invalid: "{field} must be a non-zero integer within ±{points_max}",
+    ErrorCode.insufficient_balance: "The available points are fewer than asked for",
+    ErrorCode.kind_invalid: "{field} must be a system name such as Custom",
+    ErrorCode.kind_reserved: "Expired changes are written by the ledger only",
+    ErrorCode.debit_dated: "A debit has no expiry or availability date",
+    ErrorCode.expiry_before_availability: (
+        "The expiry must come after the credit becomes available"
+    ),
+    ErrorCode.template_not_found: "Action template {template} not found",
+    ErrorCode.point_of_contact_not_found: "Point of contact not found",
+    ErrorCode.transaction_reused: "This transaction id was already used for a different request",
+    ErrorCode.balance_change_not_found: "Balance change not found",
+    ErrorCode.not_a_debit: "Only a debit can be refunded",
+    ErrorCode.already_refunded: "This balance change was already refunded",
+    ErrorCode.sale_already_authorized: "The sale already holds different points",
+    ErrorCode.hold_not_found: "No hold of this customer has that code",
+    ErrorCode.hold_expired: "The hold has expired",
+    ErrorCode.hold_resolved: "The hold is already {status}",
+    ErrorCode.history_too_long: "More than {rows_max} history rows; narrow the dates",
+    ErrorCode.too_many_open_holds: "More than {holds_max} open holds; confirm or cancel some",
+    ErrorCode.pool_not_found: "Promo code pool not found",
+    ErrorCode.pool_name_required: "A new pool needs a name",
+    ErrorCode.window_reversed: "{field} must come after the start of its window",
+    ErrorCode.multi_use_fixed: "{field} cannot change once the pool has codes",
+    ErrorCode.too_many_codes: "At most {codes_max} codes per import",
+    ErrorCode.count_out_of_range: "{field} must be from 1 to {count_max}",
+    ErrorCode.pattern_invalid: (
+        "{field} must be at most {chars_max} characters with at least four X"
+    ),
+    ErrorCode.pattern_exhausted: "The pattern has too few free values left; add more X",
+    ErrorCode.promo_code_not_found: "Promo code not found",
+    ErrorCode.promo_code_value_invalid: (
+        "A promo code is 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit"
+    ),
+    ErrorCode.code_repeated: "duplicate in this import",
+    ErrorCode.code_exists: "already exists",
+    ErrorCode.code_window_reversed: "the code's window ends before it starts",
+    ErrorCode.promo_code_blocked: "The promo code is blocked",
+    ErrorCode.promo_code_not_issued: "The promo code was not issued to this customer",
+    ErrorCode.promo_code_not_yet_issued: "The promo code cannot be used before it was issued",
+    ErrorCode.promo_code_used: "The promo code is already used",
+    ErrorCode.promo_code_not_yet_available: "The promo code is not available yet",
+    ErrorCode.promo_code_expired: "The promo code is no longer available",
+    ErrorCode.promo_code_not_used: "The promo code is not used by this customer",
+    ErrorCode.segment_not_found: "Segment not found",
+    ErrorCode.length_out_of_range: "must be 1 to {chars_max} characters",
+    ErrorCode.too_many_members: "at most {members_max} customer numbers per call",
+}
+
+# A placeholder: a name, and ``!r`` for the value's repr.
+_placeholder = re.compile(r"\{([a-z_]+)(!r)?\}")
+
+
+def _filled(template: str, values: Mapping[str, object]) -> str:
+    """``template`` with its placeholders replaced in one pass over the
+    template alone: a value is never read as a template, so braces in what a
+    caller sent come out as they went in. A placeholder with no value stays."""
+
+    def value(match: re.Match[str]) -> str:
+        name, conversion = match[1], match[2]
+        if name not in values:
+            return match[0]
+        return repr(values[name]) if conversion else str(values[name])
+
+    return _placeholder.sub(value, template)
+
+
+class PointkeeperError(Exception):
+    """Base of every error the server expects and answers.
+
+    Raised with a ``code`` (by the domain and the services always), or with
+    a ``text`` of its raiser's own words and the class's ``default_code``.
+    ``field`` is the domain's name of the field at fault, or, in an error a
+    protocol raised or re-pointed, that protocol's own name or location.
+    """
+
+    default_code: ClassVar[ErrorCode] = ErrorCode.refused
+
+    def __init__(
+        self,
+        text: str | None = None,
+        /,
+        *,
+        code: ErrorCode | None = None,
+        field: str | None = None,
+        **values: object,
+    ) -> None:
+        self.code = self.default_code if code is None else code
         self.field = field
+        self.values = values
+        self.own_text = text
+        super().__init__(self.message)
+
+    @property
+    def message(self) -> str:
+        """The domain's wording, for logs and errors no protocol answers."""
+        return self.worded({}, field=self.field)
+
+    def worded(self, texts: Mapping[ErrorCode, str], *, field: str | None) -> str:
+        """In one protocol's words: the raiser's own text if it gave one,
+        else the template ``texts`` has for the code (the domain's where it
+        has none) with ``{field}`` as ``field``."""
+        if self.own_text is not None:
+            return self.own_text
+        template = texts.get(self.code, self.code.text)
+        return _filled(template, self.values if field is None else {**self.values, "field": field})
+
+    def restated(self, text: str | None = None, *, field: str | None = None) -> Self:
+        """The same refusal as a protocol answers it in one request: in its
+        own ``text``, or pointed at its own ``field`` name or location."""
+        return type(self)(
+            self.own_text if text is None else text,
+            code=self.code,
+            field=self.field if field is None else field,
+            **self.values,
+        )
 
 
 class InvalidRequest(PointkeeperError):
     """A request value is missing, malformed or out of range."""
 
+    default_code = ErrorCode.invalid_request
+
 
 class NotFound(PointkeeperError):
     """An id names nothing."""
+
+    default_code = ErrorCode.not_found
 
 
 class CustomerNotFound(NotFound):
     """No customer has the given id."""
 
+    default_code = ErrorCode.customer_not_found
+
 
 class HoldNotFound(NotFound):
     """No hold has the given auth code for this customer."""
+
+    default_code = ErrorCode.hold_not_found
 
 
 class NotEnrolled(PointkeeperError):
     """The customer is not actively enrolled in a loyalty program."""
 
+    default_code = ErrorCode.not_enrolled
+
 
 class InsufficientBalance(PointkeeperError):
     """The customer's available points are fewer than requested."""
 
+    default_code = ErrorCode.insufficient_balance
+
 
 class Conflict(PointkeeperError):
     """The request contradicts one already recorded."""
+
+    default_code = ErrorCode.conflict
 
 
 class DuplicateTransaction(Conflict):
     """An idempotency key (Reference, transactionId) was already used for a
     different request."""
 
+    default_code = ErrorCode.transaction_reused
+
 
 class StoreError(PointkeeperError):
     """The store failed in a way the caller cannot fix by changing the request."""
 
+    default_code = ErrorCode.store_failed
+
 
 class Overloaded(StoreError):
     """The write queue is full; the caller should retry later."""
+
+    default_code = ErrorCode.overloaded
 
 
 class StoreUnavailable(StoreError):
     """The database cannot be reached, read or written now: it is down, out
     of space or connections, or read-only. Nothing was done; the same request
     may be sent again later."""
+
+    default_code = ErrorCode.store_unavailable

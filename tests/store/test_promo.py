@@ -13,7 +13,7 @@ import pytest
 
 from pointkeeper.config import DatabaseConfig, parse_config
 from pointkeeper.domain.promo import ISSUED, NOT_AVAILABLE_FOR_ISSUE, RedemptionRefused
-from pointkeeper.errors import InvalidRequest
+from pointkeeper.errors import ErrorCode, InvalidRequest
 from pointkeeper.services import customers, promo
 from pointkeeper.services.reference import sync_reference_data
 from pointkeeper.store import Store, open_store
@@ -147,16 +147,19 @@ def test_taking_a_free_code_reads_the_free_index(sqlite_store: Store, multi_use:
 def test_a_pool_with_codes_keeps_its_use_rule(store: Store) -> None:
     store.write_sync(promo.put_pool, "W", values={"name": "W", "multi_use": True})
     store.write_sync(promo.import_codes, "W", [promo.ImportRow(1, "SHARED")])
-    with pytest.raises(InvalidRequest, match="multiUse"):
+    with pytest.raises(InvalidRequest) as refused:
         store.write_sync(promo.put_pool, "W", values={"multi_use": False})
+    assert (refused.value.code, refused.value.field) == (ErrorCode.multi_use_fixed, "multi_use")
     assert store.read_sync(promo.pool_view, "W")[0].multi_use is True
 
 
 def test_a_pool_window_is_checked_against_what_is_stored(store: Store) -> None:
     store.write_sync(promo.put_pool, "W", values={"name": "W", "issue_start": 2 * HOUR})
-    with pytest.raises(InvalidRequest, match="issueEndDateTimeUtc"):
+    with pytest.raises(InvalidRequest) as refused:
         store.write_sync(promo.put_pool, "W", values={"issue_end": HOUR})
-    with pytest.raises(InvalidRequest, match="availableTillDateTimeUtc"):
+    assert (refused.value.code, refused.value.field) == (ErrorCode.window_reversed, "issue_end")
+    with pytest.raises(InvalidRequest) as refused:
         store.write_sync(
             promo.put_pool, "W", values={"available_from": 3 * HOUR, "available_till": HOUR}
         )
+    assert refused.value.field == "available_till"

@@ -132,7 +132,7 @@ def test_put_segment_creates_renames_and_keeps_members(
 
 @pytest.mark.parametrize(
     ("external_id", "name", "field"),
-    [("", "VIP", "externalId"), ("x" * 201, "VIP", "externalId"), ("VIP", "", "name")],
+    [("", "VIP", "segment"), ("x" * 201, "VIP", "segment"), ("VIP", "", "name")],
 )
 def test_put_segment_refuses_bad_values(
     store: Store, external_id: str, name: str, field: str
@@ -157,7 +157,7 @@ def test_add_members_to_an_unknown_segment_is_not_found(
 ) -> None:
     with pytest.raises(NotFound, match="Segment not found") as refused:
         store.write_sync(add_members, "nope", customer_numbers=["C1"])
-    assert refused.value.field == "externalId"
+    assert refused.value.field == "segment"
     assert store.read_sync(_rows) == []
 
 
@@ -167,7 +167,7 @@ def test_one_unknown_customer_refuses_the_whole_list(store: Store, customer_ids:
     with pytest.raises(CustomerNotFound) as refused:
         store.write_sync(add_members, "VIP", customer_numbers=["C1", "ghost", "C2", "spook"])
     assert refused.value.message == "Customers not found: ghost, spook"
-    assert refused.value.field == "customerNumbers"
+    assert refused.value.field == "customer_numbers"
     assert store.read_sync(_rows) == before
 
 
@@ -188,7 +188,7 @@ def test_add_members_is_bounded(store: Store) -> None:
     numbers = [f"N{i}" for i in range(segment_members_per_request_max + 1)]
     with pytest.raises(InvalidRequest) as refused:
         store.write_sync(add_members, "VIP", customer_numbers=numbers)
-    assert refused.value.field == "customerNumbers"
+    assert refused.value.field == "customer_numbers"
 
 
 def test_add_members_takes_a_full_batch(store: Store) -> None:
@@ -218,7 +218,7 @@ def test_remove_member_refuses_unknown_segment_or_customer(
         store.write_sync(remove_member, "nope", "C1")
     with pytest.raises(CustomerNotFound) as refused:
         store.write_sync(remove_member, "VIP", "ghost")
-    assert refused.value.field == "customerNumber"
+    assert refused.value.field == "customer_number"
     assert store.read_sync(_rows) == before
 
 

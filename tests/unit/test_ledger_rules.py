@@ -18,7 +18,7 @@ from pointkeeper.domain.ledger import (
     hold_transition,
     release,
 )
-from pointkeeper.errors import Conflict, InsufficientBalance, InvalidRequest
+from pointkeeper.errors import Conflict, ErrorCode, InsufficientBalance, InvalidRequest
 
 NOW = 1_000_000
 
@@ -59,8 +59,9 @@ def test_pending_and_expired_lots_are_not_drawn() -> None:
         ]
     )
     assert allocate(lots, 10, at=NOW) == [Draw(3, 10)]
-    with pytest.raises(InsufficientBalance, match="No Balance Remaining"):
+    with pytest.raises(InsufficientBalance) as refused:
         allocate(lots, 11, at=NOW)
+    assert refused.value.code == ErrorCode.insufficient_balance
 
 
 def test_lots_out_of_draw_order_are_a_programmer_error() -> None:

@@ -237,9 +237,13 @@ def _batches(
 def _import_batch(
     store: Store, pool: str, rows: list[ImportRow], refused: list[Rejection]
 ) -> tuple[int, list[tuple[int, str, str]]]:
+    from pointkeeper.protocols.admin import wording
+
     result = store.write_sync(service.import_codes, pool, rows) if rows else None
     imported = 0 if result is None else result.imported
-    rejected = [] if result is None else result.rejected
+    rejected = (
+        [] if result is None else [(r, v, wording.reason(why)) for r, v, why in result.rejected]
+    )
     if refused:
         rejected = sorted([*((r.row, r.value, r.reason) for r in refused), *rejected])
     return imported, rejected
@@ -260,6 +264,9 @@ def _no_cyclic_gc() -> Iterator[None]:
 
 
 def _import_file(store: Store, pool: str, path: Path, *, batch_rows: int) -> _Summary:
+    # The CLI speaks the admin API's words (``store.refusal``).
+    from pointkeeper.protocols.admin import wording
+
     summary = _Summary()
     started = time.perf_counter()
     with (
@@ -274,7 +281,7 @@ def _import_file(store: Store, pool: str, path: Path, *, batch_rows: int) -> _Su
                 summary.add(len(rows) + len(refused), imported, rejected)
                 bar.update(raw.tell() - bar.pos)
         except PointkeeperError as exc:
-            summary.stopped = exc.message
+            summary.stopped = wording.message(exc)
         except UnicodeDecodeError as exc:
             summary.stopped = f"the file is not UTF-8 ({exc.reason}) after {summary.rows} rows"
         except OSError as exc:

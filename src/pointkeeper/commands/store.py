@@ -14,7 +14,7 @@ from pointkeeper.config import Config, ConfigError, load_config
 from pointkeeper.errors import PointkeeperError, StoreError
 from pointkeeper.store import Store
 
-__all__ = ["config_option", "echo_json", "load", "migrated", "opened_store"]
+__all__ = ["config_option", "echo_json", "load", "migrated", "opened_store", "refusal"]
 
 _T = TypeVar("_T")
 
@@ -48,10 +48,19 @@ def opened_store(config: Config) -> Iterator[Store]:
         store.context.update(store.write_sync(sync_reference_data, config.programs))
         yield store
     except PointkeeperError as exc:
-        field = f" ({exc.field})" if exc.field else ""
-        raise click.ClickException(f"{exc.message}{field}") from None
+        raise click.ClickException(refusal(exc)) from None
     finally:
         store.close()
+
+
+def refusal(error: PointkeeperError) -> str:
+    """A refusal as the CLI says it: in the admin API's words and names (the
+    commands do what its endpoints do), the field in brackets."""
+    # Loaded only when a command is refused: the CLI starts without FastAPI.
+    from pointkeeper.protocols.admin import wording
+
+    field = wording.field(error)
+    return wording.message(error) + ("" if field is None else f" ({field})")
 
 
 def migrated(config: Config) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pointkeeper.errors import InvalidRequest, NotEnrolled
+from pointkeeper.errors import ErrorCode, InvalidRequest, NotEnrolled
 
 from .time import Instant, ms_per_day
 
@@ -59,7 +59,7 @@ class Customer:
 def check_status(status: str) -> str:
     if status not in ENROLLMENT_STATUSES:
         raise InvalidRequest(
-            f"status must be one of {', '.join(ENROLLMENT_STATUSES)}", field="status"
+            code=ErrorCode.status_invalid, field="status", statuses=", ".join(ENROLLMENT_STATUSES)
         )
     return status
 
@@ -67,5 +67,5 @@ def check_status(status: str) -> str:
 def require_enrolled(customer: Customer) -> int:
     """Returns the program id of an actively enrolled customer."""
     if customer.program_id is None or customer.status != "active":
-        raise NotEnrolled("Not enrolled in Loyalty")
+        raise NotEnrolled(code=ErrorCode.not_enrolled)
     return customer.program_id

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from pointkeeper.errors import Conflict, InsufficientBalance, InvalidRequest
+from pointkeeper.errors import Conflict, ErrorCode, InsufficientBalance, InvalidRequest
 from pointkeeper.limits import points_per_request_max
 
 from .time import Instant
@@ -134,12 +134,12 @@ class Balances:
         return self.open_authorizations + self.pending
 
 
-def check_points(points: object, *, name: str = "Points") -> int:
+def check_points(points: object) -> int:
     """Accepts a JSON integer from 1 to ``points_per_request_max``; booleans,
     floats and strings are refused."""
     if type(points) is not int or not 1 <= points <= points_per_request_max:
         raise InvalidRequest(
-            f"{name} must be an integer from 1 to {points_per_request_max}", field=name
+            code=ErrorCode.points_out_of_range, field="points", points_max=points_per_request_max
         )
     return points
 
@@ -171,7 +171,7 @@ def allocate(candidates: Iterable[Lot], points: int, *, at: Instant) -> list[Dra
         needed -= taken
         if needed == 0:
             return draws
-    raise InsufficientBalance("No Balance Remaining")
+    raise InsufficientBalance(code=ErrorCode.insufficient_balance)
 
 
 def release(draws: Iterable[Draw], lots: dict[int, Lot], *, at: Instant) -> Release:
@@ -212,8 +212,8 @@ def hold_transition(hold: Hold, target: str, *, at: Instant) -> bool:
     if hold.status == target:
         return False
     if hold.status == HoldStatus.OPEN or hold.status == HoldStatus.EXPIRED:
-        raise Conflict("Authorization has expired")
-    raise Conflict(f"Authorization is already {hold.status}")
+        raise Conflict(code=ErrorCode.hold_expired)
+    raise Conflict(code=ErrorCode.hold_resolved, status=hold.status)
 
 
 def balances(*, active: int, pending: int, open_authorizations: int) -> Balances:

@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass
 
 from pointkeeper import limits
-from pointkeeper.errors import InvalidRequest
+from pointkeeper.errors import ErrorCode, InvalidRequest
 
 from .time import Instant
 
@@ -119,27 +119,23 @@ def check_redemption(
 ) -> None:
     """Refuses a redemption that the code's state or window does not allow."""
     if code.blocked_at is not None:
-        raise RedemptionRefused("The promo code is blocked")
+        raise RedemptionRefused(code=ErrorCode.promo_code_blocked, field="promo_code")
     if not issued_to_customer:
-        raise RedemptionRefused("The promo code was not issued to this customer")
+        raise RedemptionRefused(code=ErrorCode.promo_code_not_issued, field="promo_code")
     if issued_at is not None and at < issued_at:
-        raise RedemptionRefused("The promo code cannot be used before it was issued")
+        raise RedemptionRefused(code=ErrorCode.promo_code_not_yet_issued, field="promo_code")
     if used_at is not None:
-        raise RedemptionRefused("The promo code is already used")
+        raise RedemptionRefused(code=ErrorCode.promo_code_used, field="promo_code")
     start, end = available_window(code, pool)
     if start is not None and at < start:
-        raise RedemptionRefused("The promo code is not available yet")
+        raise RedemptionRefused(code=ErrorCode.promo_code_not_yet_available, field="promo_code")
     if end is not None and end <= at:
-        raise RedemptionRefused("The promo code is no longer available")
+        raise RedemptionRefused(code=ErrorCode.promo_code_expired, field="promo_code")
 
 
 def check_code_value(value: object) -> str:
     if not isinstance(value, str) or not _value_pattern.fullmatch(value):
-        raise InvalidRequest(
-            "A promo code is 1-64 letters, digits, '_', '.' or '-', starting with a letter"
-            " or digit",
-            field="value",
-        )
+        raise InvalidRequest(code=ErrorCode.promo_code_value_invalid, field="promo_code")
     return value
 
 
@@ -151,14 +147,12 @@ def check_pattern(pattern: object) -> str:
         or pattern.count("X") < 4
     ):
         raise InvalidRequest(
-            f"pattern must be at most {limits.code_pattern_chars_max} characters"
-            " with at least four X",
-            field="pattern",
+            code=ErrorCode.pattern_invalid, field="pattern", chars_max=limits.code_pattern_chars_max
         )
     try:
         check_code_value(pattern)
     except InvalidRequest as exc:
-        raise InvalidRequest(exc.message, field="pattern") from None
+        raise InvalidRequest(code=exc.code, field="pattern") from None
     return pattern
 
 

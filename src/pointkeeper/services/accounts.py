@@ -53,7 +53,7 @@ def _account(tx: Tx, customer: Customer, now: Instant) -> Account:
 
 
 def _settled_customer(tx: Tx, kind: str, value: object, now: Instant) -> Customer:
-    customer = find_customer(tx, kind, value, message="Customer not found")
+    customer = find_customer(tx, kind, value)
     settle(tx, customer.id, now=now)
     return customer
 
@@ -116,8 +116,6 @@ def change_account(
                 key_scope=None,
                 now=now,
             )
-        except InsufficientBalance:
-            raise InsufficientBalance(
-                "The debit is larger than the available balance", field="changeAmount"
-            ) from None
+        except InsufficientBalance as exc:
+            raise exc.restated(field="change_amount") from None
     return _account(tx, find_customer(tx, customer_kind, customer_value), now)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pointkeeper.domain.customers import require_enrolled
 from pointkeeper.domain.ledger import KIND_CUSTOM, KIND_EXPIRED
 from pointkeeper.domain.time import Instant
-from pointkeeper.errors import InvalidRequest, NotFound
+from pointkeeper.errors import ErrorCode, InvalidRequest, NotFound
 from pointkeeper.limits import points_per_request_max
 from pointkeeper.store.tx import Tx
 
@@ -39,17 +39,16 @@ def _check(request: BalanceChangeRequest) -> None:
     amount = request.change_amount
     if type(amount) is not int or amount == 0 or abs(amount) > points_per_request_max:
         raise InvalidRequest(
-            f"changeAmount must be a non-zero integer within ±{points_per_request_max}",
-            field="changeAmount",
+            code=ErrorCode.change_amount_invalid,
+            field="change_amount",
+            points_max=points_per_request_max,
         )
     if not _kind_pattern.fullmatch(request.kind):
-        raise InvalidRequest("kind must be a system name such as Custom", field="kind")
+        raise InvalidRequest(code=ErrorCode.kind_invalid, field="kind")
     if request.kind == KIND_EXPIRED:
-        raise InvalidRequest("Expired changes are written by the ledger only", field="kind")
+        raise InvalidRequest(code=ErrorCode.kind_reserved, field="kind")
     if amount < 0 and (request.expires_at is not None or request.available_from is not None):
-        raise InvalidRequest(
-            "A debit has no expiry or availability date", field="expirationDateTimeUtc"
-        )
+        raise InvalidRequest(code=ErrorCode.debit_dated, field="expires_at")
 
 
 def change_balance(
@@ -75,7 +74,7 @@ def change_balance(
     if request.point_of_contact is not None:
         point_of_contact_id = tx.point_of_contact_id(request.point_of_contact)
         if point_of_contact_id is None:
-            raise NotFound("Point of contact not found", field="pointOfContact")
+            raise NotFound(code=ErrorCode.point_of_contact_not_found, field="point_of_contact")
     # Without a scope the caller keeps its own idempotency (Maestra's
     # transactionId results) and the id is only recorded on the action.
     key = None

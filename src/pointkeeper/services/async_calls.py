@@ -17,7 +17,7 @@ import orjson
 
 from pointkeeper import limits
 from pointkeeper.domain.time import Instant, ms_per_second
-from pointkeeper.errors import DuplicateTransaction, StoreError
+from pointkeeper.errors import DuplicateTransaction, ErrorCode, StoreError
 from pointkeeper.store.operation_queries import AsyncOperation
 from pointkeeper.store.tx import LockBusy, Tx
 
@@ -66,9 +66,7 @@ def enqueue(
         existing = tx.async_operation_by_transaction(endpoint_id, transaction_id)
         assert existing is not None
         if existing.fingerprint != fingerprint:
-            raise DuplicateTransaction(
-                "This transactionId was already used for a different request"
-            )
+            raise DuplicateTransaction(code=ErrorCode.transaction_reused)
 
 
 def _try_again(tx: Tx, call: AsyncOperation, error: str, now: Instant) -> None:

@@ -6,25 +6,19 @@ from typing import Any
 
 from pointkeeper.domain.customers import Customer, check_status
 from pointkeeper.domain.time import Instant
-from pointkeeper.errors import Conflict, CustomerNotFound, InvalidRequest
+from pointkeeper.errors import Conflict, CustomerNotFound, ErrorCode, InvalidRequest
 from pointkeeper.store.tx import DuplicateKey, Tx
 
 __all__ = ["edit_customer", "find_customer", "put_customer", "register_customer"]
 
-_wire_names = {
-    "customer_number": "customerNumber",
-    "website_id": "websiteId",
-    "email": "email",
-    "mobile_phone": "mobilePhone",
-}
+# The external ids a registration may give; the customer id is the store's.
+_external_ids = ("customer_number", "website_id", "email", "mobile_phone")
 
 
-def find_customer(
-    tx: Tx, kind: str, value: object, *, message: str = "CustomerNumber Not Found"
-) -> Customer:
+def find_customer(tx: Tx, kind: str, value: object) -> Customer:
     customer = tx.customer_by(kind, value)
     if customer is None:
-        raise CustomerNotFound(message, field="customer")
+        raise CustomerNotFound(code=ErrorCode.customer_not_found, field="customer")
     return customer
 
 
@@ -37,7 +31,7 @@ def _enrollment(tx: Tx, fields: dict[str, Any], program: str | None) -> dict[str
     if program is not None:
         program_id = tx.program_id(program)
         if program_id is None:
-            raise InvalidRequest(f"Program {program!r} not found", field="program")
+            raise InvalidRequest(code=ErrorCode.program_not_found, field="program", program=program)
         values["program_id"] = program_id
         values.setdefault("status", "active")
     return values
@@ -50,8 +44,7 @@ def _write(tx: Tx, existing: Customer | None, values: dict[str, Any], now: Insta
         tx.update_customer(existing.id, values)
         return existing.id
     except DuplicateKey as exc:
-        name = _wire_names.get(exc.column, exc.column)
-        raise Conflict(f"{name} already belongs to another customer", field=name) from None
+        raise Conflict(code=ErrorCode.id_taken, field=exc.column) from None
 
 
 def put_customer(
@@ -76,8 +69,8 @@ def register_customer(
 ) -> Customer:
     """Creates a customer; at least one external id is needed, and none may
     belong to another customer already."""
-    if not any(fields.get(kind) for kind in _wire_names):
-        raise InvalidRequest("A customer needs at least one id", field="ids")
+    if not any(fields.get(kind) for kind in _external_ids):
+        raise InvalidRequest(code=ErrorCode.ids_required, field="ids")
     customer_id = _write(tx, None, _enrollment(tx, fields, program), now)
     return find_customer(tx, "customer_id", customer_id)
 

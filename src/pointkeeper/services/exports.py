@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pointkeeper.domain.time import Instant
-from pointkeeper.errors import NotFound
+from pointkeeper.errors import ErrorCode, NotFound
 from pointkeeper.store.tx import Tx
 
 __all__ = ["BalanceChangeExport", "export_balance_changes"]
@@ -35,7 +35,7 @@ def export_balance_changes(
     if segment is not None:
         segment_id = tx.segment_id(segment)
         if segment_id is None:
-            raise NotFound("Segment not found", field="segment")
+            raise NotFound(code=ErrorCode.segment_not_found, field="segment")
     return BalanceChangeExport(
         batches=tx.export_rows(since, till, segment_id),
         templates_by_id=tx.templates_by_id,

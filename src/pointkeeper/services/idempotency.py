@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 
 from pointkeeper.domain.time import Instant
-from pointkeeper.errors import DuplicateTransaction
+from pointkeeper.errors import DuplicateTransaction, ErrorCode
 from pointkeeper.store.tx import Tx
 
 __all__ = ["run_once"]
@@ -35,9 +35,7 @@ def run_once(
         assert kept is not None
         kept_fingerprint, result = kept
         if kept_fingerprint != fingerprint:
-            raise DuplicateTransaction(
-                "This transactionId was already used for a different request"
-            )
+            raise DuplicateTransaction(code=ErrorCode.transaction_reused)
         answer: dict[str, Any] = orjson.loads(result)
         return answer
     answer = work(tx)

@@ -23,7 +23,13 @@ from pointkeeper.domain.ledger import (
     release,
 )
 from pointkeeper.domain.time import Instant
-from pointkeeper.errors import Conflict, DuplicateTransaction, InvalidRequest, NotFound
+from pointkeeper.errors import (
+    Conflict,
+    DuplicateTransaction,
+    ErrorCode,
+    InvalidRequest,
+    NotFound,
+)
 from pointkeeper.store.tx import Tx
 
 from .reference import TEMPLATE_EXPIRY, TEMPLATE_REFUND
@@ -72,7 +78,7 @@ def open_action(tx: Tx, spec: ActionSpec) -> int | None:
     with the same fingerprint (a replay), ``Conflict`` when with another."""
     template_id = tx.template_id(spec.template)
     if template_id is None:
-        raise NotFound(f"Action template {spec.template} not found", field="actionTemplate")
+        raise NotFound(code=ErrorCode.template_not_found, field="template", template=spec.template)
     action_id = tx.insert_action(
         customer_id=spec.customer_id,
         template_id=template_id,
@@ -86,9 +92,7 @@ def open_action(tx: Tx, spec: ActionSpec) -> int | None:
     if action_id is None:
         assert spec.idempotency_key is not None
         if tx.action_fingerprint(spec.idempotency_key) != spec.fingerprint:
-            raise DuplicateTransaction(
-                "This transaction id was already used for a different request"
-            )
+            raise DuplicateTransaction(code=ErrorCode.transaction_reused)
     return action_id
 
 
@@ -116,9 +120,7 @@ def credit(
     if expires_at is None:
         expires_at = program.credit_expiry(available_from)
     if expires_at is not None and expires_at <= available_from:
-        raise InvalidRequest(
-            "The expiry must come after the credit becomes available", field="expirationDateTimeUtc"
-        )
+        raise InvalidRequest(code=ErrorCode.expiry_before_availability, field="expires_at")
     change_id = tx.insert_change(
         action_id=action_id,
         customer_id=spec.customer_id,
@@ -180,13 +182,13 @@ def refund(tx: Tx, change_id: int, *, now: Instant, comment: str | None) -> int:
     a lot that has expired meanwhile are written off at once."""
     found = tx.change(change_id)
     if found is None:
-        raise NotFound("Balance change not found", field="balanceChangeId")
+        raise NotFound(code=ErrorCode.balance_change_not_found, field="balance_change")
     customer_id, amount, kind, document = found
     tx.lock_customer(customer_id)
     if amount >= 0 or kind == KIND_EXPIRED:
-        raise InvalidRequest("Only a debit can be refunded", field="balanceChangeId")
+        raise InvalidRequest(code=ErrorCode.not_a_debit, field="balance_change")
     if tx.refund_of(change_id) is not None:
-        raise Conflict("This balance change was already refunded")
+        raise Conflict(code=ErrorCode.already_refunded)
     spec = ActionSpec(customer_id=customer_id, template=TEMPLATE_REFUND, at=now, now=now)
     action_id = open_action(tx, spec)
     assert action_id is not None

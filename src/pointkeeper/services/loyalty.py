@@ -18,7 +18,7 @@ from pointkeeper.domain.ledger import (
     hold_transition,
 )
 from pointkeeper.domain.time import Instant
-from pointkeeper.errors import Conflict, HoldNotFound, InvalidRequest
+from pointkeeper.errors import Conflict, ErrorCode, HoldNotFound, InvalidRequest
 from pointkeeper.store.tx import ChangeRow, Tx
 
 from .customers import find_customer
@@ -99,7 +99,7 @@ def authorize(
     existing = tx.live_hold_for_sale(customer.id, sale_id)
     if existing is not None:
         if existing.points != points:
-            raise Conflict("SaleId is already authorized for different points")
+            raise Conflict(code=ErrorCode.sale_already_authorized, field="sale")
         return existing
     draws = allocate(tx.drawable_lots(customer.id, now), points, at=now)
     auth_code = secrets.token_urlsafe(limits.auth_code_bytes)
@@ -131,7 +131,7 @@ def _points_for_amount(points_per_unit: int, amount_units: float) -> int:
     # Rounded up: a fraction of a point is charged as a whole point.
     points = -(-round(amount_units * 100) * points_per_unit // 100)
     if not 1 <= points <= limits.points_per_request_max:
-        raise InvalidRequest("RequestedAmount is out of range", field="RequestedAmount")
+        raise InvalidRequest(code=ErrorCode.amount_out_of_range, field="amount")
     return points
 
 
@@ -144,7 +144,7 @@ def resolve_authorization(
     settle(tx, customer.id, now=now)
     hold = tx.hold_by_code(auth_code)
     if hold is None or hold.customer_id != customer.id:
-        raise HoldNotFound("AuthCode Not Found")
+        raise HoldNotFound(code=ErrorCode.hold_not_found, field="hold")
     if not hold_transition(hold, target, at=now):
         return
     if target == HoldStatus.CANCELLED:
@@ -186,21 +186,17 @@ class NeedsSettlement(Exception):
 def statement(
     tx: Tx, *, customer_number: str, start: Instant, end: Instant, now: Instant
 ) -> Statement:
-    customer = find_customer(tx, "customer_number", customer_number, message="Id not found")
+    customer = find_customer(tx, "customer_number", customer_number)
     if not tx.is_settled(customer.id, now):
         raise NeedsSettlement
     changes = tx.changes_between(customer.id, start, end, limits.history_rows_max + 1)
     if len(changes) > limits.history_rows_max:
-        raise InvalidRequest(
-            f"More than {limits.history_rows_max} history rows; narrow startDate and endDate"
-        )
+        raise InvalidRequest(code=ErrorCode.history_too_long, rows_max=limits.history_rows_max)
     # Every open hold is listed whatever the dates, and the history is never
     # cut short: past the bound the check is refused until holds resolve.
     open_holds = tx.open_holds(customer.id, limit=limits.open_holds_max + 1)
     if len(open_holds) > limits.open_holds_max:
-        raise InvalidRequest(
-            f"More than {limits.open_holds_max} open authorizations; confirm or cancel some"
-        )
+        raise InvalidRequest(code=ErrorCode.too_many_open_holds, holds_max=limits.open_holds_max)
     return Statement(
         customer=customer,
         program=None if customer.program_id is None else tx.program(customer.program_id),

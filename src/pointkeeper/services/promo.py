@@ -26,7 +26,7 @@ from pointkeeper.domain.promo import (
     issue_status,
 )
 from pointkeeper.domain.time import Instant
-from pointkeeper.errors import InvalidRequest, NotFound
+from pointkeeper.errors import ErrorCode, InvalidRequest, NotFound
 from pointkeeper.store.tx import Tx
 
 from .customers import find_customer
@@ -78,14 +78,17 @@ class ImportRow:
 
 @dataclass(slots=True)
 class ImportResult:
+    """How many rows were imported, and each rejected one as (row, value,
+    why): the reason a code, which each protocol words its own way."""
+
     imported: int
-    rejected: list[tuple[int, str, str]]
+    rejected: list[tuple[int, str, ErrorCode]]
 
 
 def _pool(tx: Tx, external_id: str) -> Pool:
     pool = tx.pool(external_id)
     if pool is None:
-        raise NotFound("Promo code pool not found", field="pool")
+        raise NotFound(code=ErrorCode.pool_not_found, field="pool")
     return pool
 
 
@@ -105,20 +108,17 @@ def put_pool(tx: Tx, external_id: str, *, values: dict[str, Any]) -> Pool:
         }
     )
     merged.update(values)
-    for start, end, field in (
-        ("issue_start", "issue_end", "issueEndDateTimeUtc"),
-        ("available_from", "available_till", "availableTillDateTimeUtc"),
-    ):
+    for start, end in (("issue_start", "issue_end"), ("available_from", "available_till")):
         opens, closes = merged.get(start), merged.get(end)
         if opens is not None and closes is not None and closes <= opens:
-            raise InvalidRequest(f"{field} must come after the start of its window", field=field)
+            raise InvalidRequest(code=ErrorCode.window_reversed, field=end)
     if existing is not None:
         switching = "multi_use" in values and bool(values["multi_use"]) != existing.multi_use
         if switching and any(tx.pool_counts(existing.id)):
-            raise InvalidRequest("multiUse cannot change once the pool has codes", field="multiUse")
+            raise InvalidRequest(code=ErrorCode.multi_use_fixed, field="multi_use")
         tx.update_pool(external_id, values)
     elif values.get("name") is None:
-        raise InvalidRequest("A new pool needs a name", field="name")
+        raise InvalidRequest(code=ErrorCode.pool_name_required, field="name")
     else:
         tx.insert_pool(external_id, {"multi_use": False, **values})
     return _pool(tx, external_id)
@@ -130,16 +130,16 @@ def pool_view(tx: Tx, external_id: str) -> tuple[Pool, tuple[int, int, int, int]
     return pool, tx.pool_counts(pool.id)
 
 
-def _reason(row: ImportRow, seen: set[str]) -> str | None:
+def _reason(row: ImportRow, seen: set[str]) -> ErrorCode | None:
     try:
         check_code_value(row.value)
     except InvalidRequest as exc:
-        return exc.message
+        return exc.code
     if row.value in seen:
-        return "duplicate in this import"
+        return ErrorCode.code_repeated
     start, end = row.available_from, row.available_till
     if start is not None and end is not None and end <= start:
-        return "availableTillDateTimeUtc must come after availableFromDateTimeUtc"
+        return ErrorCode.code_window_reversed
     return None
 
 
@@ -148,10 +148,10 @@ def import_codes(tx: Tx, external_id: str, rows: Sequence[ImportRow]) -> ImportR
     imported whole or not at all."""
     if len(rows) > limits.codes_per_import_max:
         raise InvalidRequest(
-            f"At most {limits.codes_per_import_max} codes per import", field="codes"
+            code=ErrorCode.too_many_codes, field="codes", codes_max=limits.codes_per_import_max
         )
     pool = _pool(tx, external_id)
-    rejected: list[tuple[int, str, str]] = []
+    rejected: list[tuple[int, str, ErrorCode]] = []
     seen: set[str] = set()
     good: list[ImportRow] = []
     for row in rows:
@@ -162,7 +162,9 @@ def import_codes(tx: Tx, external_id: str, rows: Sequence[ImportRow]) -> ImportR
         else:
             rejected.append((row.row, row.value, reason))
     taken = tx.existing_values([row.value for row in good])
-    rejected.extend((row.row, row.value, "already exists") for row in good if row.value in taken)
+    rejected.extend(
+        (row.row, row.value, ErrorCode.code_exists) for row in good if row.value in taken
+    )
     fresh = [(r.value, r.available_from, r.available_till) for r in good if r.value not in taken]
     imported = tx.insert_codes(pool.id, fresh)
     assert imported == len(fresh), "every fresh value was checked to be new"
@@ -175,7 +177,9 @@ def generate_codes(tx: Tx, external_id: str, *, count: int, pattern: str) -> int
     already are drawn again."""
     if type(count) is not int or not 1 <= count <= limits.codes_per_generation_max:
         raise InvalidRequest(
-            f"count must be from 1 to {limits.codes_per_generation_max}", field="count"
+            code=ErrorCode.count_out_of_range,
+            field="count",
+            count_max=limits.codes_per_generation_max,
         )
     check_pattern(pattern)
     pool = _pool(tx, external_id)
@@ -186,14 +190,14 @@ def generate_codes(tx: Tx, external_id: str, *, count: int, pattern: str) -> int
         made += tx.insert_codes(pool.id, [(value, None, None) for value in fresh])
         if made == count:
             return made
-    raise InvalidRequest("The pattern has too few free values left; add more X", field="pattern")
+    raise InvalidRequest(code=ErrorCode.pattern_exhausted, field="pattern")
 
 
 def block_code(tx: Tx, value: str, *, now: Instant) -> tuple[Code, Pool]:
     """Blocks a code for good (a blocked one keeps its first blocking time);
     answers the code as it is now, and its pool."""
     if not tx.block_code(value, now):
-        raise NotFound("Promo code not found", field="value")
+        raise NotFound(code=ErrorCode.promo_code_not_found, field="promo_code")
     code = tx.code(value)
     assert code is not None
     return code, tx.pool_by_id(code.pool_id)
@@ -233,7 +237,7 @@ def _point_of_contact(tx: Tx, external_id: str | None) -> int | None:
         return None
     found = tx.point_of_contact_id(external_id)
     if found is None:
-        raise NotFound("Point of contact not found", field="pointOfContact")
+        raise NotFound(code=ErrorCode.point_of_contact_not_found, field="point_of_contact")
     return found
 
 
@@ -287,9 +291,7 @@ def _find_code(tx: Tx, request: IssueRequest, at: Instant) -> tuple[Code, Pool] 
 def issue_code(tx: Tx, request: IssueRequest, *, now: Instant) -> tuple[str, CodeView | None]:
     """Issues a code by the operation's mode; answers the issue status and,
     where there is a code, the code as the customer sees it."""
-    customer = find_customer(
-        tx, request.customer_kind, request.customer_value, message="Customer not found"
-    )
+    customer = find_customer(tx, request.customer_kind, request.customer_value)
     point_of_contact_id = _point_of_contact(tx, request.point_of_contact)
     at = now if request.at is None else request.at
     found = _find_code(tx, request, at)
@@ -319,10 +321,10 @@ def issue_code(tx: Tx, request: IssueRequest, *, now: Instant) -> tuple[str, Cod
 def _redeemable(
     tx: Tx, customer_kind: str, customer_value: object, value: str
 ) -> tuple[Customer, Code, Pool]:
-    customer = find_customer(tx, customer_kind, customer_value, message="Customer not found")
+    customer = find_customer(tx, customer_kind, customer_value)
     code = tx.code(value)
     if code is None:
-        raise NotFound("Promo code not found", field="value")
+        raise NotFound(code=ErrorCode.promo_code_not_found, field="promo_code")
     return customer, code, tx.pool_by_id(code.pool_id)
 
 
@@ -388,5 +390,5 @@ def cancel_redemption(
     view = _view(tx, code, pool, customer, None)
     issued = pool.multi_use or code.issued_customer_id == customer.id
     if not issued or view.used_at is None:
-        raise RedemptionRefused("The promo code is not used by this customer")
+        raise RedemptionRefused(code=ErrorCode.promo_code_not_used, field="promo_code")
     return _mark_use(tx, code, pool, customer, point_of_contact_id=None, at=None)

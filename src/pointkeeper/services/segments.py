@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pointkeeper import limits
-from pointkeeper.errors import CustomerNotFound, InvalidRequest, NotFound
+from pointkeeper.errors import CustomerNotFound, ErrorCode, InvalidRequest, NotFound
 from pointkeeper.limits import id_chars_max, text_chars_max
 from pointkeeper.store.segment_queries import SegmentRow
 from pointkeeper.store.tx import Tx
@@ -43,21 +43,25 @@ class MembersAdded:
 
 def _check_id(value: str, field: str) -> None:
     if not 1 <= len(value) <= id_chars_max:
-        raise InvalidRequest(f"must be 1 to {id_chars_max} characters", field=field)
+        raise InvalidRequest(
+            code=ErrorCode.length_out_of_range, field=field, chars_max=id_chars_max
+        )
 
 
 def _segment(tx: Tx, external_id: str) -> SegmentRow:
     segment = tx.segment(external_id)
     if segment is None:
-        raise NotFound("Segment not found", field="externalId")
+        raise NotFound(code=ErrorCode.segment_not_found, field="segment")
     return segment
 
 
 def put_segment(tx: Tx, external_id: str, *, name: str) -> SegmentView:
     """Creates the segment or renames it; its members stay."""
-    _check_id(external_id, "externalId")
+    _check_id(external_id, "segment")
     if not 1 <= len(name) <= text_chars_max:
-        raise InvalidRequest(f"must be 1 to {text_chars_max} characters", field="name")
+        raise InvalidRequest(
+            code=ErrorCode.length_out_of_range, field="name", chars_max=text_chars_max
+        )
     segment_id = tx.upsert_segment(external_id, name)
     return SegmentView(external_id, name, tx.segment_member_count(segment_id))
 
@@ -67,11 +71,10 @@ def get_segment(tx: Tx, external_id: str) -> SegmentView:
     return SegmentView(segment.external_id, segment.name, tx.segment_member_count(segment.id))
 
 
-def _unknown_message(unknown: Sequence[str]) -> str:
+def _unknown_numbers(unknown: Sequence[str]) -> str:
     shown = ", ".join(unknown[: limits.segment_unknown_numbers_shown_max])
     more = len(unknown) - limits.segment_unknown_numbers_shown_max
-    suffix = f" and {more} more" if more > 0 else ""
-    return f"Customers not found: {shown}{suffix}"
+    return f"{shown} and {more} more" if more > 0 else shown
 
 
 def add_members(tx: Tx, external_id: str, *, customer_numbers: Sequence[str]) -> MembersAdded:
@@ -86,15 +89,20 @@ def add_members(tx: Tx, external_id: str, *, customer_numbers: Sequence[str]) ->
     """
     if len(customer_numbers) > limits.segment_members_per_request_max:
         raise InvalidRequest(
-            f"at most {limits.segment_members_per_request_max} customer numbers per call",
-            field="customerNumbers",
+            code=ErrorCode.too_many_members,
+            field="customer_numbers",
+            members_max=limits.segment_members_per_request_max,
         )
     segment = _segment(tx, external_id)
     numbers = list(dict.fromkeys(customer_numbers))
     found = tx.customer_ids_by_number(numbers)
     unknown = [number for number in numbers if number not in found]
     if unknown:
-        raise CustomerNotFound(_unknown_message(unknown), field="customerNumbers")
+        raise CustomerNotFound(
+            code=ErrorCode.customers_not_found,
+            field="customer_numbers",
+            unknown=_unknown_numbers(unknown),
+        )
     added = tx.add_segment_members(segment.id, (found[number] for number in numbers))
     return MembersAdded(added, tx.segment_member_count(segment.id))
 
@@ -106,5 +114,5 @@ def remove_member(tx: Tx, external_id: str, customer_number: str) -> bool:
     segment = _segment(tx, external_id)
     customer = tx.customer_by("customer_number", customer_number)
     if customer is None:
-        raise CustomerNotFound("Customer not found", field="customerNumber")
+        raise CustomerNotFound(code=ErrorCode.customer_not_found, field="customer_number")
     return tx.remove_segment_member(segment.id, customer.id)

@@ -33,6 +33,8 @@ from pointkeeper.errors import (
 )
 from pointkeeper.logs import new_error_id
 
+from . import wording
+
 __all__ = ["UnexpectedErrors", "error_response", "install_error_handlers"]
 
 _log = logging.getLogger(__name__)
@@ -71,6 +73,8 @@ def error_response(
 
 
 def _snake_case(name: str) -> str:
+    # The wire's code is the refusal's kind (its class), as the API has
+    # always answered; the wording says which refusal of the kind it is.
     return _camel_hump.sub("_", name).lower()
 
 
@@ -90,7 +94,7 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
             error_id=error_id,
             headers={"Retry-After": str(limits.retry_after_seconds)},
         )
-    return error_response(status, code, exc.message, field=exc.field)
+    return error_response(status, code, wording.message(exc), field=wording.field(exc))
 
 
 def _unexpected(exc: Exception) -> Response:

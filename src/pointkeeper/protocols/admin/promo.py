@@ -23,14 +23,14 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from pointkeeper.app_state import AppState
-from pointkeeper.errors import InvalidRequest
+from pointkeeper.errors import ErrorCode, InvalidRequest
 from pointkeeper.limits import codes_per_import_max, id_chars_max
 from pointkeeper.services import promo
 from pointkeeper.services.promo import ImportResult, ImportRow
 
 from .. import codes_csv
 from ..codes_csv import Rejection
-from . import routes
+from . import routes, wording
 from .promo_schemas import (
     CodeOut,
     CodesIn,
@@ -129,7 +129,9 @@ def _csv_items(body: bytes) -> list[ImportRow | Rejection]:
         )
     )
     if len(items) > codes_per_import_max:
-        raise InvalidRequest(f"At most {codes_per_import_max} codes per import", field="codes")
+        raise InvalidRequest(
+            code=ErrorCode.too_many_codes, field="codes", codes_max=codes_per_import_max
+        )
     return items
 
 
@@ -144,9 +146,10 @@ def _body_items(request: Request, body: bytes) -> list[ImportRow | Rejection]:
     raise InvalidRequest(f"The body must be application/json or text/csv, not {media_type}")
 
 
-def _merged(result: ImportResult, refused: Iterable[Rejection]) -> ImportResult:
+def _merged(result: ImportResult, refused: Iterable[Rejection]) -> ImportOut:
     early = [(item.row, item.value, item.reason) for item in refused]
-    return ImportResult(result.imported, sorted([*early, *result.rejected]))
+    worded = [(row, value, wording.reason(why)) for row, value, why in result.rejected]
+    return ImportOut.of(result.imported, sorted([*early, *worded]))
 
 
 @router.post("/pools/{externalId}/codes", openapi_extra=_codes_body)
@@ -163,7 +166,7 @@ async def post_codes(state: State, external_id: PoolId, request: Request) -> Imp
     rows = [item for item in items if isinstance(item, ImportRow)]
     refused = [item for item in items if isinstance(item, Rejection)]
     result = await state.ready_store.write(promo.import_codes, external_id, rows)
-    return ImportOut.of(_merged(result, refused))
+    return _merged(result, refused)
 
 
 @router.post("/pools/{externalId}/codes/generate")

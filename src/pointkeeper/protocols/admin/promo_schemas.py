@@ -17,7 +17,6 @@ from pointkeeper.limits import (
     codes_per_import_max,
     text_chars_max,
 )
-from pointkeeper.services.promo import ImportResult
 
 from .schemas import Text, TextCharacters, UtcDateTime, _Request, _Response
 
@@ -172,12 +171,12 @@ class ImportOut(_Response):
     rejected: list[RejectedOut]
 
     @classmethod
-    def of(cls, result: ImportResult) -> ImportOut:
+    def of(cls, imported: int, rejected: list[tuple[int, str, str]]) -> ImportOut:
+        """``rejected`` as (row, value, reason), the reasons worded already."""
         return cls(
-            imported=result.imported,
+            imported=imported,
             rejected=[
-                RejectedOut(row=row, value=value, reason=reason)
-                for row, value, reason in result.rejected
+                RejectedOut(row=row, value=value, reason=reason) for row, value, reason in rejected
             ],
         )
 

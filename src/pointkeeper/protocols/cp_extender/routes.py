@@ -12,7 +12,7 @@ of their time for nothing they use (measured with wrk).
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import orjson
@@ -27,6 +27,7 @@ from pointkeeper.domain.ledger import HoldStatus
 from pointkeeper.domain.time import ms_per_day, ms_per_second
 from pointkeeper.errors import (
     Conflict,
+    ErrorCode,
     InsufficientBalance,
     InvalidRequest,
     NotEnrolled,
@@ -40,7 +41,7 @@ from pointkeeper.protocols.body import BodyTooLarge, ClientDisconnect, header, r
 from pointkeeper.services import loyalty
 from pointkeeper.services.reads import read_settled
 
-from . import auth, wire
+from . import auth, wire, wording
 from .throttle import LockedOut, LoginThrottle
 
 __all__ = ["Answer", "Handler", "cp_extender_routes"]
@@ -75,11 +76,19 @@ class _RetryLater(Exception):
 
 
 class _Endpoint:
-    """An ASGI endpoint: the token check, the handler, the error translation."""
+    """An ASGI endpoint: the token check, the handler, the error translation
+    (in ``texts``, the endpoint's words for the codes it says its own way)."""
 
-    def __init__(self, handler: Handler, *, authorized: bool = True) -> None:
+    def __init__(
+        self,
+        handler: Handler,
+        *,
+        authorized: bool = True,
+        texts: Mapping[ErrorCode, str] = wording.TEXTS,
+    ) -> None:
         self._handler = handler
         self._authorized = authorized
+        self._texts = texts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
@@ -114,7 +123,7 @@ class _Endpoint:
         except ClientDisconnect:
             return None
         except Overloaded as exc:
-            return _message(503, exc.message)
+            return _message(503, wording.message(exc, self._texts))
         except StoreError as exc:
             error_id = new_error_id()
             _log.warning("store unavailable: %s", exc.message, extra={"error_id": error_id})
@@ -123,7 +132,7 @@ class _Endpoint:
             status = next((s for kind, s in _status_by_error if isinstance(exc, kind)), 500)
             if status == 500:
                 return _unexpected(exc)
-            return _message(status, exc.message)
+            return _message(status, wording.message(exc, self._texts))
         except Exception as exc:
             return _unexpected(exc)
 
@@ -285,7 +294,11 @@ def cp_extender_routes(config: CpExtenderConfig) -> list[Route]:
         Route("/Connection/Status", _Endpoint(_status, authorized=False), methods=["GET"]),
         Route("/SSO/Login", _Endpoint(login, authorized=False), methods=["POST"]),
         Route("/Loyalty/Earn", _Endpoint(_earn), methods=["POST"]),
-        Route("/Loyalty/{id}/BalanceCheck", _Endpoint(_balance_check), methods=["GET", "POST"]),
+        Route(
+            "/Loyalty/{id}/BalanceCheck",
+            _Endpoint(_balance_check, texts=wording.BALANCE_CHECK_TEXTS),
+            methods=["GET", "POST"],
+        ),
         Route("/Loyalty/Authorize", _Endpoint(_authorize), methods=["POST"]),
         Route("/Authorize/Confirm", _Endpoint(_resolve(HoldStatus.CONFIRMED)), methods=["POST"]),
         Route("/Authorize/Cancel", _Endpoint(_resolve(HoldStatus.CANCELLED)), methods=["POST"]),

@@ -16,7 +16,7 @@ from pointkeeper.domain.ledger import (
     check_points,
 )
 from pointkeeper.domain.time import Instant, from_datetime, to_datetime
-from pointkeeper.errors import InvalidRequest
+from pointkeeper.errors import ErrorCode, InvalidRequest
 from pointkeeper.protocols.text import refusal
 from pointkeeper.services.loyalty import Statement
 from pointkeeper.store.tx import ChangeRow
@@ -113,13 +113,11 @@ def parse_authorize(
     location = _free_text(body, "Location")
     assert customer_number is not None and sale_id is not None
     if body.get("RequestedPoints") is not None:
-        return (
-            customer_number,
-            sale_id,
-            check_points(body["RequestedPoints"], name="RequestedPoints"),
-            None,
-            location,
-        )
+        try:
+            points = check_points(body["RequestedPoints"])
+        except InvalidRequest as exc:
+            raise exc.restated(field="RequestedPoints") from None
+        return customer_number, sale_id, points, None, location
     return customer_number, sale_id, None, _requested_amount(body["RequestedAmount"]), location
 
 
@@ -130,7 +128,7 @@ def _requested_amount(amount: object) -> float:
     if isinstance(amount, bool) or not isinstance(amount, int | float) or not amount > 0:
         raise InvalidRequest("RequestedAmount must be a positive number", field="RequestedAmount")
     if amount > limits.requested_amount_units_max:
-        raise InvalidRequest("RequestedAmount is out of range", field="RequestedAmount")
+        raise InvalidRequest(code=ErrorCode.amount_out_of_range, field="amount")
     return float(amount)
 
 

@@ -19,7 +19,7 @@ from pointkeeper.store.tx import Tx
 from . import codec
 from .fields import Fields
 from .kinds import prepare
-from .prepared import error_location
+from .wording import error_location, message
 
 __all__ = ["MaestraCalls"]
 
@@ -47,12 +47,14 @@ class MaestraCalls:
         return {"status": "Success", **answer}
 
     def refusal(self, error: Exception) -> dict[str, Any] | None:
-        if isinstance(error, DuplicateTransaction | codec.MalformedRequest):
+        if isinstance(error, codec.MalformedRequest):
             return {"status": "ProtocolError", "errorMessage": error.message}
+        if isinstance(error, DuplicateTransaction):
+            return {"status": "ProtocolError", "errorMessage": message(error)}
         if isinstance(error, PointkeeperError) and not isinstance(error, StoreError):
             location = error_location(error.field)
             return {
                 "status": "ValidationError",
-                "validationMessages": [{"message": error.message, "location": location}],
+                "validationMessages": [{"message": message(error), "location": location}],
             }
         return None

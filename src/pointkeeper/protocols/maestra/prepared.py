@@ -1,6 +1,5 @@
-"""What every operation kind gives back (``Prepared``), and where a refusal
-points in the request (``error_location``): shared by the kind modules and
-the routes, importing none of them."""
+"""What every operation kind gives back (``Prepared``): shared by the kind
+modules and the routes, importing none of them."""
 
 from __future__ import annotations
 
@@ -15,24 +14,9 @@ from pointkeeper.store.tx import Tx
 
 from .fields import Fields
 
-__all__ = ["Kind", "Prepared", "Work", "error_location"]
+__all__ = ["Kind", "Prepared", "Work"]
 
 Work = Callable[[Tx, Instant], dict[str, Any]]
-# Where a refusal from the ledger points in the request, by the service's field name.
-_error_locations = {
-    "customer": "/operation/customer/ids",
-    "ids": "/operation/customer/ids",
-    "customerNumber": "/operation/customer/ids/customerNumber",
-    "websiteId": "/operation/customer/ids/webSiteUserId",
-    "email": "/operation/customer/email",
-    "mobilePhone": "/operation/customer/mobilePhone",
-    "status": "/operation/customer/status",
-    "program": "/operation/customer/program",
-    "changeAmount": "/operation/balanceChanges/balanceChange/changeAmount",
-    "expirationDateTimeUtc": "/operation/balanceChanges/balanceChange/expirationDateTimeUtc",
-    "pointOfContact": "/operation/pointOfContact/ids/externalId",
-    "segment": "/operation/segment/ids/externalId",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,11 +50,3 @@ class Prepared:
 # An operation kind: checks a request (refusals are ``InvalidRequest``s)
 # for an operation and its transactionId.
 Kind = Callable[[Fields, OperationConfig, str | None], Prepared]
-
-
-def error_location(field: str | None) -> str:
-    if field is None:
-        return "/operation"
-    if field.startswith("/"):
-        return field
-    return _error_locations.get(field, f"/operation/{field}")

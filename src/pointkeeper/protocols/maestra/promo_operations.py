@@ -10,14 +10,12 @@ code that cannot be redeemed) are ``ValidationError``s.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from pointkeeper.config import OperationConfig
-from pointkeeper.domain.promo import RedemptionRefused, available_window
+from pointkeeper.domain.promo import available_window
 from pointkeeper.domain.time import Instant
-from pointkeeper.errors import InvalidRequest, NotFound
+from pointkeeper.errors import InvalidRequest
 from pointkeeper.services.promo import (
     CodeView,
     IssueRequest,
@@ -33,20 +31,14 @@ from .fields import Fields
 from .prepared import Kind, Prepared, Work
 
 __all__ = [
-    "POOL_LOCATION",
     "PROMO_KINDS",
-    "VALUE_LOCATION",
     "cancel_promo_code_redemption",
     "issue_promo_code",
     "redeem_promo_code",
 ]
 
-VALUE_LOCATION = "/operation/promoCode/ids/value"
-POOL_LOCATION = "/operation/promoCode/pool/ids/externalId"
 _value_path = ("promoCode", "ids", "value")
 _pool_path = ("promoCode", "pool", "ids", "externalId")
-# Where a refusal of the promo services points, by the service's field name.
-_locations = {"value": VALUE_LOCATION, "pool": POOL_LOCATION}
 _disallowed = {
     "by-value": "is not allowed: this operation issues codes by their value only",
     "from-pool": "is not allowed: this operation issues the next free code of a pool",
@@ -57,20 +49,6 @@ _disallowed = {
 def _prepared(work: Work) -> Prepared:
     # Each kind changes state, so a transactionId retry answers the same code.
     return Prepared(work, changes_state=True)
-
-
-@contextmanager
-def _located() -> Iterator[None]:
-    """Points a promo service's refusal at the request field it is about."""
-    try:
-        yield
-    except RedemptionRefused as exc:
-        exc.field = VALUE_LOCATION
-        raise
-    except (InvalidRequest, NotFound) as exc:
-        if exc.field in _locations:
-            exc.field = _locations[exc.field]
-        raise
 
 
 def _date(instant: Instant | None) -> str | None:
@@ -184,8 +162,7 @@ def issue_promo_code(
     request = _issue_request(fields, operation)
 
     def work(tx: Tx, now: Instant) -> dict[str, Any]:
-        with _located():
-            status, view = issue_code(tx, request, now=now)
+        status, view = issue_code(tx, request, now=now)
         tree = _codeless_tree(status, request) if view is None else _code_tree(view)
         return {"promoCode": tree}
 
@@ -202,15 +179,14 @@ def redeem_promo_code(
     at = fields.date("executionDateTimeUtc")
 
     def work(tx: Tx, now: Instant) -> dict[str, Any]:
-        with _located():
-            view = redeem_code(
-                tx,
-                customer_kind=customer_kind,
-                customer_value=customer_value,
-                value=value,
-                point_of_contact=point_of_contact,
-                at=now if at is None else at,
-            )
+        view = redeem_code(
+            tx,
+            customer_kind=customer_kind,
+            customer_value=customer_value,
+            value=value,
+            point_of_contact=point_of_contact,
+            at=now if at is None else at,
+        )
         return {"promoCode": _code_tree(view)}
 
     return _prepared(work)
@@ -228,10 +204,9 @@ def cancel_promo_code_redemption(
     fields.date("executionDateTimeUtc")
 
     def work(tx: Tx, now: Instant) -> dict[str, Any]:
-        with _located():
-            view = cancel_redemption(
-                tx, customer_kind=customer_kind, customer_value=customer_value, value=value
-            )
+        view = cancel_redemption(
+            tx, customer_kind=customer_kind, customer_value=customer_value, value=value
+        )
         return {"promoCode": _code_tree(view)}
 
     return _prepared(work)

@@ -28,11 +28,10 @@ from pointkeeper.protocols.text import refusal
 from pointkeeper.services import async_calls
 from pointkeeper.store.tx import Tx
 
-from . import codec
+from . import codec, wording
 from .export import export_chunks, read_export_request
 from .fields import Fields
 from .kinds import prepare
-from .prepared import error_location
 
 __all__ = ["ProtocolError", "maestra_routes"]
 
@@ -130,7 +129,9 @@ def _render(tree: dict[str, Any], answer_format: str) -> bytes:
 def _refusal(exc: PointkeeperError) -> dict[str, Any]:
     return {
         "status": "ValidationError",
-        "validationMessages": [{"message": exc.message, "location": error_location(exc.field)}],
+        "validationMessages": [
+            {"message": wording.message(exc), "location": wording.error_location(exc.field)}
+        ],
     }
 
 
@@ -258,7 +259,7 @@ async def _operations(scope: Scope, receive: Receive, send: Send) -> None:
     except ClientDisconnect:
         outcome = None  # no one to answer
     except DuplicateTransaction as exc:
-        outcome = 409, {"status": "ProtocolError", "errorMessage": exc.message}
+        outcome = 409, {"status": "ProtocolError", "errorMessage": wording.message(exc)}
     except Overloaded as exc:
         outcome = _internal_error(503, exc.message, logged=exc.message)
     except StoreError as exc:
