@@ -27,7 +27,6 @@ it and never answered as it is (the module in brackets):
     ├── DuplicateKey            an insert met a unique key (store.tx)
     ├── LockBusy                another writer holds the customer now (store.tx)
     ├── BatchNotStarted         a batch's connection was dead at BEGIN (store.group_commit)
-    ├── _StaleConnection        a pooled connection died idle (store.postgres)
     ├── BodyTooLarge            a body passed its bound (protocols.body)
     ├── ClientDisconnect        the client left before its body was whole (protocols.body)
     ├── MalformedRequest        a Maestra body cannot be read (protocols.maestra.codec)
