@@ -14,9 +14,9 @@ What differs between the databases is given by a ``BatchHooks`` object:
 how to begin, where the writes' plain code runs (SQLite on the event
 loop's thread, PostgreSQL in the greenlet bridge), the savepoint
 statements, which errors are whose, and what to do between batches. The
-writes' own code runs between two savepoint statements with no ``await``:
-on SQLite a batch costs two awaits (BEGIN when another process holds the
-lock, and COMMIT), however many writes it holds.
+writes and their savepoints run as plain code, with no ``await`` between
+them: a SQLite batch leaves the event loop for its COMMIT only (and for
+BEGIN while another process holds the lock), however many writes it holds.
 """
 
 from __future__ import annotations
