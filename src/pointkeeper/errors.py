@@ -34,7 +34,7 @@ it and never answered as it is (the module in brackets):
     ├── NeedsSettlement         a read found the ledger due (services.loyalty)
     ├── DuplicateKey            an insert met a unique key (store.tx)
     ├── LockBusy                another writer holds the customer now (store.tx)
-    ├── _StaleConnection        a pooled connection died idle (store.postgres)
+    ├── BatchNotStarted         a batch's connection was dead at BEGIN (store.group_commit)
     ├── BodyTooLarge            a body passed its bound (protocols.body)
     ├── ClientDisconnect        the client left before its body was whole (protocols.body)
     ├── MalformedRequest        a Maestra body cannot be read (protocols.maestra.codec)

@@ -9,7 +9,8 @@ works.
 
 Writes queue up as on SQLite. Each of ``writers`` connections takes as many
 as are waiting (up to ``write_batch_max``), runs each in a savepoint of one
-transaction and commits once. Several processes share the database, so the
+transaction and commits once (``group_commit``, with ``_PgBatches`` for its
+steps here). Several processes share the database, so the
 queries lock what they change (``PostgresTx``: a batch waits only for its
 first lock); a request that meets a lock another writer holds, or loses a
 deadlock, is rolled back alone and tried again in a later batch, a bounded
@@ -38,7 +39,7 @@ from collections.abc import (
     Iterator,
     Sequence,
 )
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
 import asyncpg
 import greenlet
@@ -46,20 +47,20 @@ from asyncpg.pool import PoolConnectionProxy
 
 from pointkeeper import limits
 from pointkeeper.config import postgres_dsn
-from pointkeeper.errors import Overloaded, StoreError, StoreUnavailable
+from pointkeeper.errors import StoreError, StoreUnavailable
 
+from .group_commit import BatchNotStarted, GroupCommit
 from .tx import DuplicateKey, LockBusy, Tx
 from .unreachable import describe_open_failure
-from .writes import Work, WriteFailures, WriteQueue, WriteRequest, answer
+from .writes import Work, WriteFailures, WriteQueue
 
 __all__ = ["PostgresStore", "PostgresTx", "postgres_placeholders"]
 
 # A connection of its own (the private one) or one lent by the pool.
 _Connection: TypeAlias = asyncpg.Connection | PoolConnectionProxy
+_T = TypeVar("_T")
 _log = logging.getLogger(__name__)
 
-# A caller without batches (the CLI) pauses before its next attempt.
-_retry_pause_seconds = 0.01
 _rows_per_fetch = 2_000
 _returns_rows = re.compile(r"^\s*(SELECT|WITH|VALUES)\b|\bRETURNING\b", re.IGNORECASE)
 _retryable = (
@@ -388,10 +389,74 @@ class PostgresTx(Tx):
 # -- the store --------------------------------------------------------------
 
 
-class _StaleConnection(Exception):
-    """A batch's first statement found its connection dead: it died idle in
-    the pool, as every connection does when the database restarts or fails
-    over. Nothing of the batch has run."""
+class _PgBatches:
+    """The group commit's steps on one connection (its ``BatchHooks``): the
+    statements of a batch's writes and their savepoints, one round trip each
+    between two writes, all in one greenlet bridge."""
+
+    __slots__ = ("_connection", "_context", "_locking", "_replacing_dead", "tx")
+    # A batch that failed as a whole may leave its connection in any state:
+    # the writer gives it back to the pool, which resets or replaces it.
+    stops_after_failure = True
+    tx: PostgresTx
+
+    def __init__(
+        self, connection: _Connection, context: dict[str, Any], *, replacing_dead: bool = False
+    ) -> None:
+        self._connection = connection
+        self._context = context
+        # The connection stands in for one found dead, and has begun nothing yet.
+        self._replacing_dead = replacing_dead
+        self._locking = False
+
+    async def begin(self) -> None:
+        self.tx = PostgresTx(_PgConnection(self._connection), self._context)
+        self._locking = False
+        try:
+            await self._connection.execute("BEGIN; SAVEPOINT request")
+        except _unavailable as exc:
+            self._connection.terminate()  # the pool opens a new one in its place
+            if self._replacing_dead:
+                # Dead again at once: the database itself is unavailable.
+                raise _unavailable_error(exc) from exc
+            raise BatchNotStarted from exc
+        self._replacing_dead = False
+
+    async def run(self, requests: Callable[[], _T]) -> _T:
+        result: _T = await _run_bridged(requests)
+        return result
+
+    def next_savepoint(self) -> None:
+        _await(self._connection.execute("RELEASE SAVEPOINT request; SAVEPOINT request"))
+        # Rolling back to the savepoint gives up the locks taken since.
+        self._locking = self.tx.locking
+
+    def request_failed(self, error: Exception) -> Exception | None:
+        if not isinstance(error, _retryable) and self._connection.is_closed():
+            raise error
+        _await(self._connection.execute("ROLLBACK TO SAVEPOINT request"))
+        self.tx.locking = self._locking
+        if isinstance(error, _retryable):
+            return None
+        return _unavailable_error(error) if isinstance(error, _unavailable) else error
+
+    async def commit(self) -> None:
+        await self._connection.execute("COMMIT")
+
+    async def batch_failed(self, error: Exception) -> StoreError | None:
+        await _rollback(self._connection)
+        if isinstance(error, _retryable):
+            return None
+        if isinstance(error, _unavailable):
+            return _unavailable_error(error)
+        if isinstance(error, asyncpg.PostgresError):
+            _log.error("a write batch failed", exc_info=error)
+            return StoreError(f"The database failed: {_one_line(error)}")
+        _log.error("a PostgreSQL writer stopped", exc_info=error)
+        return StoreError("The database failed; see the server log")
+
+    async def after_batch(self) -> None:
+        pass
 
 
 class PostgresStore:
@@ -420,6 +485,7 @@ class PostgresStore:
         self._closing = False
         self._closed = False
         self.write_failures = WriteFailures()
+        self._group_commit = GroupCommit(self._waiting, self.write_failures)
         # Callers without an event loop (the CLI, tests) use a private loop
         # and connection of their own, one call at a time.
         self._private_loop = asyncio.new_event_loop()
@@ -507,49 +573,36 @@ class PostgresStore:
         return self._run_private(self._write_alone(work, args, kwargs))
 
     async def _write_alone(self, work: Work, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        connection = await self._private()
-        for attempt in range(1, limits.postgres_write_attempts_max + 1):
-            try:
-                async with connection.transaction():
-                    tx = PostgresTx(_PgConnection(connection), self._context)
-                    return await _run_bridged(work, tx, *args, **kwargs)
-            except _retryable:
-                if attempt == limits.postgres_write_attempts_max:
-                    raise Overloaded("The database is busy; retry later") from None
-            except _unavailable as exc:
-                self.write_failures.record()
-                raise _unavailable_error(exc) from exc
-            await asyncio.sleep(_retry_pause_seconds * attempt)
-        raise AssertionError("unreachable")
+        batches = _PgBatches(await self._private(), self._context)
+        try:
+            return await self._group_commit.run_alone(batches, work, args, kwargs)
+        except BatchNotStarted as dead:
+            # The private connection is not replaced here; the next call connects anew.
+            self.write_failures.record()
+            raise _unavailable_error(dead.__cause__ or dead) from dead
 
     async def _write_batches(self) -> None:
         """One writer: takes batches while requests wait, on one connection.
         It leaves the set of writers only when it finds the queue empty with
         no await in between, so that ``write`` never counts on a writer that
         is about to stop (handing back the connection is such an await)."""
-        batch: list[WriteRequest] = []
-        fresh_connection = False
+        replacing_dead = False
         try:
             while self._waiting:
                 pool = await self._shared_pool()
                 try:
                     async with _acquired(pool) as connection:
-                        while self._waiting:
-                            batch = self._waiting.take(asyncio.get_running_loop())
-                            if batch:
-                                await self._run_batch(connection, batch)
-                            fresh_connection = False
-                except _StaleConnection as stale:
-                    # Nothing of the batch ran: it goes back to the head of
-                    # the queue, for a new connection (the pool's others died
-                    # with this one). A second in a row means the database
-                    # itself is unavailable.
-                    if fresh_connection:
-                        raise _unavailable_error(stale.__cause__ or stale) from stale
-                    fresh_connection = True
+                        batches = _PgBatches(
+                            connection, self._context, replacing_dead=replacing_dead
+                        )
+                        await self._group_commit.run_batches(batches)
+                except BatchNotStarted:
+                    # The batch is back at the head of the queue, for a new
+                    # connection (the pool's others died with this one).
+                    replacing_dead = True
                     await pool.expire_connections()
-                    self._waiting.put_back(batch)
-                    batch = []
+                else:
+                    replacing_dead = False
         except Exception as exc:
             if isinstance(exc, StoreError):
                 failure = exc
@@ -558,76 +611,13 @@ class PostgresStore:
             else:
                 _log.exception("a PostgreSQL writer stopped")
                 failure = StoreError("The database failed; see the server log")
-            # The batch under way (answered already, unless the failure came
-            # first) and those waiting: the next write starts a writer afresh,
-            # they would wait for nobody.
+            # The writes waiting: the next write starts a writer afresh, they
+            # would wait for nobody.
             if isinstance(failure, StoreUnavailable):
                 self.write_failures.record()
-            for request in batch:
-                answer(request, False, failure)
             self._waiting.fail_all(failure)
         finally:
             self._writers.discard(asyncio.current_task())
-
-    async def _run_batch(self, connection: _Connection, batch: list[WriteRequest]) -> None:
-        """Runs each request in a savepoint of one transaction and commits
-        once; answers each request, or puts it back to be tried again."""
-        tx = PostgresTx(_PgConnection(connection), self._context)
-        outcomes: list[tuple[WriteRequest, bool, Any]] = []
-        again: list[WriteRequest] = []
-        try:
-            await connection.execute("BEGIN; SAVEPOINT request")
-        except _unavailable as exc:
-            connection.terminate()  # the pool opens a new one in its place
-            raise _StaleConnection from exc
-        try:
-            for index, request in enumerate(batch):
-                if index:
-                    await connection.execute("RELEASE SAVEPOINT request; SAVEPOINT request")
-                # Rolling back to the savepoint gives up the locks taken since.
-                locking = tx.locking
-                try:
-                    result = await _run_bridged(request.work, tx, *request.args, **request.kwargs)
-                except _retryable:
-                    await connection.execute("ROLLBACK TO SAVEPOINT request")
-                    tx.locking = locking
-                    again.append(request)
-                except Exception as exc:
-                    if connection.is_closed():
-                        raise
-                    await connection.execute("ROLLBACK TO SAVEPOINT request")
-                    tx.locking = locking
-                    if isinstance(exc, _unavailable):
-                        exc = _unavailable_error(exc)
-                    outcomes.append((request, False, exc))
-                else:
-                    outcomes.append((request, True, result))
-            await connection.execute("COMMIT")
-        except _retryable:
-            await _rollback(connection)
-            outcomes, again = [], batch
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            failure: StoreError
-            if isinstance(exc, _unavailable):
-                failure = _unavailable_error(exc)
-            else:
-                _log.exception("a write batch failed")
-                failure = StoreError(f"The database failed: {_one_line(exc)}")
-            await _rollback(connection)
-            for request in batch:
-                answer(request, False, failure)
-            raise failure from exc
-        self.write_failures.note((ok, value) for _, ok, value in outcomes)
-        for request, ok, value in outcomes:
-            answer(request, ok, value)
-        retried = []
-        for request in again:
-            request.attempts += 1
-            if request.attempts >= limits.postgres_write_attempts_max:
-                answer(request, False, Overloaded("The database is busy; retry later"))
-            else:
-                retried.append(request)
-        self._waiting.put_back(retried)
 
     # -- reading -----------------------------------------------------------
 

@@ -1,9 +1,7 @@
 """SQLite in WAL mode with ``synchronous=FULL``, made fast by group commit.
 
-Writes queue up; the store takes as many as are waiting (up to
-``write_batch_max``), runs each in a savepoint of one transaction so that a
-failing request rolls back alone, commits once, and only then answers every
-request of the batch.
+Writes queue up and are committed in batches by ``group_commit``; here
+are its steps on SQLite (``_SqliteWriter``).
 
 Where the work runs matters more than anything else for speed. Python's
 ``sqlite3`` lets go of the GIL around every statement, so a writer thread
@@ -12,8 +10,8 @@ statements: measured, four times the cost of the same work done alone. So
 the statements of a batch run on the event loop's own thread, and only the
 ``COMMIT`` (the fsync, during which no GIL is held) goes to a thread; while
 it is on disk the loop goes on reading the next batch's requests. Callers
-without an event loop (the CLI, tests) run their work under the same lock,
-one transaction each.
+without an event loop (the CLI, tests) run their work as a batch of one,
+on a private event loop of the store's.
 
 Reads run on their own connections in a small thread pool and see only
 committed data.
@@ -22,6 +20,7 @@ committed data.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import sqlite3
@@ -30,16 +29,18 @@ import time
 from collections.abc import AsyncGenerator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeGuard
+from typing import Any, TypeGuard, TypeVar
 
 from pointkeeper import limits
 from pointkeeper.errors import StoreError, StoreUnavailable
 
+from .group_commit import GroupCommit
 from .tx import Tx
-from .writes import Work, WriteFailures, WriteQueue, answer
+from .writes import Work, WriteFailures, WriteQueue
 
 __all__ = ["SqliteStore"]
 
+_T = TypeVar("_T")
 _log = logging.getLogger(__name__)
 
 _reader_threads = 2
@@ -129,6 +130,153 @@ def _unavailable_error(error: sqlite3.Error) -> StoreUnavailable:
 _busy = StoreError("The database is locked by another process")
 
 
+class _SqliteWriter:
+    """The write connection and the group commit's steps on it (its
+    ``BatchHooks``): BEGIN IMMEDIATE at once, or off the loop while another
+    process holds the lock; the writes and their savepoints on the loop's
+    thread, with no await; COMMIT in the ``committer`` thread."""
+
+    __slots__ = (
+        "_committer",
+        "_wal_bytes_max",
+        "_wal_path",
+        "connection",
+        "failure",
+        "tx",
+        "wal_restart_wanted",
+    )
+    # A failed batch leaves no transaction open: the next one begins afresh.
+    stops_after_failure = False
+
+    def __init__(self, path: str, context: dict[str, Any], *, wal_bytes_max: int) -> None:
+        self.connection = _connect_writer(path, wal_bytes_max=wal_bytes_max)
+        self.tx = Tx(self.connection, context)
+        self._committer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-commit")
+        # Set when the writer cannot go on; every later write is refused with it.
+        self.failure: StoreError | None = None
+        self._wal_path = f"{path}-wal"
+        self._wal_bytes_max = wal_bytes_max
+        # Set by the checkpoint thread, taken by the writer.
+        self.wal_restart_wanted = False
+
+    async def begin(self) -> None:
+        # BEGIN is tried here; when another process holds the write lock the
+        # wait happens off the loop, like COMMIT's wait for the disk.
+        failure = self._begin_at_once()
+        if failure is _busy:
+            loop = asyncio.get_running_loop()
+            failure = await loop.run_in_executor(self._committer, self._begin)
+        if failure is not None:
+            raise failure
+
+    async def run(self, requests: Callable[[], _T]) -> _T:
+        try:
+            return requests()
+        except BaseException as exc:
+            # Beyond one request (a savepoint statement, a write that raised
+            # SystemExit): the connection's state is unknown. Nothing may be
+            # committed, and nothing more may be written until an operator looks.
+            raise self._stop(exc) from exc
+
+    def next_savepoint(self) -> None:
+        self.connection.execute("RELEASE request")
+        self.connection.execute("SAVEPOINT request")
+
+    def request_failed(self, error: Exception) -> Exception:
+        self.connection.execute("ROLLBACK TO request")
+        return _unavailable_error(error) if _is_unavailable(error) else error
+
+    async def commit(self) -> None:
+        loop = asyncio.get_running_loop()
+        failure = await loop.run_in_executor(self._committer, self._commit)
+        if failure is not None:
+            raise failure
+
+    async def batch_failed(self, error: Exception) -> StoreError:
+        return self._stop(error)
+
+    async def after_batch(self) -> None:
+        if self._wal_is_due():
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(self._committer, self._restart_wal)
+
+    def close(self) -> None:
+        self.connection.close()
+        self._committer.shutdown(wait=True)
+
+    def _stop(self, error: BaseException) -> StoreError:
+        _log.critical("a write batch failed beyond one request", exc_info=error)
+        self.failure = StoreError("The database writer stopped; see the server log")
+        with contextlib.suppress(sqlite3.Error):
+            if self.connection.in_transaction:
+                self.connection.execute("ROLLBACK")
+        return self.failure
+
+    def _begin_at_once(self) -> StoreError | None:
+        """Opens the batch's transaction and the first request's savepoint if
+        the write lock is free now; answers ``_busy`` when it is not, or the
+        error that fails the batch."""
+        if self.failure is not None:
+            return self.failure
+        try:
+            self.connection.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if _is_busy(exc):
+                return _busy
+            if _is_unavailable(exc):
+                return _unavailable_error(exc)
+            _log.exception("could not begin a write transaction")
+            return StoreError(f"The database failed: {exc}")
+        self.connection.execute("SAVEPOINT request")
+        return None
+
+    def _begin(self) -> StoreError | None:
+        """Opens the batch's transaction, waiting up to ``_lock_wait_seconds``
+        for another process's write lock."""
+        deadline = time.monotonic() + _lock_wait_seconds
+        while (failure := self._begin_at_once()) is _busy:
+            if time.monotonic() > deadline:
+                _log.warning("SQLite stayed locked by another process")
+                return StoreUnavailable("The database stayed locked by another process")
+            time.sleep(_lock_retry_seconds)
+        return failure
+
+    def _commit(self) -> StoreError | None:
+        """Commits the open transaction; answers the error that fails the
+        whole batch, if any."""
+        connection = self.connection
+        try:
+            connection.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            if _is_unavailable(exc):
+                return _unavailable_error(exc)
+            _log.exception("commit failed")
+            return StoreError(f"The database failed: {exc}")
+        return None
+
+    def _restart_wal(self) -> None:
+        """Checkpoints from the writer, with no write transaction open: every
+        frame gets copied (unless a reader holds an old snapshot), so the
+        next transaction writes the WAL from its start."""
+        self.wal_restart_wanted = False
+        try:
+            self.connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error as exc:
+            _log.warning("WAL checkpoint by the writer failed: %s", exc)
+
+    def _wal_is_due(self) -> bool:
+        """True when the writer should start the WAL over now."""
+        return self.wal_restart_wanted or self.wal_bytes() > 2 * self._wal_bytes_max
+
+    def wal_bytes(self) -> int:
+        try:
+            return os.stat(self._wal_path).st_size
+        except FileNotFoundError:
+            return 0
+
+
 class SqliteStore:
     """The store on one SQLite file: ``write`` and ``read`` run a function
     of a ``Tx`` as one unit of work."""
@@ -144,25 +292,23 @@ class SqliteStore:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._path = path
         self._context = context or {}
-        self._connection = _connect_writer(path, wal_bytes_max=wal_bytes_max)
-        self._tx = Tx(self._connection, self._context)
-        # Held by whoever uses the write connection: a batch from its BEGIN
-        # to its COMMIT, or one synchronous caller.
+        self._writer = _SqliteWriter(path, self._context, wal_bytes_max=wal_bytes_max)
+        # Held by whoever uses the write connection: the pipeline while it
+        # runs, or one synchronous caller.
         self._connection_lock = threading.Lock()
         self._waiting = WriteQueue(wait_seconds_max=write_wait_seconds_max)
+        self.write_failures = WriteFailures()
+        self._group_commit = GroupCommit(self._waiting, self.write_failures)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pipeline: asyncio.Task[None] | None = None
-        self._committer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-commit")
+        # Callers without an event loop (the CLI, tests) run their batch of
+        # one on this loop, under the connection lock.
+        self._private_loop = asyncio.new_event_loop()
         self._local = threading.local()
         self._readers = ThreadPoolExecutor(_reader_threads, thread_name_prefix="sqlite-reader")
         self._read_connections: list[sqlite3.Connection] = []
         self._read_connections_lock = threading.Lock()
-        self._failure: StoreError | None = None
-        self._wal_path = f"{path}-wal"
         self._wal_bytes_max = wal_bytes_max
-        # Set by the checkpoint thread, taken by the writer.
-        self._wal_restart_wanted = False
-        self.write_failures = WriteFailures()
         # Set once the store stops taking writes: ``leave_loop`` has begun.
         self._closing = False
         self._closed = False
@@ -202,157 +348,32 @@ class SqliteStore:
             call = self.write(work, *args, **kwargs)
             return asyncio.run_coroutine_threadsafe(call, loop).result()
         with self._connection_lock:
-            failure = self._begin()
-            if failure is None:
-                outcomes = self._run_batch([(work, args, kwargs)])
-                failure = self._commit()
-            if self._wal_is_due():
-                self._restart_wal()
-        if failure is not None:
-            outcomes = [(False, failure)]
-        self.write_failures.note(outcomes)
-        ok, value = outcomes[0]
-        if not ok:
-            raise value
-        return value
+            alone = self._group_commit.run_alone(self._writer, work, args, kwargs)
+            return self._private_loop.run_until_complete(alone)
 
     def _check_open(self) -> None:
-        if self._failure is not None:
+        if self._writer.failure is not None:
             self.write_failures.record()
-            raise self._failure
+            raise self._writer.failure
         if self._closed or self._closing:
             raise StoreError("The store is closed")
 
     async def _run_pipeline(self) -> None:
-        loop = asyncio.get_running_loop()
         try:
-            while self._waiting:
-                batch = self._waiting.take(loop)
-                if not batch:
-                    continue
-                with self._connection_lock:
-                    # BEGIN is tried here; when another process holds the
-                    # write lock the wait happens off the loop, like COMMIT's
-                    # wait for the disk.
-                    failure = self._begin_at_once()
-                    if failure is _busy:
-                        failure = await loop.run_in_executor(self._committer, self._begin)
-                    if failure is None:
-                        outcomes = self._run_batch([(r.work, r.args, r.kwargs) for r in batch])
-                        failure = await loop.run_in_executor(self._committer, self._commit)
-                if failure is not None:
-                    outcomes = [(False, failure)] * len(batch)
-                self.write_failures.note(outcomes)
-                for request, (ok, value) in zip(batch, outcomes, strict=True):
-                    answer(request, ok, value)
-                if self._wal_is_due():
-                    with self._connection_lock:
-                        await loop.run_in_executor(self._committer, self._restart_wal)
+            with self._connection_lock:
+                await self._group_commit.run_batches(self._writer)
         finally:
             self._pipeline = None
-            if self._failure is not None:
-                self._waiting.fail_all(self._failure)
-
-    def _begin_at_once(self) -> StoreError | None:
-        """Opens the batch's transaction if the write lock is free now;
-        answers ``_busy`` when it is not, or the error that fails the batch."""
-        if self._failure is not None:
-            return self._failure
-        try:
-            self._connection.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            if _is_busy(exc):
-                return _busy
-            if _is_unavailable(exc):
-                return _unavailable_error(exc)
-            _log.exception("could not begin a write transaction")
-            return StoreError(f"The database failed: {exc}")
-        return None
-
-    def _begin(self) -> StoreError | None:
-        """Opens the batch's transaction, waiting up to ``_lock_wait_seconds``
-        for another process's write lock."""
-        deadline = time.monotonic() + _lock_wait_seconds
-        while (failure := self._begin_at_once()) is _busy:
-            if time.monotonic() > deadline:
-                _log.warning("SQLite stayed locked by another process")
-                return StoreUnavailable("The database stayed locked by another process")
-            time.sleep(_lock_retry_seconds)
-        return failure
-
-    def _run_batch(
-        self, batch: list[tuple[Work, tuple[Any, ...], dict[str, Any]]]
-    ) -> list[tuple[bool, Any]]:
-        """Runs each piece of work in a savepoint of the open transaction;
-        the caller commits. Answers (ok, result or exception) per piece."""
-        connection = self._connection
-        outcomes: list[tuple[bool, Any]] = []
-        try:
-            for work, args, kwargs in batch:
-                connection.execute("SAVEPOINT request")
-                try:
-                    result = work(self._tx, *args, **kwargs)
-                except Exception as exc:
-                    connection.execute("ROLLBACK TO request")
-                    if _is_unavailable(exc):
-                        exc = _unavailable_error(exc)
-                    outcomes.append((False, exc))
-                else:
-                    outcomes.append((True, result))
-                connection.execute("RELEASE request")
-        except BaseException as exc:
-            # The connection's state is unknown: nothing may be committed,
-            # and nothing more may be written until an operator looks.
-            _log.critical("a write batch failed beyond one request", exc_info=exc)
-            self._failure = StoreError("The database writer stopped; see the server log")
-            return [(False, self._failure)] * len(batch)
-        return outcomes
-
-    def _commit(self) -> StoreError | None:
-        """Commits the open transaction; answers the error that fails the
-        whole batch, if any."""
-        connection = self._connection
-        if self._failure is not None:
-            if connection.in_transaction:
-                connection.execute("ROLLBACK")
-            return self._failure
-        try:
-            connection.execute("COMMIT")
-        except sqlite3.Error as exc:
-            if connection.in_transaction:
-                connection.execute("ROLLBACK")
-            if _is_unavailable(exc):
-                return _unavailable_error(exc)
-            _log.exception("commit failed")
-            return StoreError(f"The database failed: {exc}")
-        return None
-
-    def _restart_wal(self) -> None:
-        """Checkpoints from the writer, with no write transaction open: every
-        frame gets copied (unless a reader holds an old snapshot), so the
-        next transaction writes the WAL from its start."""
-        self._wal_restart_wanted = False
-        try:
-            self._connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        except sqlite3.Error as exc:
-            _log.warning("WAL checkpoint by the writer failed: %s", exc)
-
-    def _wal_is_due(self) -> bool:
-        """True when the writer should start the WAL over now."""
-        return self._wal_restart_wanted or self._wal_bytes() > 2 * self._wal_bytes_max
-
-    def _wal_bytes(self) -> int:
-        try:
-            return os.stat(self._wal_path).st_size
-        except FileNotFoundError:
-            return 0
+            if self._writer.failure is not None:
+                self._waiting.fail_all(self._writer.failure)
 
     def _checkpoint_loop(self, connection: sqlite3.Connection) -> None:
         try:
             while not self._stop_checkpoints.wait(_checkpoint_interval_seconds):
                 try:
                     connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                    self._wal_restart_wanted = self._wal_bytes() > self._wal_bytes_max
+                    wanted = self._writer.wal_bytes() > self._wal_bytes_max
+                    self._writer.wal_restart_wanted = wanted
                 except sqlite3.Error:
                     _log.exception("WAL checkpoint failed; trying again")
         finally:
@@ -449,8 +470,8 @@ class SqliteStore:
             asyncio.run_coroutine_threadsafe(self.leave_loop(), loop).result()
         self._closed = True
         with self._connection_lock:
-            self._connection.close()
-        self._committer.shutdown(wait=True)
+            self._writer.close()
+        self._private_loop.close()
         self._stop_checkpoints.set()
         self._checkpointer.join()
         self._readers.shutdown(wait=True)
