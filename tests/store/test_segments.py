@@ -202,9 +202,9 @@ def test_add_members_takes_a_full_batch(store: Store) -> None:
 def test_remove_member_is_idempotent(store: Store, customer_ids: list[int]) -> None:
     store.write_sync(put_segment, "VIP", name="VIP")
     store.write_sync(add_members, "VIP", customer_numbers=["C1", "C2"])
-    assert store.write_sync(remove_member, "VIP", "C1") is True
-    assert store.write_sync(remove_member, "VIP", "C1") is False
-    assert store.write_sync(remove_member, "VIP", "C3") is False
+    assert store.write_sync(remove_member, external_id="VIP", customer_number="C1") is True
+    assert store.write_sync(remove_member, external_id="VIP", customer_number="C1") is False
+    assert store.write_sync(remove_member, external_id="VIP", customer_number="C3") is False
     assert store.read_sync(get_segment, "VIP").member_count == 1
 
 
@@ -215,9 +215,9 @@ def test_remove_member_refuses_unknown_segment_or_customer(
     store.write_sync(add_members, "VIP", customer_numbers=["C1"])
     before = store.read_sync(_rows)
     with pytest.raises(NotFound, match="Segment not found"):
-        store.write_sync(remove_member, "nope", "C1")
+        store.write_sync(remove_member, external_id="nope", customer_number="C1")
     with pytest.raises(CustomerNotFound) as refused:
-        store.write_sync(remove_member, "VIP", "ghost")
+        store.write_sync(remove_member, external_id="VIP", customer_number="ghost")
     assert refused.value.field == "customer_number"
     assert store.read_sync(_rows) == before
 

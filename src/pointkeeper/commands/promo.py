@@ -193,7 +193,7 @@ class _Summary:
     stopped: str | None = None
     seconds: float = 0.0
 
-    def add(self, rows: int, imported: int, rejected: list[tuple[int, str, str]]) -> None:
+    def add(self, *, rows: int, imported: int, rejected: list[tuple[int, str, str]]) -> None:
         self.rows += rows
         self.imported += imported
         self.rejected += len(rejected)
@@ -278,7 +278,7 @@ def _import_file(store: Store, pool: str, path: Path, *, batch_rows: int) -> _Su
         try:
             for rows, refused in _batches(read_codes(text), batch_rows):
                 imported, rejected = _import_batch(store, pool, rows, refused)
-                summary.add(len(rows) + len(refused), imported, rejected)
+                summary.add(rows=len(rows) + len(refused), imported=imported, rejected=rejected)
                 bar.update(raw.tell() - bar.pos)
         except PointkeeperError as exc:
             summary.stopped = wording.message(exc)

@@ -52,7 +52,9 @@ def add(external_id: str, customer_numbers: tuple[str, ...], config_path: str | 
 def remove(external_id: str, customer_number: str, config_path: str | None) -> None:
     """Take a customer out of the segment (no error if not a member)."""
     with opened_store(load(config_path)) as store:
-        removed = store.write_sync(service.remove_member, external_id, customer_number)
+        removed = store.write_sync(
+            service.remove_member, external_id=external_id, customer_number=customer_number
+        )
     echo_json({"removed": removed})
 
 

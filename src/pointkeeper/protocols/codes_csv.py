@@ -70,7 +70,7 @@ def parse_instant(text: str) -> Instant:
     return from_datetime(datetime.fromisoformat(text))
 
 
-def _date(row: int, value: str, name: str, text: str | None) -> Instant | Rejection | None:
+def _date(row: int, *, value: str, name: str, text: str | None) -> Instant | Rejection | None:
     if text is None:
         return None
     try:
@@ -89,10 +89,10 @@ def code_row(
     problem = refusal(value, free_text=False)
     if problem is not None:
         return Rejection(row, value, f"{VALUE} {problem}")
-    start = _date(row, value, AVAILABLE_FROM, available_from)
+    start = _date(row, value=value, name=AVAILABLE_FROM, text=available_from)
     if isinstance(start, Rejection):
         return start
-    end = _date(row, value, AVAILABLE_TILL, available_till)
+    end = _date(row, value=value, name=AVAILABLE_TILL, text=available_till)
     if isinstance(end, Rejection):
         return end
     return ImportRow(row, value, start, end)

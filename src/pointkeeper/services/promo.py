@@ -319,7 +319,7 @@ def issue_code(tx: Tx, request: IssueRequest, *, now: Instant) -> tuple[str, Cod
 
 
 def _redeemable(
-    tx: Tx, customer_kind: str, customer_value: object, value: str
+    tx: Tx, *, customer_kind: str, customer_value: object, value: str
 ) -> tuple[Customer, Code, Pool]:
     customer = find_customer(tx, customer_kind, customer_value)
     code = tx.code(value)
@@ -339,7 +339,9 @@ def redeem_code(
 ) -> CodeView:
     """Uses a code once. A single-use code must have been issued to the
     customer; a multi-use code is issued to them on the way if it was not."""
-    customer, code, pool = _redeemable(tx, customer_kind, customer_value, value)
+    customer, code, pool = _redeemable(
+        tx, customer_kind=customer_kind, customer_value=customer_value, value=value
+    )
     point_of_contact_id = _point_of_contact(tx, point_of_contact)
     if (
         pool.multi_use
@@ -386,7 +388,9 @@ def cancel_redemption(
     tx: Tx, *, customer_kind: str, customer_value: object, value: str
 ) -> CodeView:
     """Makes a used code usable again by the customer who used it."""
-    customer, code, pool = _redeemable(tx, customer_kind, customer_value, value)
+    customer, code, pool = _redeemable(
+        tx, customer_kind=customer_kind, customer_value=customer_value, value=value
+    )
     view = _view(tx, code, pool, customer, None)
     issued = pool.multi_use or code.issued_customer_id == customer.id
     if not issued or view.used_at is None:

@@ -41,7 +41,7 @@ class MembersAdded:
     member_count: int
 
 
-def _check_id(value: str, field: str) -> None:
+def _check_id(value: str, *, field: str) -> None:
     if not 1 <= len(value) <= id_chars_max:
         raise InvalidRequest(
             code=ErrorCode.length_out_of_range, field=field, chars_max=id_chars_max
@@ -57,7 +57,7 @@ def _segment(tx: Tx, external_id: str) -> SegmentRow:
 
 def put_segment(tx: Tx, external_id: str, *, name: str) -> SegmentView:
     """Creates the segment or renames it; its members stay."""
-    _check_id(external_id, "segment")
+    _check_id(external_id, field="segment")
     if not 1 <= len(name) <= text_chars_max:
         raise InvalidRequest(
             code=ErrorCode.length_out_of_range, field="name", chars_max=text_chars_max
@@ -107,7 +107,7 @@ def add_members(tx: Tx, external_id: str, *, customer_numbers: Sequence[str]) ->
     return MembersAdded(added, tx.segment_member_count(segment.id))
 
 
-def remove_member(tx: Tx, external_id: str, customer_number: str) -> bool:
+def remove_member(tx: Tx, *, external_id: str, customer_number: str) -> bool:
     """Takes a customer out of a segment; answers whether they were in it.
     Removing a customer who is not a member succeeds and changes nothing;
     an unknown segment or customer is refused."""

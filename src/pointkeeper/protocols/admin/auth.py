@@ -50,7 +50,10 @@ class AdminAuth:
         token = bearer_token(Headers(scope=scope).get("authorization"))
         if token is None or token not in self._tokens:
             response = error_response(
-                401, "unauthorized", "Not Authorized", headers={"WWW-Authenticate": "Bearer"}
+                401,
+                code="unauthorized",
+                message="Not Authorized",
+                headers={"WWW-Authenticate": "Bearer"},
             )
             await response(scope, receive, send)
             return

@@ -37,7 +37,7 @@ class BodyLimit:
         status, code, message = _too_large(self._body_bytes_max)
         declared = Headers(scope=scope).get("content-length", "")
         if declared.isdigit() and int(declared) > self._body_bytes_max:
-            await error_response(status, code, message)(scope, receive, send)
+            await error_response(status, code=code, message=message)(scope, receive, send)
             return
         received = 0
         exceeded = False
@@ -66,4 +66,4 @@ class BodyLimit:
             if not exceeded:
                 raise
         if exceeded and not started:
-            await error_response(status, code, message)(scope, receive, send)
+            await error_response(status, code=code, message=message)(scope, receive, send)

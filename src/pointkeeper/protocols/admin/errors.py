@@ -59,9 +59,9 @@ _camel_hump = re.compile(r"(?<!^)(?=[A-Z])")
 
 def error_response(
     status: int,
+    *,
     code: str,
     message: str,
-    *,
     field: str | None = None,
     error_id: str | None = None,
     headers: Mapping[str, str] | None = None,
@@ -89,18 +89,20 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
         _log.warning("store unavailable: %s", exc.message, extra={"error_id": error_id})
         return error_response(
             503,
-            code,
-            "The database cannot serve this now; retry later",
+            code=code,
+            message="The database cannot serve this now; retry later",
             error_id=error_id,
             headers={"Retry-After": str(limits.retry_after_seconds)},
         )
-    return error_response(status, code, wording.message(exc), field=wording.field(exc))
+    return error_response(status, code=code, message=wording.message(exc), field=wording.field(exc))
 
 
 def _unexpected(exc: Exception) -> Response:
     error_id = new_error_id()
     _log.error("admin request failed unexpectedly", exc_info=exc, extra={"error_id": error_id})
-    return error_response(500, "internal_error", "Internal Server Error", error_id=error_id)
+    return error_response(
+        500, code="internal_error", message="Internal Server Error", error_id=error_id
+    )
 
 
 def _field(location: Sequence[Any]) -> str | None:
@@ -114,7 +116,9 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     first = exc.errors()[0]
     if first["type"] == "json_invalid":
         detail = first.get("ctx", {}).get("error", "")
-        return error_response(400, "malformed_json", f"The body is not valid JSON: {detail}")
+        return error_response(
+            400, code="malformed_json", message=f"The body is not valid JSON: {detail}"
+        )
     field = _field(first["loc"])
     if field is None and first["loc"][:1] == ("body",):
         message = "The body must be a JSON object sent as application/json"
@@ -122,13 +126,13 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
         message = "Unknown field"
     else:
         message = first["msg"].removeprefix("Value error, ")
-    return error_response(400, "invalid_request", message, field=field)
+    return error_response(400, code="invalid_request", message=message, field=field)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = _code_by_status.get(exc.status_code, "http_error")
-    return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
+    return error_response(exc.status_code, code=code, message=str(exc.detail), headers=exc.headers)
 
 
 class UnexpectedErrors:

@@ -55,4 +55,6 @@ async def delete_member(
     state: State, external_id: ExternalId, customer_number: CustomerNumber
 ) -> None:
     """Takes a customer out of the segment; one who is not in it is no error."""
-    await state.ready_store.write(segments.remove_member, external_id, customer_number)
+    await state.ready_store.write(
+        segments.remove_member, external_id=external_id, customer_number=customer_number
+    )

@@ -85,7 +85,7 @@ def is_user(config: CpExtenderConfig, name: object) -> bool:
     return found
 
 
-def login(config: CpExtenderConfig, user_name: object, password: object) -> bool:
+def login(config: CpExtenderConfig, *, user_name: object, password: object) -> bool:
     if not isinstance(user_name, str) or not isinstance(password, str):
         return False
     found = False

@@ -171,7 +171,11 @@ def _login(throttle: LoginThrottle) -> Handler:
         if seconds is not None:
             raise _RetryLater(seconds)
         config = state.config.cp_extender
-        if name is None or config.jwt_secret is None or not auth.login(config, name, password):
+        if (
+            name is None
+            or config.jwt_secret is None
+            or not auth.login(config, user_name=name, password=password)
+        ):
             for locked in throttle.failed(user_name=name, address=address, now=now):
                 _log_lockout(
                     config, locked=locked, user_name=name, address=address, throttle=throttle

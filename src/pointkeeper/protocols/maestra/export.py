@@ -105,7 +105,7 @@ class _Names(dict[int | None, str]):
             self[key] = self._render(value)
 
 
-def _cover(templates: _Names, places: _Names, rows: list[tuple[Any, ...]]) -> None:
+def _cover(rows: list[tuple[Any, ...]], *, templates: _Names, places: _Names) -> None:
     # Rows are in ``ActionChangeRow`` order: the template id comes fourth,
     # the point of contact id fifth.
     templates.cover({row[3] for row in rows})
@@ -139,7 +139,7 @@ def _xml_rows(export: BalanceChangeExport) -> Iterator[str]:
     yield '<?xml version="1.0" encoding="utf-8"?><result><status>Success</status><customerActions>'
     current = None
     for rows in export.batches:
-        _cover(templates, places, rows)
+        _cover(rows, templates=templates, places=places)
         parts: list[str] = []
         append = parts.append
         for row in rows:
@@ -213,7 +213,7 @@ def _json_rows(export: BalanceChangeExport) -> Iterator[str]:
     yield '{"status":"Success","customerActions":['
     current = None
     for rows in export.batches:
-        _cover(templates, places, rows)
+        _cover(rows, templates=templates, places=places)
         parts: list[str] = []
         append = parts.append
         for row in rows:
