@@ -52,8 +52,9 @@ from pointkeeper.config import Config, parse_config
 from pointkeeper.services.adjustments import BalanceChangeRequest, change_balance
 from pointkeeper.services.customers import put_customer
 from pointkeeper.services.loyalty import earn
-from pointkeeper.services.reference import put_point_of_contact, sync_reference_data
+from pointkeeper.services.reference import put_point_of_contact
 from pointkeeper.store import open_store
+from pointkeeper.store.sql import sql_connection
 from pointkeeper.store.tx import Tx
 
 ENDPOINT = "bench"
@@ -148,11 +149,15 @@ def _seed_actions(tx: Tx, start: int, stop: int, customers: int, step_ms: int) -
 
 def _count_actions(tx: Tx) -> tuple[int, int]:
     """(actions in the seeded year, actions in all)."""
-    row = tx.connection.execute(
-        "SELECT COUNT(*) FILTER (WHERE date_time_utc >= ? AND date_time_utc < ?), COUNT(*)"
-        " FROM customer_actions",
-        (instant(SINCE), instant(TILL)),
-    ).fetchone()
+    row = (
+        sql_connection(tx)
+        .execute(
+            "SELECT COUNT(*) FILTER (WHERE date_time_utc >= ? AND date_time_utc < ?), COUNT(*)"
+            " FROM customer_actions",
+            (instant(SINCE), instant(TILL)),
+        )
+        .fetchone()
+    )
     return int(row[0]), int(row[1])
 
 
@@ -161,9 +166,8 @@ def grow(config: Config, size: int, customers: int, step_ms: int) -> float:
     by this run or a previous one with `--database-url`, is grown from where it stopped);
     answers the seconds it took."""
     started = time.perf_counter()
-    store = open_store(config.database)
+    store = open_store(config.database, programs=config.programs)
     try:
-        store.context.update(store.write_sync(sync_reference_data, config.programs))
         in_year, total = store.read_sync(_count_actions)
         if in_year != total or total > size:
             raise h.BenchError(

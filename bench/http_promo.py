@@ -68,7 +68,6 @@ import httpx
 import _harness as h
 from pointkeeper.config import DatabaseConfig, parse_config
 from pointkeeper.services import promo
-from pointkeeper.services.reference import sync_reference_data
 from pointkeeper.store import open_store
 
 ENDPOINT = "bench"
@@ -141,9 +140,8 @@ def seed_pool(url: str, size: int) -> float:
     started = time.perf_counter()
     config = parse_config({"database": {"url": url}, "programs": [{"name": h.PROGRAM}]}, {})
     values = code_values(size, seed=size)
-    store = open_store(DatabaseConfig(url=url))
+    store = open_store(DatabaseConfig(url=url), programs=config.programs)
     try:
-        store.context.update(store.write_sync(sync_reference_data, config.programs))
         store.write_sync(promo.put_pool, POOL, values={"name": "Bench pool", "multi_use": False})
         for start in range(0, size, CODES_PER_TRANSACTION):
             rows = [

@@ -21,15 +21,15 @@ from pointkeeper.services.segments import (
     remove_member,
 )
 from pointkeeper.store import Store, open_store
-from pointkeeper.store.segment_queries import SegmentRow
-from pointkeeper.store.tx import Tx
+from pointkeeper.store.sql import sql_connection
+from pointkeeper.store.tx import SegmentRow, Tx
 
 NOW = 1_767_225_600_000
 
 
 @pytest.fixture
 def store(database_url: str) -> Iterator[Store]:
-    opened = open_store(DatabaseConfig(url=database_url))
+    opened = open_store(DatabaseConfig(url=database_url), programs=())
     yield opened
     opened.close()
 
@@ -45,10 +45,12 @@ def customer_ids(store: Store) -> list[int]:
 
 
 def _rows(tx: Tx) -> list[tuple[object, ...]]:
-    segment_rows = tx.connection.execute("SELECT * FROM segments ORDER BY id").fetchall()
-    member_rows = tx.connection.execute(
-        "SELECT * FROM segment_members ORDER BY segment_id, customer_id"
-    ).fetchall()
+    segment_rows = sql_connection(tx).execute("SELECT * FROM segments ORDER BY id").fetchall()
+    member_rows = (
+        sql_connection(tx)
+        .execute("SELECT * FROM segment_members ORDER BY segment_id, customer_id")
+        .fetchall()
+    )
     return [*segment_rows, *member_rows]
 
 

@@ -22,11 +22,10 @@ from pointkeeper.domain.ledger import (
     expire_lots,
     release,
 )
+from pointkeeper.domain.templates import TEMPLATE_EXPIRY, TEMPLATE_REFUND
 from pointkeeper.domain.time import Instant
 from pointkeeper.errors import Conflict, DuplicateTransaction, InvalidRequest, NotFound
 from pointkeeper.store.tx import Tx
-
-from .reference import TEMPLATE_EXPIRY, TEMPLATE_REFUND
 
 __all__ = [
     "ActionSpec",

@@ -17,13 +17,13 @@ from pointkeeper.domain.ledger import (
     allocate,
     hold_transition,
 )
+from pointkeeper.domain.templates import TEMPLATE_EARN, TEMPLATE_PAYMENT
 from pointkeeper.domain.time import Instant
 from pointkeeper.errors import Conflict, HoldNotFound, InvalidRequest
 from pointkeeper.store.tx import ChangeRow, Tx
 
 from .customers import find_customer
 from .ledger import ActionSpec, credit, current_balances, open_action, release_hold, settle
-from .reference import TEMPLATE_EARN, TEMPLATE_PAYMENT
 
 __all__ = [
     "NeedsSettlement",

@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from pointkeeper import limits
 from pointkeeper.errors import CustomerNotFound, InvalidRequest, NotFound
 from pointkeeper.limits import id_chars_max, text_chars_max
-from pointkeeper.store.segment_queries import SegmentRow
-from pointkeeper.store.tx import Tx
+from pointkeeper.store.tx import SegmentRow, Tx
 
 __all__ = [
     "MembersAdded",

@@ -35,7 +35,8 @@ from typing import Any, TypeGuard
 from pointkeeper import limits
 from pointkeeper.errors import StoreError, StoreUnavailable
 
-from .tx import Tx
+from .reference_data import CurrentReferenceData, ReferenceData
+from .sqlite_tx import SqliteTx
 from .writes import Work, WriteFailures, WriteQueue, answer
 
 __all__ = ["SqliteStore"]
@@ -137,15 +138,14 @@ class SqliteStore:
         self,
         path: str,
         *,
-        context: dict[str, Any] | None = None,
         write_wait_seconds_max: float = limits.write_wait_seconds_max_default,
         wal_bytes_max: int = limits.sqlite_wal_bytes_max_default,
     ) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._path = path
-        self._context = context or {}
+        self._references = CurrentReferenceData()
         self._connection = _connect_writer(path, wal_bytes_max=wal_bytes_max)
-        self._tx = Tx(self._connection, self._context)
+        self._tx = SqliteTx(self._connection, self._references)
         # Held by whoever uses the write connection: a batch from its BEGIN
         # to its COMMIT, or one synchronous caller.
         self._connection_lock = threading.Lock()
@@ -175,10 +175,9 @@ class SqliteStore:
         )
         self._checkpointer.start()
 
-    @property
-    def context(self) -> dict[str, Any]:
-        """Reference data every transaction sees (programs, built-in templates)."""
-        return self._context
+    def replace_reference_data(self, reference_data: ReferenceData) -> None:
+        """The reference data every later transaction sees."""
+        self._references.current = reference_data
 
     # -- writing ---------------------------------------------------------
 
@@ -378,7 +377,7 @@ class SqliteStore:
         tx = getattr(self._local, "tx", None)
         if tx is None:
             reader = _connect(self._path)
-            tx = Tx(reader, self._context)
+            tx = SqliteTx(reader, self._references)
             self._local.tx = tx
             with self._read_connections_lock:
                 self._read_connections.append(reader)
@@ -409,7 +408,7 @@ class SqliteStore:
             connection = _connect(self._path)
             try:
                 connection.execute("BEGIN")
-                for chunk in work(Tx(connection, self._context), *args):
+                for chunk in work(SqliteTx(connection, self._references), *args):
                     if stop.is_set():
                         return
                     hand_over(chunk)

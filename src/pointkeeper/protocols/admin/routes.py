@@ -21,8 +21,7 @@ from pointkeeper.protocols.fingerprint import request_fingerprint
 from pointkeeper.services import customers, ledger, loyalty, reference
 from pointkeeper.services.adjustments import BalanceChangeRequest, change_balance
 from pointkeeper.services.reads import read_settled
-from pointkeeper.store.operation_queries import AsyncOperation
-from pointkeeper.store.tx import Tx
+from pointkeeper.store.tx import AsyncOperation, Tx
 
 from .schemas import (
     ActionTemplateIn,

@@ -19,8 +19,7 @@ from pointkeeper.config import Config
 from pointkeeper.domain.time import Instant, ms_per_second
 from pointkeeper.errors import DuplicateTransaction, PointkeeperError, StoreError
 from pointkeeper.services.idempotency import run_once
-from pointkeeper.store.operation_queries import AsyncOperation
-from pointkeeper.store.tx import LockBusy, Tx
+from pointkeeper.store.tx import AsyncOperation, LockBusy, Tx
 
 from . import codec
 from .fields import Fields

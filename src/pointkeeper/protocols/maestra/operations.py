@@ -18,8 +18,7 @@ from pointkeeper.errors import InsufficientBalance, InvalidRequest
 from pointkeeper.services.adjustments import BalanceChangeRequest, change_balance
 from pointkeeper.services.customers import edit_customer, find_customer, register_customer
 from pointkeeper.services.ledger import current_balances, settle
-from pointkeeper.store.action_queries import ActionChangeRow
-from pointkeeper.store.tx import Tx
+from pointkeeper.store.tx import ActionChangeRow, Tx
 
 from .dates import format_date
 from .fields import Fields

@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable
 
-from .connection import Connection
-from .in_lists import in_lists
+from ..tx import SegmentRow
+from .area import SqlArea
 
-__all__ = ["SegmentQueries", "SegmentRow"]
-
-
-@dataclass(frozen=True, slots=True)
-class SegmentRow:
-    id: int
-    external_id: str
-    name: str
+__all__ = ["SegmentQueries"]
 
 
-class SegmentQueries:
-    """Mixed into ``Tx``."""
+class SegmentQueries(SqlArea):
+    """The ``Segments`` area."""
 
     __slots__ = ()
-    connection: Connection
 
     def upsert_segment(self, external_id: str, name: str) -> int:
         row = self.connection.execute(
@@ -43,18 +34,6 @@ class SegmentQueries:
             "SELECT id FROM segments WHERE external_id = ?", (external_id,)
         ).fetchone()
         return None if row is None else int(row[0])
-
-    def customer_ids_by_number(self, customer_numbers: Sequence[str]) -> dict[str, int]:
-        """The customer id of each of ``customer_numbers`` that names a
-        customer; unknown numbers are left out."""
-        found: dict[str, int] = {}
-        for marks, chunk in in_lists(customer_numbers):
-            rows = self.connection.execute(
-                f"SELECT customer_number, id FROM customers WHERE customer_number IN ({marks})",
-                chunk,
-            )
-            found.update((row[0], int(row[1])) for row in rows)
-        return found
 
     def add_segment_members(self, segment_id: int, customer_ids: Iterable[int]) -> int:
         """Adds the customers to the segment; answers how many were not

@@ -3,30 +3,12 @@ queue of asynchronous calls."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from pointkeeper.domain.time import Instant
 
-from .connection import Connection
+from ..tx import AsyncOperation
+from .area import SqlArea
 
-__all__ = ["AsyncOperation", "OperationQueries"]
-
-
-@dataclass(frozen=True, slots=True)
-class AsyncOperation:
-    id: int
-    endpoint_id: str
-    operation: str
-    transaction_id: str | None
-    fingerprint: str
-    request_format: str
-    body: bytes
-    status: str
-    attempts: int
-    result: bytes | None
-    error: str | None
-    created_at: Instant
-    finished_at: Instant | None
+__all__ = ["OperationQueries"]
 
 
 _async_columns = (
@@ -35,12 +17,10 @@ _async_columns = (
 )
 
 
-class OperationQueries:
-    """Mixed into ``Tx``."""
+class OperationQueries(SqlArea):
+    """The ``Operations`` area."""
 
     __slots__ = ()
-    connection: Connection
-    _skip_locked: str
 
     def operation_result(self, endpoint_id: str, transaction_id: str) -> tuple[str, bytes] | None:
         """(fingerprint, result) kept for this transactionId, if any."""
