@@ -7,7 +7,7 @@ from typing import Any
 from pointkeeper.domain.customers import Customer, check_status
 from pointkeeper.domain.time import Instant
 from pointkeeper.errors import Conflict, CustomerNotFound, InvalidRequest
-from pointkeeper.store.tx import DuplicateKey, Tx
+from pointkeeper.store.tx import Customers, DuplicateKey, Tx
 
 __all__ = ["edit_customer", "find_customer", "put_customer", "register_customer"]
 
@@ -20,7 +20,7 @@ _wire_names = {
 
 
 def find_customer(
-    tx: Tx, kind: str, value: object, *, message: str = "CustomerNumber Not Found"
+    tx: Customers, kind: str, value: object, *, message: str = "CustomerNumber Not Found"
 ) -> Customer:
     customer = tx.customer_by(kind, value)
     if customer is None:

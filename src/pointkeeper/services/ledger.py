@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 from pointkeeper import limits
 from pointkeeper.domain.customers import Customer, Program
@@ -25,10 +26,11 @@ from pointkeeper.domain.ledger import (
 from pointkeeper.domain.templates import TEMPLATE_EXPIRY, TEMPLATE_REFUND
 from pointkeeper.domain.time import Instant
 from pointkeeper.errors import Conflict, DuplicateTransaction, InvalidRequest, NotFound
-from pointkeeper.store.tx import Tx
+from pointkeeper.store.tx import Holds, Ledger, References
 
 __all__ = [
     "ActionSpec",
+    "LedgerTx",
     "Settlement",
     "credit",
     "current_balances",
@@ -38,6 +40,10 @@ __all__ = [
     "release_hold",
     "settle",
 ]
+
+
+class LedgerTx(References, Ledger, Holds, Protocol):
+    """The areas of the port the ledger's use cases need."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +72,7 @@ class Settlement:
         self.points_expired += other.points_expired
 
 
-def open_action(tx: Tx, spec: ActionSpec) -> int | None:
+def open_action(tx: LedgerTx, spec: ActionSpec) -> int | None:
     """Records the action; None when its idempotency key was already used
     with the same fingerprint (a replay), ``Conflict`` when with another."""
     template_id = tx.template_id(spec.template)
@@ -92,7 +98,7 @@ def open_action(tx: Tx, spec: ActionSpec) -> int | None:
 
 
 def credit(
-    tx: Tx,
+    tx: LedgerTx,
     action_id: int,
     spec: ActionSpec,
     program: Program,
@@ -145,7 +151,7 @@ def credit(
 
 
 def debit(
-    tx: Tx,
+    tx: LedgerTx,
     action_id: int,
     spec: ActionSpec,
     *,
@@ -174,7 +180,7 @@ def debit(
     return change_id
 
 
-def refund(tx: Tx, change_id: int, *, now: Instant, comment: str | None) -> int:
+def refund(tx: LedgerTx, change_id: int, *, now: Instant, comment: str | None) -> int:
     """Reverses a debit into the very lots it drew from; points that land in
     a lot that has expired meanwhile are written off at once."""
     found = tx.change(change_id)
@@ -207,7 +213,7 @@ def refund(tx: Tx, change_id: int, *, now: Instant, comment: str | None) -> int:
     return refund_id
 
 
-def release_hold(tx: Tx, hold: Hold, status: str, *, at: Instant, now: Instant) -> int:
+def release_hold(tx: LedgerTx, hold: Hold, status: str, *, at: Instant, now: Instant) -> int:
     """Cancels or times out an open hold: its points go back to their lots,
     or are written off where the lot has expired by ``at``. Answers the
     points written off."""
@@ -218,7 +224,7 @@ def release_hold(tx: Tx, hold: Hold, status: str, *, at: Instant, now: Instant) 
     return sum(w.points for w in outcome.write_offs)
 
 
-def settle(tx: Tx, customer_id: int, *, now: Instant) -> Settlement:
+def settle(tx: LedgerTx, customer_id: int, *, now: Instant) -> Settlement:
     """Brings one customer's ledger up to ``now``: holds past their time
     expire, then lots past their expiry are written off."""
     result = Settlement()
@@ -241,7 +247,9 @@ def settle(tx: Tx, customer_id: int, *, now: Instant) -> Settlement:
     return result
 
 
-def _write_off(tx: Tx, customer_id: int, write_offs: Iterable[WriteOff], *, now: Instant) -> None:
+def _write_off(
+    tx: LedgerTx, customer_id: int, write_offs: Iterable[WriteOff], *, now: Instant
+) -> None:
     for write_off in write_offs:
         spec = ActionSpec(
             customer_id=customer_id, template=TEMPLATE_EXPIRY, at=write_off.at, now=now
@@ -259,7 +267,7 @@ def _write_off(tx: Tx, customer_id: int, write_offs: Iterable[WriteOff], *, now:
         tx.draw(change_id, [Draw(write_off.lot_id, write_off.points)])
 
 
-def current_balances(tx: Tx, customer: Customer, *, now: Instant) -> Balances:
+def current_balances(tx: LedgerTx, customer: Customer, *, now: Instant) -> Balances:
     """The figures of a settled ledger (callers settle first, or check
     ``tx.is_settled``)."""
     active, pending = tx.lot_sums(customer.id, now)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from typing import Protocol
 
 from pointkeeper import limits
 from pointkeeper.domain.customers import Customer, Program, require_enrolled
@@ -20,12 +21,13 @@ from pointkeeper.domain.ledger import (
 from pointkeeper.domain.templates import TEMPLATE_EARN, TEMPLATE_PAYMENT
 from pointkeeper.domain.time import Instant
 from pointkeeper.errors import Conflict, HoldNotFound, InvalidRequest
-from pointkeeper.store.tx import ChangeRow, Tx
+from pointkeeper.store.tx import ChangeRow, Customers, Holds, Ledger, References, Tx
 
 from .customers import find_customer
 from .ledger import ActionSpec, credit, current_balances, open_action, release_hold, settle
 
 __all__ = [
+    "LoyaltyTx",
     "NeedsSettlement",
     "Statement",
     "authorize",
@@ -37,8 +39,13 @@ __all__ = [
 ]
 
 
+class LoyaltyTx(Customers, References, Ledger, Holds, Protocol):
+    """The areas of the port earning and spending points need (a statement
+    reads the histories too)."""
+
+
 def earn(
-    tx: Tx,
+    tx: LoyaltyTx,
     *,
     customer_number: str,
     points: int,
@@ -78,7 +85,7 @@ def earn(
 
 
 def authorize(
-    tx: Tx,
+    tx: LoyaltyTx,
     *,
     customer_number: str,
     sale_id: str,
@@ -136,7 +143,7 @@ def _points_for_amount(points_per_unit: int, amount_units: float) -> int:
 
 
 def resolve_authorization(
-    tx: Tx, *, customer_number: str, auth_code: str, target: str, now: Instant
+    tx: LoyaltyTx, *, customer_number: str, auth_code: str, target: str, now: Instant
 ) -> None:
     """Confirms (a ``RetailOrderPayment`` debit of the reserved lots) or
     cancels (the points go back) a hold, exactly once."""
@@ -212,7 +219,7 @@ def statement(
 
 
 def customer_view(
-    tx: Tx, *, customer_number: str, now: Instant
+    tx: LoyaltyTx, *, customer_number: str, now: Instant
 ) -> tuple[Customer, Program | None, Balances]:
     customer = find_customer(tx, "customer_number", customer_number)
     if not tx.is_settled(customer.id, now):
@@ -221,5 +228,5 @@ def customer_view(
     return customer, program, current_balances(tx, customer, now=now)
 
 
-def settle_customer(tx: Tx, *, customer_number: str, now: Instant) -> None:
+def settle_customer(tx: LoyaltyTx, *, customer_number: str, now: Instant) -> None:
     settle(tx, find_customer(tx, "customer_number", customer_number).id, now=now)
