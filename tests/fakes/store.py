@@ -139,13 +139,13 @@ class InMemoryTx:
         found = self.templates.get(system_name)
         return None if found is None else found[0]
 
-    def upsert_template(self, system_name: str, name: str) -> int:
+    def upsert_template(self, system_name: str, *, name: str) -> int:
         template_id = self.template_id(system_name) or next(self._ids)
         self.templates[system_name] = (template_id, name)
         return template_id
 
-    def ensure_template(self, system_name: str, name: str) -> int:
-        return self.template_id(system_name) or self.upsert_template(system_name, name)
+    def ensure_template(self, system_name: str, *, name: str) -> int:
+        return self.template_id(system_name) or self.upsert_template(system_name, name=name)
 
     def template(self, system_name: str) -> tuple[str, str] | None:
         found = self.templates.get(system_name)
@@ -159,7 +159,7 @@ class InMemoryTx:
         found = self.points_of_contact.get(external_id)
         return None if found is None else found[0]
 
-    def upsert_point_of_contact(self, external_id: str, name: str) -> int:
+    def upsert_point_of_contact(self, external_id: str, *, name: str) -> int:
         point_of_contact_id = self.point_of_contact_id(external_id) or next(self._ids)
         self.points_of_contact[external_id] = (point_of_contact_id, name)
         return point_of_contact_id
@@ -242,7 +242,7 @@ class InMemoryTx:
     def refund_of(self, debit_change_id: int) -> int | None:
         return self.refunds.get(debit_change_id)
 
-    def record_refund(self, debit_change_id: int, refund_change_id: int) -> None:
+    def record_refund(self, debit_change_id: int, *, refund_change_id: int) -> None:
         assert debit_change_id not in self.refunds
         self.refunds[debit_change_id] = refund_change_id
 
@@ -263,7 +263,7 @@ class InMemoryTx:
     def _lots_of(self, customer_id: int) -> list[Lot]:
         return [row.lot for row in self.lots.values() if row.customer_id == customer_id]
 
-    def drawable_lots(self, customer_id: int, at: Instant) -> Iterator[Lot]:
+    def drawable_lots(self, customer_id: int, *, at: Instant) -> Iterator[Lot]:
         alive = [
             lot
             for lot in self._lots_of(customer_id)
@@ -278,7 +278,7 @@ class InMemoryTx:
     def lots_by_id(self, lot_ids: Iterable[int]) -> dict[int, Lot]:
         return {i: dataclasses.replace(self.lots[i].lot) for i in set(lot_ids) if i in self.lots}
 
-    def expired_lots(self, customer_id: int, at: Instant, *, limit: int) -> list[Lot]:
+    def expired_lots(self, customer_id: int, *, at: Instant, limit: int) -> list[Lot]:
         return [dataclasses.replace(lot) for lot in self._expired(customer_id, at)[:limit]]
 
     def _expired(self, customer_id: int | None, at: Instant) -> list[Lot]:
@@ -307,22 +307,22 @@ class InMemoryTx:
     def draws_of(self, change_id: int) -> list[Draw]:
         return [Draw(lot_id, points) for c, lot_id, points in self.lot_draws if c == change_id]
 
-    def activate_lots(self, at: Instant, limit: int) -> int:
+    def activate_lots(self, at: Instant, *, limit: int) -> int:
         due = [r for r in self.lots.values() if not r.activated and r.lot.available_from <= at]
         for row in due[:limit]:
             row.activated = True
         return len(due[:limit])
 
-    def customers_with_expired_lots(self, at: Instant, limit: int) -> list[int]:
+    def customers_with_expired_lots(self, at: Instant, *, limit: int) -> list[int]:
         first = self._expired(None, at)[:limit]
         return list(dict.fromkeys(self.lots[lot.id].customer_id for lot in first))
 
-    def lot_sums(self, customer_id: int, at: Instant) -> tuple[int, int]:
+    def lot_sums(self, customer_id: int, *, at: Instant) -> tuple[int, int]:
         lots = self._lots_of(customer_id)
         available = sum(lot.remaining for lot in lots if lot.available_from <= at)
         return available, sum(lot.remaining for lot in lots if lot.available_from > at)
 
-    def is_settled(self, customer_id: int, at: Instant) -> bool:
+    def is_settled(self, customer_id: int, *, at: Instant) -> bool:
         due = (h for h in self._holds_of(customer_id) if h.is_due(at))
         return not self._expired(customer_id, at) and next(due, None) is None
 
@@ -405,11 +405,11 @@ class InMemoryTx:
         found = [h for h in self._holds_of(customer_id) if h.status == HoldStatus.OPEN]
         return [_copy(h) for h in sorted(found, key=lambda h: h.id)[:limit]]
 
-    def due_holds(self, customer_id: int, at: Instant, limit: int) -> list[Hold]:
+    def due_holds(self, customer_id: int, *, at: Instant, limit: int) -> list[Hold]:
         found = [h for h in self._holds_of(customer_id) if h.is_due(at)]
         return [_copy(h) for h in sorted(found, key=lambda h: h.expires_at)[:limit]]
 
-    def customers_with_due_holds(self, at: Instant, limit: int) -> list[int]:
+    def customers_with_due_holds(self, at: Instant, *, limit: int) -> list[int]:
         due = sorted(
             (row.hold for row in self.holds.values() if row.hold.is_due(at)),
             key=lambda h: h.expires_at,

@@ -84,7 +84,7 @@ def _read_back(tx: Tx, *, customer_id: int, auth_codes: list[str]) -> dict[str, 
     counted = type(tx)(counting, tx.references)
     return {
         "open": counted.open_holds(customer_id, limit=len(HOLD_POINTS)),
-        "due": counted.due_holds(customer_id, NOW + 3 * HOUR, len(HOLD_POINTS)),
+        "due": counted.due_holds(customer_id, at=NOW + 3 * HOUR, limit=len(HOLD_POINTS)),
         "reads": counting.draw_reads,
         "by_code": [tx.hold_by_code(code) for code in auth_codes],
     }

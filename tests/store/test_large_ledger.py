@@ -86,7 +86,7 @@ def _figures(tx: Tx, *, customer_id: int, now: int) -> tuple[int, int, int]:
     audit = tx.lot_audit(customer_id)
     for lot_id, amount, remaining, drawn, held in audit:
         assert 0 <= remaining == amount - drawn - held, (lot_id, amount, remaining, drawn, held)
-    active, pending = tx.lot_sums(customer_id, now)
+    active, pending = tx.lot_sums(customer_id, at=now)
     held = tx.open_hold_points(customer_id)
     changes = tx.all_changes(customer_id)
     balance = sum(amount for amount, start in changes if start is None or start <= now)
@@ -139,7 +139,7 @@ def test_a_customer_with_more_lots_than_parameters_holds_debits_and_refunds(
     # Another, left to time out: the jobs release it.
     store.write_sync(_authorize, sale_id="S2", ttl_ms=HOUR, now=NOW)
     later = NOW + HOUR
-    assert not store.read_sync(lambda tx: tx.is_settled(customer_id, later))
+    assert not store.read_sync(lambda tx: tx.is_settled(customer_id, at=later))
     report = store.write_sync(jobs.run_batch, now=later)
     assert (report.holds_expired, report.points_expired) == (1, 0)
     assert store.read_sync(_figures, customer_id=customer_id, now=later) == (LOTS, 0, LOTS)

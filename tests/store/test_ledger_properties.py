@@ -151,7 +151,7 @@ def _snapshot(
         lot_dates={i: (lot.available_from, lot.expires_at) for i, lot in lots.items()},
         changes=_sorted_changes(
             (r.kind, r.change_amount, r.date_time_utc, r.available_from, r.expires_at)
-            for r in tx.changes_between(customer_id, 0, END, rows_max)
+            for r in tx.changes_between(customer_id, start=0, end=END, limit=rows_max)
         ),
         active_sum=sum(
             amount
@@ -164,7 +164,7 @@ def _snapshot(
             if hold is not None
         },
         open_codes={hold.auth_code for hold in tx.open_holds(customer_id, limit=rows_max)},
-        settled=tx.is_settled(customer_id, now),
+        settled=tx.is_settled(customer_id, at=now),
         figures=figures,
     )
 
@@ -174,7 +174,7 @@ def _sorted_changes(changes: Any) -> list[Change]:
 
 
 def _is_settled(tx: Tx, *, customer_id: int, at: int) -> bool:
-    return tx.is_settled(customer_id, at)
+    return tx.is_settled(customer_id, at=at)
 
 
 def _lot_audit(tx: Tx, *, customer_id: int) -> list[tuple[int, int, int, int, int]]:
@@ -182,7 +182,9 @@ def _lot_audit(tx: Tx, *, customer_id: int) -> list[tuple[int, int, int, int, in
 
 
 def _change_id(tx: Tx, customer_id: int, match: Callable[[Any], bool]) -> int:
-    found = [r.id for r in tx.changes_between(customer_id, 0, END, rows_max) if match(r)]
+    found = [
+        r.id for r in tx.changes_between(customer_id, start=0, end=END, limit=rows_max) if match(r)
+    ]
     assert len(found) == 1, found
     return found[0]
 
@@ -510,7 +512,7 @@ class LedgerMachine(RuleBasedStateMachine):
         rows = self._read(
             lambda tx: [
                 r.id
-                for r in tx.changes_between(self.ids[index], 0, END, rows_max)
+                for r in tx.changes_between(self.ids[index], start=0, end=END, limit=rows_max)
                 if r.change_amount > 0 or r.kind == "Expired"
             ]
         )

@@ -181,7 +181,7 @@ def _check_ledger(tx: Tx, customer_id: int, *, now: int = NOW) -> tuple[int, int
     authorizations)."""
     for lot_id, amount, remaining, drawn, held in tx.lot_audit(customer_id):
         assert 0 <= remaining == amount - drawn - held, (lot_id, amount, remaining, drawn, held)
-    active, _ = tx.lot_sums(customer_id, now)
+    active, _ = tx.lot_sums(customer_id, at=now)
     held = tx.open_hold_points(customer_id)
     changes = tx.all_changes(customer_id)
     balance = sum(amount for amount, start in changes if start is None or start <= now)
@@ -447,7 +447,7 @@ def _enqueue(tx: Tx, count: int) -> None:
 
 
 def _claim_and_finish(tx: Tx, *, limit: int, meet: threading.Barrier) -> list[int]:
-    claimed = tx.due_async_operations(NOW, limit)
+    claimed = tx.due_async_operations(NOW, limit=limit)
     # Both transactions hold their claims here; a claim that waited for the
     # other's rows instead of passing over them would break the barrier.
     meet.wait(answer_seconds_max / 3)
@@ -755,14 +755,14 @@ def _terminate(url: str, pid: int) -> None:
 
 
 def _add_template(tx: Tx, name: str) -> None:
-    tx.upsert_template(name, name)
+    tx.upsert_template(name, name=name)
 
 
 def _add_template_and_lose_the_connection(tx: Tx, *, url: str) -> None:
-    tx.upsert_template("doomed", "doomed")
+    tx.upsert_template("doomed", name="doomed")
     pid = sql_connection(tx).execute("SELECT pg_backend_pid()").fetchone()[0]
     _terminate(url, pid)
-    tx.upsert_template("after", "after")
+    tx.upsert_template("after", name="after")
 
 
 def _templates(tx: Tx) -> set[str]:

@@ -133,7 +133,7 @@ def test_taking_a_free_code_reads_the_free_index(sqlite_store: Store, multi_use:
         statements: list[str] = []
         connection.set_trace_callback(statements.append)
         try:
-            tx.first_free_code(1, HOUR, shared=multi_use)
+            tx.first_free_code(1, at=HOUR, shared=multi_use)
         finally:
             connection.set_trace_callback(None)
         (statement,) = [s for s in statements if s.lstrip().upper().startswith("SELECT")]

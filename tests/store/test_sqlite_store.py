@@ -20,11 +20,11 @@ from pointkeeper.store.tx import Tx
 
 
 def _add_template(tx: Tx, name: str) -> int:
-    return tx.upsert_template(name, name)
+    return tx.upsert_template(name, name=name)
 
 
 def _add_then_fail(tx: Tx, name: str) -> None:
-    tx.upsert_template(name, name)
+    tx.upsert_template(name, name=name)
     raise ValueError("refused after writing")
 
 
@@ -119,7 +119,7 @@ def test_a_write_waits_off_the_loop_for_another_process_lock(
 
 
 def _add_place(tx: Tx, external_id: str, name: str) -> int:
-    return tx.upsert_point_of_contact(external_id, name)
+    return tx.upsert_point_of_contact(external_id, name=name)
 
 
 def _place_count(tx: Tx) -> int:

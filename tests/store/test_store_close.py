@@ -27,7 +27,7 @@ _answer_seconds_max = 30
 
 
 def _add_template(tx: Tx, name: str) -> int:
-    return tx.upsert_template(name, name)
+    return tx.upsert_template(name, name=name)
 
 
 def _names(tx: Tx) -> set[str]:

@@ -164,7 +164,7 @@ def debit(
     """Takes ``amount`` available points, soonest-expiring lots first."""
     assert amount > 0
     settle(tx, spec.customer_id, now=spec.now)
-    draws = allocate(tx.drawable_lots(spec.customer_id, spec.now), amount, at=spec.now)
+    draws = allocate(tx.drawable_lots(spec.customer_id, at=spec.now), amount, at=spec.now)
     change_id = tx.insert_change(
         action_id=action_id,
         customer_id=spec.customer_id,
@@ -206,7 +206,7 @@ def refund(tx: LedgerTx, change_id: int, *, now: Instant, comment: str | None) -
         comment=comment,
         document=document,
     )
-    tx.record_refund(change_id, refund_id)
+    tx.record_refund(change_id, refund_change_id=refund_id)
     tx.draw(refund_id, [Draw(d.lot_id, -d.points) for d in draws])
     outcome = release(draws, tx.lots_by_id(d.lot_id for d in draws), at=now)
     _write_off(tx, customer_id, outcome.write_offs, now=now)
@@ -228,16 +228,16 @@ def settle(tx: LedgerTx, customer_id: int, *, now: Instant) -> Settlement:
     """Brings one customer's ledger up to ``now``: holds past their time
     expire, then lots past their expiry are written off."""
     result = Settlement()
-    if tx.is_settled(customer_id, now):  # the common case, in one query
+    if tx.is_settled(customer_id, at=now):  # the common case, in one query
         return result
-    while due := tx.due_holds(customer_id, now, limits.job_batch_max):
+    while due := tx.due_holds(customer_id, at=now, limit=limits.job_batch_max):
         for hold in due:
             result.points_expired += release_hold(
                 tx, hold, HoldStatus.EXPIRED, at=hold.expires_at, now=now
             )
         result.holds_expired += len(due)
     # A batch at a time: a customer may have thousands of lots expire at once.
-    while lots := tx.expired_lots(customer_id, now, limit=limits.job_batch_max):
+    while lots := tx.expired_lots(customer_id, at=now, limit=limits.job_batch_max):
         write_offs = expire_lots(lots, at=now)
         # Each lot read is written off (to 0 remaining), so the loop ends.
         assert len(write_offs) == len(lots)
@@ -270,7 +270,7 @@ def _write_off(
 def current_balances(tx: LedgerTx, customer: Customer, *, now: Instant) -> Balances:
     """The figures of a settled ledger (callers settle first, or check
     ``tx.is_settled``)."""
-    active, pending = tx.lot_sums(customer.id, now)
+    active, pending = tx.lot_sums(customer.id, at=now)
     return balances(
         active=active, pending=pending, open_authorizations=tx.open_hold_points(customer.id)
     )

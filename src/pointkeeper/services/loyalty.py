@@ -108,7 +108,7 @@ def authorize(
         if existing.points != points:
             raise Conflict("SaleId is already authorized for different points")
         return existing
-    draws = allocate(tx.drawable_lots(customer.id, now), points, at=now)
+    draws = allocate(tx.drawable_lots(customer.id, at=now), points, at=now)
     auth_code = secrets.token_urlsafe(limits.auth_code_bytes)
     hold_id = tx.insert_hold(
         auth_code=auth_code,
@@ -194,9 +194,11 @@ def statement(
     tx: Tx, *, customer_number: str, start: Instant, end: Instant, now: Instant
 ) -> Statement:
     customer = find_customer(tx, "customer_number", customer_number, message="Id not found")
-    if not tx.is_settled(customer.id, now):
+    if not tx.is_settled(customer.id, at=now):
         raise NeedsSettlement
-    changes = tx.changes_between(customer.id, start, end, limits.history_rows_max + 1)
+    changes = tx.changes_between(
+        customer.id, start=start, end=end, limit=limits.history_rows_max + 1
+    )
     if len(changes) > limits.history_rows_max:
         raise InvalidRequest(
             f"More than {limits.history_rows_max} history rows; narrow startDate and endDate"
@@ -212,7 +214,7 @@ def statement(
         customer=customer,
         program=None if customer.program_id is None else tx.program(customer.program_id),
         balances=current_balances(tx, customer, now=now),
-        summary=tx.summary_before(customer.id, start),
+        summary=tx.summary_before(customer.id, start=start),
         changes=changes,
         open_holds=open_holds,
     )
@@ -222,7 +224,7 @@ def customer_view(
     tx: LoyaltyTx, *, customer_number: str, now: Instant
 ) -> tuple[Customer, Program | None, Balances]:
     customer = find_customer(tx, "customer_number", customer_number)
-    if not tx.is_settled(customer.id, now):
+    if not tx.is_settled(customer.id, at=now):
         raise NeedsSettlement
     program = None if customer.program_id is None else tx.program(customer.program_id)
     return customer, program, current_balances(tx, customer, now=now)

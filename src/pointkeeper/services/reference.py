@@ -11,7 +11,7 @@ __all__ = ["put_action_template", "put_point_of_contact"]
 
 def put_point_of_contact(tx: References, *, external_id: str, name: str) -> tuple[str, str]:
     """Creates or renames a point of contact; answers (externalId, name)."""
-    tx.upsert_point_of_contact(external_id, name)
+    tx.upsert_point_of_contact(external_id, name=name)
     stored = tx.point_of_contact(external_id)
     assert stored is not None
     return stored
@@ -19,7 +19,7 @@ def put_point_of_contact(tx: References, *, external_id: str, name: str) -> tupl
 
 def put_action_template(tx: References, *, system_name: str, name: str) -> tuple[str, str]:
     """Creates or renames an action template; answers (systemName, name)."""
-    tx.upsert_template(system_name, name)
+    tx.upsert_template(system_name, name=name)
     stored = tx.template(system_name)
     assert stored is not None
     return stored

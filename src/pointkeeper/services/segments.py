@@ -57,7 +57,7 @@ def put_segment(tx: Tx, external_id: str, *, name: str) -> SegmentView:
     _check_id(external_id, "externalId")
     if not 1 <= len(name) <= text_chars_max:
         raise InvalidRequest(f"must be 1 to {text_chars_max} characters", field="name")
-    segment_id = tx.upsert_segment(external_id, name)
+    segment_id = tx.upsert_segment(external_id, name=name)
     return SegmentView(external_id, name, tx.segment_member_count(segment_id))
 
 
@@ -106,4 +106,4 @@ def remove_member(tx: Tx, external_id: str, customer_number: str) -> bool:
     customer = tx.customer_by("customer_number", customer_number)
     if customer is None:
         raise CustomerNotFound("Customer not found", field="customerNumber")
-    return tx.remove_segment_member(segment.id, customer.id)
+    return tx.remove_segment_member(segment.id, customer_id=customer.id)

@@ -42,7 +42,7 @@ def sync_reference_data(tx: References, programs: Sequence[ProgramConfig]) -> Re
         tx.upsert_program(program.model_dump())
     # Built-in templates are created once; an operator may rename them later.
     templates = {
-        system_name: tx.ensure_template(system_name, name)
+        system_name: tx.ensure_template(system_name, name=name)
         for system_name, name in BUILTIN_TEMPLATES.items()
     }
     return ReferenceData(programs=tx.load_programs(), templates=templates)

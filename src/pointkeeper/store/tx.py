@@ -207,7 +207,7 @@ class Ledger(Protocol):
 
     def refund_of(self, debit_change_id: int) -> int | None: ...
 
-    def record_refund(self, debit_change_id: int, refund_change_id: int) -> None: ...
+    def record_refund(self, debit_change_id: int, *, refund_change_id: int) -> None: ...
 
     def insert_lot(
         self,
@@ -220,14 +220,14 @@ class Ledger(Protocol):
         activated: bool,
     ) -> None: ...
 
-    def drawable_lots(self, customer_id: int, at: Instant) -> Iterator[Lot]:
+    def drawable_lots(self, customer_id: int, *, at: Instant) -> Iterator[Lot]:
         """Lots with points to draw at ``at``, in the domain's draw order:
         expiring ones by expiry then id, then never-expiring ones by id."""
         ...
 
     def lots_by_id(self, lot_ids: Iterable[int]) -> dict[int, Lot]: ...
 
-    def expired_lots(self, customer_id: int, at: Instant, *, limit: int) -> list[Lot]:
+    def expired_lots(self, customer_id: int, *, at: Instant, limit: int) -> list[Lot]:
         """The first ``limit`` lots past expiry at ``at`` with points left."""
         ...
 
@@ -240,15 +240,15 @@ class Ledger(Protocol):
         """A debit's draws: at most one per lot of its customer."""
         ...
 
-    def activate_lots(self, at: Instant, limit: int) -> int: ...
+    def activate_lots(self, at: Instant, *, limit: int) -> int: ...
 
-    def customers_with_expired_lots(self, at: Instant, limit: int) -> list[int]: ...
+    def customers_with_expired_lots(self, at: Instant, *, limit: int) -> list[int]: ...
 
-    def lot_sums(self, customer_id: int, at: Instant) -> tuple[int, int]:
+    def lot_sums(self, customer_id: int, *, at: Instant) -> tuple[int, int]:
         """(points in available lots, points in pending lots), on a settled ledger."""
         ...
 
-    def is_settled(self, customer_id: int, at: Instant) -> bool:
+    def is_settled(self, customer_id: int, *, at: Instant) -> bool:
         """True when no lot of the customer is past expiry with points left and
         no open hold is past its time."""
         ...
@@ -291,9 +291,9 @@ class Holds(Protocol):
         """The customer's first ``limit`` open holds, oldest first."""
         ...
 
-    def due_holds(self, customer_id: int, at: Instant, limit: int) -> list[Hold]: ...
+    def due_holds(self, customer_id: int, *, at: Instant, limit: int) -> list[Hold]: ...
 
-    def customers_with_due_holds(self, at: Instant, limit: int) -> list[int]: ...
+    def customers_with_due_holds(self, at: Instant, *, limit: int) -> list[int]: ...
 
     def resolve_hold(
         self, hold: Hold, status: str, *, at: Instant, payment_change_id: int | None = None
@@ -322,9 +322,9 @@ class References(Protocol):
 
     def template_id(self, system_name: str) -> int | None: ...
 
-    def upsert_template(self, system_name: str, name: str) -> int: ...
+    def upsert_template(self, system_name: str, *, name: str) -> int: ...
 
-    def ensure_template(self, system_name: str, name: str) -> int:
+    def ensure_template(self, system_name: str, *, name: str) -> int:
         """The template's id, creating it with ``name`` when missing."""
         ...
 
@@ -336,7 +336,7 @@ class References(Protocol):
 
     def point_of_contact_id(self, external_id: str) -> int | None: ...
 
-    def upsert_point_of_contact(self, external_id: str, name: str) -> int: ...
+    def upsert_point_of_contact(self, external_id: str, *, name: str) -> int: ...
 
     def point_of_contact(self, external_id: str) -> tuple[str, str] | None: ...
 
@@ -350,29 +350,29 @@ class References(Protocol):
 class Histories(Protocol):
     """A customer's balance changes read back: statements, pages, exports."""
 
-    def summary_before(self, customer_id: int, start: Instant) -> tuple[int, Instant] | None:
+    def summary_before(self, customer_id: int, *, start: Instant) -> tuple[int, Instant] | None:
         """(net points, earliest date) of every change dated before ``start``."""
         ...
 
     def changes_between(
-        self, customer_id: int, start: Instant, end: Instant, limit: int
+        self, customer_id: int, *, start: Instant, end: Instant, limit: int
     ) -> list[ChangeRow]: ...
 
     def export_rows(
-        self, since: Instant, till: Instant, segment_id: int | None
+        self, *, since: Instant, till: Instant, segment_id: int | None
     ) -> Iterator[list[tuple[Any, ...]]]:
         """Every balance change dated in [since, till), as lists of plain
         tuples in ``ActionChangeRow`` order."""
         ...
 
-    def customer_action_count(self, customer_id: int, since: Instant, till: Instant) -> int: ...
+    def customer_action_count(self, customer_id: int, *, since: Instant, till: Instant) -> int: ...
 
     def customer_action_page(
         self,
         customer_id: int,
+        *,
         since: Instant,
         till: Instant,
-        *,
         offset: int,
         limit: int,
     ) -> list[ActionChangeRow]:
@@ -406,7 +406,7 @@ class PromoCodes(Protocol):
         """Adds codes not yet known (callers check first); answers how many."""
         ...
 
-    def first_free_code(self, pool_id: int, at: Instant, *, shared: bool) -> Code | None:
+    def first_free_code(self, pool_id: int, *, at: Instant, shared: bool) -> Code | None:
         """The oldest code of the pool nobody has, unblocked and not past its
         own end; a single-use one is taken for this transaction."""
         ...
@@ -424,7 +424,7 @@ class PromoCodes(Protocol):
         """Gives a single-use code to a customer; False when it has gone meanwhile."""
         ...
 
-    def multi_issue(self, code_id: int, customer_id: int) -> tuple[Any, ...] | None:
+    def multi_issue(self, code_id: int, *, customer_id: int) -> tuple[Any, ...] | None:
         """(point of contact id, issued at, used point of contact id, used at)."""
         ...
 
@@ -451,19 +451,21 @@ class Operations(Protocol):
     """Maestra operations: results kept under a transactionId, and the queue
     of asynchronous calls."""
 
-    def operation_result(self, endpoint_id: str, transaction_id: str) -> tuple[str, bytes] | None:
+    def operation_result(
+        self, endpoint_id: str, *, transaction_id: str
+    ) -> tuple[str, bytes] | None:
         """(fingerprint, result) kept for this transactionId, if any."""
         ...
 
     def claim_operation(
-        self, endpoint_id: str, transaction_id: str, fingerprint: str, at: Instant
+        self, endpoint_id: str, *, transaction_id: str, fingerprint: str, at: Instant
     ) -> bool:
         """Takes the transactionId for this transaction; False when it was
         taken already."""
         ...
 
     def record_operation_result(
-        self, endpoint_id: str, transaction_id: str, result: bytes
+        self, endpoint_id: str, *, transaction_id: str, result: bytes
     ) -> None: ...
 
     def enqueue_async(
@@ -481,14 +483,14 @@ class Operations(Protocol):
         ...
 
     def async_operation_by_transaction(
-        self, endpoint_id: str, transaction_id: str
+        self, endpoint_id: str, *, transaction_id: str
     ) -> AsyncOperation | None: ...
 
     def async_operations_by_transaction(
         self, transaction_id: str, limit: int
     ) -> list[AsyncOperation]: ...
 
-    def due_async_operations(self, at: Instant, limit: int) -> list[AsyncOperation]:
+    def due_async_operations(self, at: Instant, *, limit: int) -> list[AsyncOperation]:
         """Due calls, taken for this transaction: another worker passes over them."""
         ...
 
@@ -508,7 +510,7 @@ class Operations(Protocol):
 
 
 class Segments(Protocol):
-    def upsert_segment(self, external_id: str, name: str) -> int: ...
+    def upsert_segment(self, external_id: str, *, name: str) -> int: ...
 
     def segment(self, external_id: str) -> SegmentRow | None: ...
 
@@ -519,11 +521,11 @@ class Segments(Protocol):
         members before (an existing member is left as it is)."""
         ...
 
-    def remove_segment_member(self, segment_id: int, customer_id: int) -> bool:
+    def remove_segment_member(self, segment_id: int, *, customer_id: int) -> bool:
         """Answers whether the customer was a member."""
         ...
 
-    def is_segment_member(self, segment_id: int, customer_id: int) -> bool: ...
+    def is_segment_member(self, segment_id: int, *, customer_id: int) -> bool: ...
 
     def segment_member_count(self, segment_id: int) -> int: ...
 

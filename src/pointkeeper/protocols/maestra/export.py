@@ -264,7 +264,7 @@ def export_chunks(tx: Tx, request: ExportRequest, answer_format: str) -> Iterato
         segment_id = tx.segment_id(request.segment)
         if segment_id is None:
             raise NotFound("Segment not found", field="/operation/segment/ids/externalId")
-    rows = tx.export_rows(request.since, request.till, segment_id)
+    rows = tx.export_rows(since=request.since, till=request.till, segment_id=segment_id)
     pieces: Callable[[Tx, Batches], Iterator[str]] = (
         _xml_rows if answer_format == "xml" else _json_rows
     )

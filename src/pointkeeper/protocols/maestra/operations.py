@@ -127,7 +127,7 @@ def _get_history(
         customer = _settled_customer(tx, kind, value, now)
         end = now + 1 if till is None else till
         rows = tx.customer_action_page(
-            customer.id, since, end, offset=(number - 1) * per_page, limit=per_page
+            customer.id, since=since, till=end, offset=(number - 1) * per_page, limit=per_page
         )
         # Only the templates and points of contact the page names: the
         # tables grow with the project, a page does not.
@@ -136,7 +136,7 @@ def _get_history(
             {row.point_of_contact_id for row in rows if row.point_of_contact_id is not None}
         )
         return {
-            "customerActionsCount": tx.customer_action_count(customer.id, since, end),
+            "customerActionsCount": tx.customer_action_count(customer.id, since=since, till=end),
             "customerActions": action_trees(rows, templates, places),
         }
 
@@ -176,7 +176,7 @@ def _change_balance(
 
     def work(tx: Tx, now: Instant) -> dict[str, Any]:
         # Actions made by an operation carry its name as their template.
-        tx.ensure_template(operation.name, operation.name)
+        tx.ensure_template(operation.name, name=operation.name)
         for request, location in requests:
             try:
                 # No key scope: the call's transactionId result is its idempotency.

@@ -32,7 +32,7 @@ class HistoryQueries(SqlArea):
 
     __slots__ = ()
 
-    def summary_before(self, customer_id: int, start: Instant) -> tuple[int, Instant] | None:
+    def summary_before(self, customer_id: int, *, start: Instant) -> tuple[int, Instant] | None:
         """(net points, earliest date) of every change dated before ``start``."""
         row = self._one(
             "SELECT SUM(change_amount), MIN(date_time_utc), COUNT(*) FROM balance_changes"
@@ -42,7 +42,7 @@ class HistoryQueries(SqlArea):
         return None if row[2] == 0 else (int(row[0]), int(row[1]))
 
     def changes_between(
-        self, customer_id: int, start: Instant, end: Instant, limit: int
+        self, customer_id: int, *, start: Instant, end: Instant, limit: int
     ) -> list[ChangeRow]:
         rows = self.connection.execute(
             "SELECT id, action_id, date_time_utc, change_amount, kind, expires_at,"
@@ -54,7 +54,7 @@ class HistoryQueries(SqlArea):
         return [ChangeRow(*row) for row in rows]
 
     def export_rows(
-        self, since: Instant, till: Instant, segment_id: int | None
+        self, *, since: Instant, till: Instant, segment_id: int | None
     ) -> Iterator[list[tuple[Any, ...]]]:
         """Every balance change dated in [since, till), as lists of plain
         tuples in ``ActionChangeRow`` order (the export formats millions)."""
@@ -74,7 +74,7 @@ class HistoryQueries(SqlArea):
         while rows := cursor.fetchmany(_export_rows_per_fetch):
             yield rows
 
-    def customer_action_count(self, customer_id: int, since: Instant, till: Instant) -> int:
+    def customer_action_count(self, customer_id: int, *, since: Instant, till: Instant) -> int:
         row = self.connection.execute(
             "SELECT COUNT(DISTINCT action_id) FROM balance_changes"
             " WHERE customer_id = ? AND date_time_utc >= ? AND date_time_utc < ?",
@@ -85,9 +85,9 @@ class HistoryQueries(SqlArea):
     def customer_action_page(
         self,
         customer_id: int,
+        *,
         since: Instant,
         till: Instant,
-        *,
         offset: int,
         limit: int,
     ) -> list[ActionChangeRow]:

@@ -88,13 +88,13 @@ class HoldQueries(SqlArea):
             "customer_id = ? AND status = 'open' ORDER BY id LIMIT ?", (customer_id, limit)
         )
 
-    def due_holds(self, customer_id: int, at: Instant, limit: int) -> list[Hold]:
+    def due_holds(self, customer_id: int, *, at: Instant, limit: int) -> list[Hold]:
         return self._holds(
             "customer_id = ? AND status = 'open' AND expires_at <= ? ORDER BY expires_at LIMIT ?",
             (customer_id, at, limit),
         )
 
-    def customers_with_due_holds(self, at: Instant, limit: int) -> list[int]:
+    def customers_with_due_holds(self, at: Instant, *, limit: int) -> list[int]:
         rows = self.connection.execute(
             "SELECT DISTINCT customer_id FROM (SELECT customer_id FROM holds"
             " WHERE status = 'open' AND expires_at <= ? ORDER BY expires_at LIMIT ?) AS due",

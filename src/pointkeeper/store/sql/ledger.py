@@ -109,7 +109,7 @@ class LedgerQueries(SqlArea):
         )
         return None if row is None else int(row[0])
 
-    def record_refund(self, debit_change_id: int, refund_change_id: int) -> None:
+    def record_refund(self, debit_change_id: int, *, refund_change_id: int) -> None:
         self.connection.execute(
             "INSERT INTO refunds (debit_change_id, refund_change_id) VALUES (?, ?)",
             (debit_change_id, refund_change_id),
@@ -131,7 +131,7 @@ class LedgerQueries(SqlArea):
             (lot_id, customer_id, amount, amount, available_from, expires_at, activated),
         )
 
-    def drawable_lots(self, customer_id: int, at: Instant) -> Iterator[Lot]:
+    def drawable_lots(self, customer_id: int, *, at: Instant) -> Iterator[Lot]:
         """Lots with points to draw at ``at``, in the domain's draw order:
         expiring ones by expiry then id, then never-expiring ones by id.
         Consumed lazily, so SQLite reads only as far as the points needed;
@@ -159,7 +159,7 @@ class LedgerQueries(SqlArea):
             lots.update((row[0], Lot(*row)) for row in rows)
         return lots
 
-    def expired_lots(self, customer_id: int, at: Instant, *, limit: int) -> list[Lot]:
+    def expired_lots(self, customer_id: int, *, at: Instant, limit: int) -> list[Lot]:
         """The first ``limit`` lots past expiry at ``at`` with points left."""
         rows = self.connection.execute(
             f"SELECT {_lot_columns} FROM lots WHERE customer_id = ? AND remaining > 0"
@@ -188,7 +188,7 @@ class LedgerQueries(SqlArea):
         )
         return [Draw(*row) for row in rows]
 
-    def activate_lots(self, at: Instant, limit: int) -> int:
+    def activate_lots(self, at: Instant, *, limit: int) -> int:
         cursor = self.connection.execute(
             "UPDATE lots SET activated = TRUE WHERE id IN (SELECT id FROM lots"
             f" WHERE NOT activated AND available_from <= ? LIMIT ?{self._skip_locked})",
@@ -196,7 +196,7 @@ class LedgerQueries(SqlArea):
         )
         return cursor.rowcount
 
-    def customers_with_expired_lots(self, at: Instant, limit: int) -> list[int]:
+    def customers_with_expired_lots(self, at: Instant, *, limit: int) -> list[int]:
         rows = self.connection.execute(
             "SELECT DISTINCT customer_id FROM (SELECT customer_id FROM lots"
             " WHERE remaining > 0 AND expires_at <= ? ORDER BY expires_at LIMIT ?) AS due",
@@ -204,7 +204,7 @@ class LedgerQueries(SqlArea):
         )
         return [row[0] for row in rows]
 
-    def lot_sums(self, customer_id: int, at: Instant) -> tuple[int, int]:
+    def lot_sums(self, customer_id: int, *, at: Instant) -> tuple[int, int]:
         """(points in available lots, points in pending lots), on a settled ledger."""
         row = self._one(
             "SELECT COALESCE(SUM(CASE WHEN available_from <= ? THEN remaining END), 0),"
@@ -214,7 +214,7 @@ class LedgerQueries(SqlArea):
         )
         return int(row[0]), int(row[1])
 
-    def is_settled(self, customer_id: int, at: Instant) -> bool:
+    def is_settled(self, customer_id: int, *, at: Instant) -> bool:
         """True when no lot of the customer is past expiry with points left and
         no open hold is past its time."""
         row = self._one(

@@ -22,7 +22,9 @@ class OperationQueries(SqlArea):
 
     __slots__ = ()
 
-    def operation_result(self, endpoint_id: str, transaction_id: str) -> tuple[str, bytes] | None:
+    def operation_result(
+        self, endpoint_id: str, *, transaction_id: str
+    ) -> tuple[str, bytes] | None:
         """(fingerprint, result) kept for this transactionId, if any."""
         row = self.connection.execute(
             "SELECT fingerprint, result FROM operation_results"
@@ -32,7 +34,7 @@ class OperationQueries(SqlArea):
         return None if row is None else (row[0], bytes(row[1]))
 
     def claim_operation(
-        self, endpoint_id: str, transaction_id: str, fingerprint: str, at: Instant
+        self, endpoint_id: str, *, transaction_id: str, fingerprint: str, at: Instant
     ) -> bool:
         """Takes the transactionId for this transaction; False when it was
         taken already. A concurrent claim waits here until the first one's
@@ -46,7 +48,9 @@ class OperationQueries(SqlArea):
         ).fetchone()
         return row is not None
 
-    def record_operation_result(self, endpoint_id: str, transaction_id: str, result: bytes) -> None:
+    def record_operation_result(
+        self, endpoint_id: str, *, transaction_id: str, result: bytes
+    ) -> None:
         """Keeps the answer of a claimed transactionId."""
         self.connection.execute(
             "UPDATE operation_results SET result = ? WHERE endpoint_id = ? AND transaction_id = ?",
@@ -75,7 +79,7 @@ class OperationQueries(SqlArea):
         return None if row is None else int(row[0])
 
     def async_operation_by_transaction(
-        self, endpoint_id: str, transaction_id: str
+        self, endpoint_id: str, *, transaction_id: str
     ) -> AsyncOperation | None:
         row = self.connection.execute(
             f"SELECT {_async_columns} FROM async_operations"
@@ -94,7 +98,7 @@ class OperationQueries(SqlArea):
         )
         return [AsyncOperation(*row) for row in rows]
 
-    def due_async_operations(self, at: Instant, limit: int) -> list[AsyncOperation]:
+    def due_async_operations(self, at: Instant, *, limit: int) -> list[AsyncOperation]:
         """Due calls, taken for this transaction: another worker passes over them."""
         rows = self.connection.execute(
             f"SELECT {_async_columns} FROM async_operations"

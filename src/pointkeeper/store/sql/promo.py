@@ -116,7 +116,7 @@ class PromoQueries(SqlArea):
         )
         return cursor.rowcount
 
-    def first_free_code(self, pool_id: int, at: Instant, *, shared: bool) -> Code | None:
+    def first_free_code(self, pool_id: int, *, at: Instant, shared: bool) -> Code | None:
         """The oldest code of the pool nobody has, unblocked and not past its
         own end (the pool's default end is the caller's to check). Serves
         multi-use pools (``shared``) too: their codes never carry an issued
@@ -151,7 +151,7 @@ class PromoQueries(SqlArea):
         )
         return cursor.rowcount == 1
 
-    def multi_issue(self, code_id: int, customer_id: int) -> tuple[Any, ...] | None:
+    def multi_issue(self, code_id: int, *, customer_id: int) -> tuple[Any, ...] | None:
         """(point of contact id, issued at, used point of contact id, used at)."""
         row = self.connection.execute(
             "SELECT point_of_contact_id, issued_at, used_point_of_contact_id, used_at"

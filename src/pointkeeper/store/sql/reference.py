@@ -57,7 +57,7 @@ class ReferenceQueries(SqlArea):
         row = self._one("SELECT id FROM action_templates WHERE system_name = ?", (system_name,))
         return None if row is None else int(row[0])
 
-    def upsert_template(self, system_name: str, name: str) -> int:
+    def upsert_template(self, system_name: str, *, name: str) -> int:
         row = self._one(
             "INSERT INTO action_templates (system_name, name) VALUES (?, ?)"
             " ON CONFLICT (system_name) DO UPDATE SET name = excluded.name RETURNING id",
@@ -65,7 +65,7 @@ class ReferenceQueries(SqlArea):
         )
         return int(row[0])
 
-    def ensure_template(self, system_name: str, name: str) -> int:
+    def ensure_template(self, system_name: str, *, name: str) -> int:
         """The template's id, creating it with ``name`` when missing."""
         self.connection.execute(
             "INSERT INTO action_templates (system_name, name) VALUES (?, ?)"
@@ -96,7 +96,7 @@ class ReferenceQueries(SqlArea):
         row = self._one("SELECT id FROM points_of_contact WHERE external_id = ?", (external_id,))
         return None if row is None else int(row[0])
 
-    def upsert_point_of_contact(self, external_id: str, name: str) -> int:
+    def upsert_point_of_contact(self, external_id: str, *, name: str) -> int:
         row = self._one(
             "INSERT INTO points_of_contact (external_id, name) VALUES (?, ?)"
             " ON CONFLICT (external_id) DO UPDATE SET name = excluded.name RETURNING id",

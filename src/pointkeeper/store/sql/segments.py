@@ -15,7 +15,7 @@ class SegmentQueries(SqlArea):
 
     __slots__ = ()
 
-    def upsert_segment(self, external_id: str, name: str) -> int:
+    def upsert_segment(self, external_id: str, *, name: str) -> int:
         row = self.connection.execute(
             "INSERT INTO segments (external_id, name) VALUES (?, ?)"
             " ON CONFLICT (external_id) DO UPDATE SET name = excluded.name RETURNING id",
@@ -46,7 +46,7 @@ class SegmentQueries(SqlArea):
         # executemany sums the rows each statement changed; a conflict changes none.
         return max(cursor.rowcount, 0)
 
-    def remove_segment_member(self, segment_id: int, customer_id: int) -> bool:
+    def remove_segment_member(self, segment_id: int, *, customer_id: int) -> bool:
         """Answers whether the customer was a member."""
         cursor = self.connection.execute(
             "DELETE FROM segment_members WHERE segment_id = ? AND customer_id = ?",
@@ -54,7 +54,7 @@ class SegmentQueries(SqlArea):
         )
         return cursor.rowcount == 1
 
-    def is_segment_member(self, segment_id: int, customer_id: int) -> bool:
+    def is_segment_member(self, segment_id: int, *, customer_id: int) -> bool:
         row = self.connection.execute(
             "SELECT EXISTS (SELECT 1 FROM segment_members"
             " WHERE segment_id = ? AND customer_id = ?)",
