@@ -66,6 +66,7 @@ from pointkeeper.services.adjustments import BalanceChangeRequest, change_balanc
 from pointkeeper.services.customers import put_customer
 from pointkeeper.services.loyalty import earn
 from pointkeeper.services.reference import put_point_of_contact
+from pointkeeper.store.sql import sql_connection
 from pointkeeper.store.tx import Tx
 
 ENDPOINT = "bench"
@@ -154,11 +155,15 @@ def _seed_actions(tx: Tx, start: int, stop: int, customers: int, step_ms: int) -
 
 def _count_actions(tx: Tx) -> tuple[int, int]:
     """(actions in the seeded year, actions in all)."""
-    row = tx.connection.execute(
-        "SELECT COUNT(*) FILTER (WHERE date_time_utc >= ? AND date_time_utc < ?), COUNT(*)"
-        " FROM customer_actions",
-        (from_datetime(SINCE), from_datetime(TILL)),
-    ).fetchone()
+    row = (
+        sql_connection(tx)
+        .execute(
+            "SELECT COUNT(*) FILTER (WHERE date_time_utc >= ? AND date_time_utc < ?), COUNT(*)"
+            " FROM customer_actions",
+            (from_datetime(SINCE), from_datetime(TILL)),
+        )
+        .fetchone()
+    )
     return int(row[0]), int(row[1])
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from pointkeeper.config import is_postgres, postgres_dsn
-from pointkeeper.store.postgres import postgres_placeholders
+from pointkeeper.store.postgres_tx import postgres_placeholders
 
 from .failures import BenchError
 

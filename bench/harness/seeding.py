@@ -8,7 +8,6 @@ import contextlib
 from collections.abc import Iterator, Mapping
 
 from pointkeeper.config import Config, parse_config
-from pointkeeper.services.reference import sync_reference_data
 from pointkeeper.store import Store, open_store
 
 from .configs import PROGRAM
@@ -25,9 +24,8 @@ def seeding_store(
     [database] keys (`Setup.pool_config`)."""
     database = {"url": url, **(pool_config or {})}
     config = parse_config({"database": database, "programs": [{"name": PROGRAM}]}, {})
-    store = open_store(config.database)
+    store = open_store(config.database, programs=config.programs)
     try:
-        store.context.update(store.write_sync(sync_reference_data, config.programs))
         yield store, config
     finally:
         store.close()

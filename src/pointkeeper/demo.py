@@ -16,7 +16,6 @@ from pointkeeper.secrets import new_secret
 from pointkeeper.services import loyalty, promo
 from pointkeeper.services.adjustments import BalanceChangeRequest, change_balance
 from pointkeeper.services.customers import put_customer
-from pointkeeper.services.reference import sync_reference_data
 from pointkeeper.store import open_store
 
 __all__ = ["PROGRAM", "DemoSecrets", "prepare_demo", "usage"]
@@ -90,9 +89,8 @@ secret_key = "{secrets.endpoint_key}"
 
 
 def _seed(config: Config) -> None:
-    store = open_store(config.database)
+    store = open_store(config.database, programs=config.programs)
     try:
-        store.context.update(store.write_sync(sync_reference_data, config.programs))
         at = now()
         if store.read_sync(lambda tx: tx.customer_by("customer_number", "CPOL-123185")):
             return

@@ -9,6 +9,7 @@ from typing import Any
 
 from pointkeeper.config import DatabaseConfig
 from pointkeeper.store import Store, open_store
+from pointkeeper.store.sql import sql_connection
 from pointkeeper.store.tx import Tx
 
 __all__ = ["opened_store", "select"]
@@ -18,7 +19,7 @@ __all__ = ["opened_store", "select"]
 def opened_store(database_url: str) -> Iterator[Store]:
     """The store of ``database_url`` (migrated, as a server opens it), closed
     on the way out. It may be open while servers write the same database."""
-    store = open_store(DatabaseConfig(url=database_url))
+    store = open_store(DatabaseConfig(url=database_url), programs=())
     try:
         yield store
     finally:
@@ -26,7 +27,7 @@ def opened_store(database_url: str) -> Iterator[Store]:
 
 
 def _rows(tx: Tx, sql: str, parameters: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-    return [tuple(row) for row in tx.connection.execute(sql, parameters).fetchall()]
+    return [tuple(row) for row in sql_connection(tx).execute(sql, parameters).fetchall()]
 
 
 def select(store: Store, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:

@@ -24,6 +24,7 @@ from starlette.testclient import TestClient
 from pointkeeper.app import create_app
 from pointkeeper.config import Config
 from pointkeeper.store import Store
+from pointkeeper.store.sql import sql_connection
 from pointkeeper.store.tx import Tx
 from tests import databases
 from tests.conftest import FakeClock, admin_headers, cp_headers, db_snapshot
@@ -119,8 +120,8 @@ def _check_unavailable(api: str, response: httpx.Response) -> None:
 
 def _set_max_pages(tx: Tx, pages: int | None) -> None:
     if pages is None:
-        (pages,) = tx.connection.execute("PRAGMA page_count").fetchone()
-    tx.connection.execute(f"PRAGMA max_page_count = {int(pages)}")
+        (pages,) = sql_connection(tx).execute("PRAGMA page_count").fetchone()
+    sql_connection(tx).execute(f"PRAGMA max_page_count = {int(pages)}")
 
 
 def _fill_until_refused(

@@ -26,6 +26,7 @@ import asyncpg
 from pointkeeper.store import Store
 from pointkeeper.store.migrate import migrate
 from pointkeeper.store.postgres import PostgresStore
+from pointkeeper.store.sql import sql_connection
 from pointkeeper.store.sqlite import SqliteStore
 from pointkeeper.store.tx import Tx
 
@@ -115,7 +116,7 @@ async def _deletion_order(url: str) -> list[str]:
 
 def _delete_rows(tx: Tx, tables: list[str]) -> None:
     for table in tables:
-        tx.connection.execute(f"DELETE FROM {table}")
+        sql_connection(tx).execute(f"DELETE FROM {table}")
 
 
 class PostgresRows:

@@ -11,11 +11,12 @@ import pytest
 from pointkeeper import limits
 from pointkeeper.config import DatabaseConfig, parse_config
 from pointkeeper.domain.ledger import KIND_CUSTOM, Draw, Hold
+from pointkeeper.domain.templates import TEMPLATE_EARN
 from pointkeeper.services import customers, loyalty
 from pointkeeper.services.ledger import ActionSpec, credit, open_action
-from pointkeeper.services.reference import TEMPLATE_EARN, sync_reference_data
 from pointkeeper.store import Store, open_store
 from pointkeeper.store.connection import Connection, Cursor
+from pointkeeper.store.sql import SqlTx
 from pointkeeper.store.tx import Tx
 
 HOUR = 3_600_000
@@ -30,8 +31,7 @@ _programs = parse_config({"programs": [{"name": "P"}]}, environ={}).programs
 
 @pytest.fixture
 def store(database_url: str) -> Iterator[Store]:
-    opened = open_store(DatabaseConfig(url=database_url))
-    opened.context.update(opened.write_sync(sync_reference_data, _programs))
+    opened = open_store(DatabaseConfig(url=database_url), programs=_programs)
     yield opened
     opened.close()
 
@@ -78,11 +78,13 @@ class _Counting:
 
 
 def _read_back(tx: Tx, *, customer_id: int, auth_codes: list[str]) -> dict[str, Any]:
+    assert isinstance(tx, SqlTx)
     counting = _Counting(tx.connection)
-    counted = Tx(counting, {})
+    # The same dialect's transaction, over the counting connection.
+    counted = type(tx)(counting, tx.references)
     return {
         "open": counted.open_holds(customer_id, limit=len(HOLD_POINTS)),
-        "due": counted.due_holds(customer_id, NOW + 3 * HOUR, len(HOLD_POINTS)),
+        "due": counted.due_holds(customer_id, at=NOW + 3 * HOUR, limit=len(HOLD_POINTS)),
         "reads": counting.draw_reads,
         "by_code": [tx.hold_by_code(code) for code in auth_codes],
     }

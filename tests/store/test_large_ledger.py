@@ -15,11 +15,12 @@ import pytest
 from pointkeeper import limits
 from pointkeeper.config import DatabaseConfig, parse_config
 from pointkeeper.domain.ledger import KIND_CUSTOM, HoldStatus
+from pointkeeper.domain.templates import TEMPLATE_EARN
 from pointkeeper.services import customers, jobs, loyalty
 from pointkeeper.services.ledger import ActionSpec, credit, debit, open_action, refund, settle
-from pointkeeper.services.reference import TEMPLATE_EARN, sync_reference_data
 from pointkeeper.store import Store, open_store
 from pointkeeper.store import sqlite as sqlite_store
+from pointkeeper.store.sql import sql_connection
 from pointkeeper.store.tx import Tx
 
 HOUR = 3_600_000
@@ -49,8 +50,7 @@ _sqlite_connect = sqlite_store._connect
 @pytest.fixture
 def store(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
     monkeypatch.setattr(sqlite_store, "_connect", _connect_like_an_old_sqlite)
-    opened = open_store(DatabaseConfig(url=database_url))
-    opened.context.update(opened.write_sync(sync_reference_data, _programs))
+    opened = open_store(DatabaseConfig(url=database_url), programs=_programs)
     yield opened
     opened.close()
 
@@ -63,14 +63,14 @@ def _credit_one_point_lots(tx: Tx, *, count: int) -> int:
     customer = customers.put_customer(tx, NUMBER, fields={}, program="P", now=NOW)
     spec = ActionSpec(customer_id=customer.id, template=TEMPLATE_EARN, at=NOW, now=NOW)
     action_id = open_action(tx, spec)
-    tx.connection.execute(
+    sql_connection(tx).execute(
         "WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)"
         " INSERT INTO balance_changes (action_id, customer_id, change_amount, kind,"
         " date_time_utc, available_from, recorded_at)"
         " SELECT ?, ?, 1, ?, ?, ?, ? FROM n",
         (count, action_id, customer.id, KIND_CUSTOM, NOW, NOW, NOW),
     )
-    tx.connection.execute(
+    sql_connection(tx).execute(
         "INSERT INTO lots (id, customer_id, amount, remaining, available_from, expires_at,"
         " activated) SELECT id, customer_id, 1, 1, available_from, NULL, TRUE"
         " FROM balance_changes WHERE action_id = ?",
@@ -86,7 +86,7 @@ def _figures(tx: Tx, *, customer_id: int, now: int) -> tuple[int, int, int]:
     audit = tx.lot_audit(customer_id)
     for lot_id, amount, remaining, drawn, held in audit:
         assert 0 <= remaining == amount - drawn - held, (lot_id, amount, remaining, drawn, held)
-    active, pending = tx.lot_sums(customer_id, now)
+    active, pending = tx.lot_sums(customer_id, at=now)
     held = tx.open_hold_points(customer_id)
     changes = tx.all_changes(customer_id)
     balance = sum(amount for amount, start in changes if start is None or start <= now)
@@ -139,7 +139,7 @@ def test_a_customer_with_more_lots_than_parameters_holds_debits_and_refunds(
     # Another, left to time out: the jobs release it.
     store.write_sync(_authorize, sale_id="S2", ttl_ms=HOUR, now=NOW)
     later = NOW + HOUR
-    assert not store.read_sync(Tx.is_settled, customer_id=customer_id, at=later)
+    assert not store.read_sync(lambda tx: tx.is_settled(customer_id, at=later))
     report = store.write_sync(jobs.run_batch, now=later)
     assert (report.holds_expired, report.points_expired) == (1, 0)
     assert store.read_sync(_figures, customer_id=customer_id, now=later) == (LOTS, 0, LOTS)

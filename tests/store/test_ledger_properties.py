@@ -41,8 +41,8 @@ from pointkeeper.services import customers as customer_service
 from pointkeeper.services import jobs, loyalty
 from pointkeeper.services import ledger as ledger_service
 from pointkeeper.services.adjustments import BalanceChangeRequest, change_balance
-from pointkeeper.services.reference import sync_reference_data
 from pointkeeper.store import Store
+from pointkeeper.store.reference_data import sync_reference_data
 from pointkeeper.store.tx import Tx
 
 from .ledger_databases import LedgerDatabase, PostgresRows, SqliteCopies, make_sqlite_template
@@ -151,7 +151,7 @@ def _snapshot(
         lot_dates={i: (lot.available_from, lot.expires_at) for i, lot in lots.items()},
         changes=_sorted_changes(
             (r.kind, r.change_amount, r.date_time_utc, r.available_from, r.expires_at)
-            for r in tx.changes_between(customer_id, 0, END, rows_max)
+            for r in tx.changes_between(customer_id, start=0, end=END, limit=rows_max)
         ),
         active_sum=sum(
             amount
@@ -164,7 +164,7 @@ def _snapshot(
             if hold is not None
         },
         open_codes={hold.auth_code for hold in tx.open_holds(customer_id, limit=rows_max)},
-        settled=tx.is_settled(customer_id, now),
+        settled=tx.is_settled(customer_id, at=now),
         figures=figures,
     )
 
@@ -173,8 +173,18 @@ def _sorted_changes(changes: Any) -> list[Change]:
     return sorted(changes, key=lambda c: (c[0], c[1], c[2], c[3] or -1, c[4] or -1))
 
 
+def _is_settled(tx: Tx, *, customer_id: int, at: int) -> bool:
+    return tx.is_settled(customer_id, at=at)
+
+
+def _lot_audit(tx: Tx, *, customer_id: int) -> list[tuple[int, int, int, int, int]]:
+    return tx.lot_audit(customer_id)
+
+
 def _change_id(tx: Tx, customer_id: int, match: Callable[[Any], bool]) -> int:
-    found = [r.id for r in tx.changes_between(customer_id, 0, END, rows_max) if match(r)]
+    found = [
+        r.id for r in tx.changes_between(customer_id, start=0, end=END, limit=rows_max) if match(r)
+    ]
     assert len(found) == 1, found
     return found[0]
 
@@ -185,7 +195,9 @@ class LedgerMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.store: Store = self.database.open()
-        self.store.context.update(self.store.write_sync(sync_reference_data, _config.programs))
+        self.store.replace_reference_data(
+            self.store.write_sync(sync_reference_data, _config.programs)
+        )
         self.now = START
         self.accounts: list[Account] = []
         self.ids: list[int] = []
@@ -500,7 +512,7 @@ class LedgerMachine(RuleBasedStateMachine):
         rows = self._read(
             lambda tx: [
                 r.id
-                for r in tx.changes_between(self.ids[index], 0, END, rows_max)
+                for r in tx.changes_between(self.ids[index], start=0, end=END, limit=rows_max)
                 if r.change_amount > 0 or r.kind == "Expired"
             ]
         )
@@ -574,7 +586,7 @@ class LedgerMachine(RuleBasedStateMachine):
             activated,
         )
         for index in range(len(self.accounts)):
-            assert self._read(Tx.is_settled, customer_id=self.ids[index], at=self.now)
+            assert self._read(_is_settled, customer_id=self.ids[index], at=self.now)
 
     # -- checks ----------------------------------------------------------
 
@@ -656,7 +668,7 @@ def machine(ledger_database: LedgerDatabase) -> Iterator[LedgerMachine]:
 def _remaining(machine: LedgerMachine) -> list[int]:
     # In lot id order: the audit comes in whatever order the database keeps
     # its rows, which on PostgreSQL an update changes.
-    audit = machine._read(Tx.lot_audit, customer_id=machine.ids[0])
+    audit = machine._read(_lot_audit, customer_id=machine.ids[0])
     return [row[2] for row in sorted(audit)]
 
 

@@ -8,7 +8,7 @@ import asyncio
 import asyncpg
 import pytest
 
-from pointkeeper.store.postgres import postgres_placeholders
+from pointkeeper.store.postgres_tx import postgres_placeholders
 
 
 @pytest.mark.parametrize(

@@ -25,8 +25,9 @@ from pointkeeper.jobs import JobsReport, run_jobs
 from pointkeeper.protocols.maestra.asynchronous import MaestraCalls
 from pointkeeper.services import customers, ledger, loyalty, promo
 from pointkeeper.services.adjustments import BalanceChangeRequest, change_balance
-from pointkeeper.services.reference import sync_reference_data
 from pointkeeper.store.postgres import PostgresStore
+from pointkeeper.store.reference_data import sync_reference_data
+from pointkeeper.store.sql import sql_connection
 from pointkeeper.store.tx import DuplicateKey, Tx
 
 from .manual_changes import fingerprint_of
@@ -51,7 +52,9 @@ class Server:
         self.store = PostgresStore(url, writers=writers)
         # Before the loop's first write, as a server starts: on the store's
         # own connection, not in a batch.
-        self.store.context.update(self.store.write_sync(sync_reference_data, _config(url).programs))
+        self.store.replace_reference_data(
+            self.store.write_sync(sync_reference_data, _config(url).programs)
+        )
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
@@ -170,7 +173,7 @@ def _credit(number: str, points: int, **fields: Any) -> Callable[[Tx], Any]:
 
 
 def _rows(tx: Tx, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    return [tuple(row) for row in tx.connection.execute(sql, params)]
+    return [tuple(row) for row in sql_connection(tx).execute(sql, params)]
 
 
 def _check_ledger(tx: Tx, customer_id: int, *, now: int = NOW) -> tuple[int, int]:
@@ -178,7 +181,7 @@ def _check_ledger(tx: Tx, customer_id: int, *, now: int = NOW) -> tuple[int, int
     authorizations)."""
     for lot_id, amount, remaining, drawn, held in tx.lot_audit(customer_id):
         assert 0 <= remaining == amount - drawn - held, (lot_id, amount, remaining, drawn, held)
-    active, _ = tx.lot_sums(customer_id, now)
+    active, _ = tx.lot_sums(customer_id, at=now)
     held = tx.open_hold_points(customer_id)
     changes = tx.all_changes(customer_id)
     balance = sum(amount for amount, start in changes if start is None or start <= now)
@@ -444,7 +447,7 @@ def _enqueue(tx: Tx, count: int) -> None:
 
 
 def _claim_and_finish(tx: Tx, *, limit: int, meet: threading.Barrier) -> list[int]:
-    claimed = tx.due_async_operations(NOW, limit)
+    claimed = tx.due_async_operations(NOW, limit=limit)
     # Both transactions hold their claims here; a claim that waited for the
     # other's rows instead of passing over them would break the barrier.
     meet.wait(answer_seconds_max / 3)
@@ -688,11 +691,15 @@ def _register_and_wait_for_a_waiter(tx: Tx, *, email: str, registered: threading
     registered.set()
     for _ in range(answer_seconds_max * 100):
         # A transaction sees the activity it first read unless it drops it.
-        tx.connection.execute("SELECT pg_stat_clear_snapshot()")
-        waiting = tx.connection.execute(
-            "SELECT count(*) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        ).fetchone()[0]
+        sql_connection(tx).execute("SELECT pg_stat_clear_snapshot()")
+        waiting = (
+            sql_connection(tx)
+            .execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            .fetchone()[0]
+        )
         if waiting:
             return
         threading.Event().wait(0.01)
@@ -748,14 +755,14 @@ def _terminate(url: str, pid: int) -> None:
 
 
 def _add_template(tx: Tx, name: str) -> None:
-    tx.upsert_template(name, name)
+    tx.upsert_template(name, name=name)
 
 
 def _add_template_and_lose_the_connection(tx: Tx, *, url: str) -> None:
-    tx.upsert_template("doomed", "doomed")
-    pid = tx.connection.execute("SELECT pg_backend_pid()").fetchone()[0]
+    tx.upsert_template("doomed", name="doomed")
+    pid = sql_connection(tx).execute("SELECT pg_backend_pid()").fetchone()[0]
     _terminate(url, pid)
-    tx.upsert_template("after", "after")
+    tx.upsert_template("after", name="after")
 
 
 def _templates(tx: Tx) -> set[str]:

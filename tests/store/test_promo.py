@@ -15,17 +15,16 @@ from pointkeeper.config import DatabaseConfig, parse_config
 from pointkeeper.domain.promo import ISSUED, NOT_AVAILABLE_FOR_ISSUE, RedemptionRefused
 from pointkeeper.errors import ErrorCode, InvalidRequest
 from pointkeeper.services import customers, promo
-from pointkeeper.services.reference import sync_reference_data
 from pointkeeper.store import Store, open_store
+from pointkeeper.store.sql import sql_connection
 from pointkeeper.store.tx import Tx
 
 HOUR = 3_600_000
 
 
 def _opened(database_url: str) -> Store:
-    opened = open_store(DatabaseConfig(url=database_url))
     config = parse_config({"programs": [{"name": "P"}]}, {})
-    opened.context.update(opened.write_sync(sync_reference_data, config.programs))
+    opened = open_store(DatabaseConfig(url=database_url), programs=config.programs)
     for number in ("C1", "C2"):
         opened.write_sync(customers.put_customer, number, fields={}, program="P", now=0)
     return opened
@@ -129,12 +128,12 @@ def test_taking_a_free_code_reads_the_free_index(sqlite_store: Store, multi_use:
     store.write_sync(promo.put_pool, "W", values={"name": "W", "multi_use": multi_use})
 
     def plan(tx: Tx) -> str:
-        connection = tx.connection
+        connection = sql_connection(tx)
         assert isinstance(connection, sqlite3.Connection)
         statements: list[str] = []
         connection.set_trace_callback(statements.append)
         try:
-            tx.first_free_code(1, HOUR, shared=multi_use)
+            tx.first_free_code(1, at=HOUR, shared=multi_use)
         finally:
             connection.set_trace_callback(None)
         (statement,) = [s for s in statements if s.lstrip().upper().startswith("SELECT")]

@@ -21,15 +21,15 @@ from pointkeeper.services.segments import (
     remove_member,
 )
 from pointkeeper.store import Store, open_store
-from pointkeeper.store.segment_queries import SegmentRow
-from pointkeeper.store.tx import Tx
+from pointkeeper.store.sql import sql_connection
+from pointkeeper.store.tx import SegmentRow, Tx
 
 NOW = 1_767_225_600_000
 
 
 @pytest.fixture
 def store(database_url: str) -> Iterator[Store]:
-    opened = open_store(DatabaseConfig(url=database_url))
+    opened = open_store(DatabaseConfig(url=database_url), programs=())
     yield opened
     opened.close()
 
@@ -45,10 +45,12 @@ def customer_ids(store: Store) -> list[int]:
 
 
 def _rows(tx: Tx) -> list[tuple[object, ...]]:
-    segment_rows = tx.connection.execute("SELECT * FROM segments ORDER BY id").fetchall()
-    member_rows = tx.connection.execute(
-        "SELECT * FROM segment_members ORDER BY segment_id, customer_id"
-    ).fetchall()
+    segment_rows = sql_connection(tx).execute("SELECT * FROM segments ORDER BY id").fetchall()
+    member_rows = (
+        sql_connection(tx)
+        .execute("SELECT * FROM segment_members ORDER BY segment_id, customer_id")
+        .fetchall()
+    )
     return [*segment_rows, *member_rows]
 
 
@@ -60,8 +62,8 @@ def test_the_module_lists_its_public_names() -> None:
 
 
 def test_upsert_creates_once_and_renames(store: Store) -> None:
-    first = store.write_sync(lambda tx: tx.upsert_segment("VIP", "Very important"))
-    again = store.write_sync(lambda tx: tx.upsert_segment("VIP", "Renamed"))
+    first = store.write_sync(lambda tx: tx.upsert_segment("VIP", name="Very important"))
+    again = store.write_sync(lambda tx: tx.upsert_segment("VIP", name="Renamed"))
     assert first == again
     assert store.read_sync(lambda tx: tx.segment("VIP")) == SegmentRow(first, "VIP", "Renamed")
     assert store.read_sync(lambda tx: tx.segment_id("VIP")) == first
@@ -73,7 +75,7 @@ def test_members_are_added_once_listed_in_pages_and_removed(
     store: Store, customer_ids: list[int]
 ) -> None:
     c1, c2, c3 = customer_ids
-    segment_id = store.write_sync(lambda tx: tx.upsert_segment("VIP", "VIP"))
+    segment_id = store.write_sync(lambda tx: tx.upsert_segment("VIP", name="VIP"))
     assert store.write_sync(lambda tx: tx.add_segment_members(segment_id, [c3, c1])) == 2
     assert store.write_sync(lambda tx: tx.add_segment_members(segment_id, [c1, c2])) == 1
     assert store.write_sync(lambda tx: tx.add_segment_members(segment_id, [])) == 0
@@ -85,21 +87,23 @@ def test_members_are_added_once_listed_in_pages_and_removed(
     assert store.read_sync(page, c2) == [c3]
     assert store.read_sync(page, c3) == []
     assert store.read_sync(lambda tx: tx.segment_member_count(segment_id)) == 3
-    assert store.read_sync(lambda tx: tx.is_segment_member(segment_id, c2))
+    assert store.read_sync(lambda tx: tx.is_segment_member(segment_id, customer_id=c2))
 
-    assert store.write_sync(lambda tx: tx.remove_segment_member(segment_id, c2)) is True
-    assert store.write_sync(lambda tx: tx.remove_segment_member(segment_id, c2)) is False
-    assert not store.read_sync(lambda tx: tx.is_segment_member(segment_id, c2))
+    assert store.write_sync(lambda tx: tx.remove_segment_member(segment_id, customer_id=c2)) is True
+    assert (
+        store.write_sync(lambda tx: tx.remove_segment_member(segment_id, customer_id=c2)) is False
+    )
+    assert not store.read_sync(lambda tx: tx.is_segment_member(segment_id, customer_id=c2))
     assert store.read_sync(lambda tx: tx.segment_member_count(segment_id)) == 2
 
 
 def test_membership_is_per_segment(store: Store, customer_ids: list[int]) -> None:
     c1 = customer_ids[0]
-    vip = store.write_sync(lambda tx: tx.upsert_segment("VIP", "VIP"))
-    new = store.write_sync(lambda tx: tx.upsert_segment("NEW", "New"))
+    vip = store.write_sync(lambda tx: tx.upsert_segment("VIP", name="VIP"))
+    new = store.write_sync(lambda tx: tx.upsert_segment("NEW", name="New"))
     store.write_sync(lambda tx: tx.add_segment_members(vip, [c1]))
-    assert store.read_sync(lambda tx: tx.is_segment_member(vip, c1))
-    assert not store.read_sync(lambda tx: tx.is_segment_member(new, c1))
+    assert store.read_sync(lambda tx: tx.is_segment_member(vip, customer_id=c1))
+    assert not store.read_sync(lambda tx: tx.is_segment_member(new, customer_id=c1))
     assert store.read_sync(lambda tx: tx.segment_member_count(new)) == 0
 
 

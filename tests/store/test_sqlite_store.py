@@ -14,26 +14,27 @@ from pointkeeper.config import DatabaseConfig
 from pointkeeper.errors import StoreError
 from pointkeeper.store import open_store
 from pointkeeper.store.migrate import migrate
+from pointkeeper.store.sql import sql_connection
 from pointkeeper.store.sqlite import SqliteStore
 from pointkeeper.store.tx import Tx
 
 
 def _add_template(tx: Tx, name: str) -> int:
-    return tx.upsert_template(name, name)
+    return tx.upsert_template(name, name=name)
 
 
 def _add_then_fail(tx: Tx, name: str) -> None:
-    tx.upsert_template(name, name)
+    tx.upsert_template(name, name=name)
     raise ValueError("refused after writing")
 
 
 def _names(tx: Tx) -> list[str]:
-    rows = tx.connection.execute("SELECT system_name FROM action_templates ORDER BY 1")
+    rows = sql_connection(tx).execute("SELECT system_name FROM action_templates ORDER BY 1")
     return [row[0] for row in rows]
 
 
 def _open(tmp_path: Path) -> SqliteStore:
-    opened = open_store(DatabaseConfig(url=f"sqlite:///{tmp_path}/db.sqlite"))
+    opened = open_store(DatabaseConfig(url=f"sqlite:///{tmp_path}/db.sqlite"), programs=())
     assert isinstance(opened, SqliteStore)
     return opened
 
@@ -69,8 +70,8 @@ def test_an_answered_write_is_on_disk(store: SqliteStore, tmp_path: Path) -> Non
 
 def test_the_database_runs_in_wal_mode_with_full_sync(store: SqliteStore) -> None:
     def pragmas(tx: Tx) -> tuple[str, int]:
-        mode = tx.connection.execute("PRAGMA journal_mode").fetchone()[0]
-        sync = tx.connection.execute("PRAGMA synchronous").fetchone()[0]
+        mode = sql_connection(tx).execute("PRAGMA journal_mode").fetchone()[0]
+        sync = sql_connection(tx).execute("PRAGMA synchronous").fetchone()[0]
         return mode, sync
 
     assert store.read_sync(pragmas) == ("wal", 2)
@@ -118,11 +119,11 @@ def test_a_write_waits_off_the_loop_for_another_process_lock(
 
 
 def _add_place(tx: Tx, external_id: str, name: str) -> int:
-    return tx.upsert_point_of_contact(external_id, name)
+    return tx.upsert_point_of_contact(external_id, name=name)
 
 
 def _place_count(tx: Tx) -> int:
-    return int(tx.connection.execute("SELECT COUNT(*) FROM points_of_contact").fetchone()[0])
+    return int(sql_connection(tx).execute("SELECT COUNT(*) FROM points_of_contact").fetchone()[0])
 
 
 def test_the_wal_stays_bounded_under_steady_writes(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ import pytest
 from pointkeeper.config import DatabaseConfig
 from pointkeeper.errors import StoreError
 from pointkeeper.store import Store, open_store
+from pointkeeper.store.sql import sql_connection
 from pointkeeper.store.tx import Tx
 
 _rounds = 5
@@ -26,17 +27,19 @@ _answer_seconds_max = 30
 
 
 def _add_template(tx: Tx, name: str) -> int:
-    return tx.upsert_template(name, name)
+    return tx.upsert_template(name, name=name)
 
 
 def _names(tx: Tx) -> set[str]:
-    return {row[0] for row in tx.connection.execute("SELECT system_name FROM action_templates")}
+    return {
+        row[0] for row in sql_connection(tx).execute("SELECT system_name FROM action_templates")
+    }
 
 
 def _open(url: str) -> Store:
     # Two writers on PostgreSQL: the second takes a connection while the
     # first answers, which is where a close used to meet it.
-    return open_store(DatabaseConfig(url=url, writers=2))
+    return open_store(DatabaseConfig(url=url, writers=2), programs=())
 
 
 @pytest.fixture

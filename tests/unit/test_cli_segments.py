@@ -13,7 +13,6 @@ from click.testing import CliRunner, Result
 from pointkeeper.cli import main
 from pointkeeper.config import DatabaseConfig, parse_config
 from pointkeeper.services.customers import put_customer
-from pointkeeper.services.reference import sync_reference_data
 from pointkeeper.store import open_store
 
 NOW = 1_767_225_600_000
@@ -35,9 +34,10 @@ def customers(tmp_path: Path, config_file: Path) -> list[str]:
     """C1, C2, C3 in the configured database, written as the server would."""
     numbers = ["C1", "C2", "C3"]
     config = parse_config({"programs": [{"name": "Loyalty program 1"}]}, {})
-    store = open_store(DatabaseConfig(url=f"sqlite:///{tmp_path}/pointkeeper.db"))
+    store = open_store(
+        DatabaseConfig(url=f"sqlite:///{tmp_path}/pointkeeper.db"), programs=config.programs
+    )
     try:
-        store.context.update(store.write_sync(sync_reference_data, config.programs))
         for number in numbers:
             store.write_sync(put_customer, number, fields={}, program=None, now=NOW)
     finally:

@@ -40,12 +40,10 @@ def opened_store(config: Config) -> Iterator[Store]:
     """The configured store, migrated and with its reference data written,
     as ``pointkeeper serve`` opens it; closed on the way out. A domain
     refusal inside the block ends the command with its message."""
-    from pointkeeper.services.reference import sync_reference_data
     from pointkeeper.store import open_store
 
-    store = _checked(lambda: open_store(config.database))
+    store = _checked(lambda: open_store(config.database, programs=config.programs))
     try:
-        store.context.update(store.write_sync(sync_reference_data, config.programs))
         yield store
     except PointkeeperError as exc:
         raise click.ClickException(refusal(exc)) from None

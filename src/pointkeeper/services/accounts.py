@@ -10,8 +10,7 @@ from pointkeeper.domain.customers import Customer
 from pointkeeper.domain.ledger import Balances
 from pointkeeper.domain.time import Instant
 from pointkeeper.errors import InsufficientBalance
-from pointkeeper.store.action_queries import ActionChangeRow
-from pointkeeper.store.tx import Tx
+from pointkeeper.store.tx import ActionChangeRow, Tx
 
 from .adjustments import BalanceChangeRequest, change_balance
 from .customers import find_customer
@@ -79,12 +78,12 @@ def action_page(
     customer = _settled_customer(tx, customer_kind, customer_value, now)
     end = now + 1 if till is None else till
     rows = tx.customer_action_page(
-        customer.id, since, end, offset=(page_number - 1) * per_page, limit=per_page
+        customer.id, since=since, till=end, offset=(page_number - 1) * per_page, limit=per_page
     )
     # Only the templates and points of contact the page names: the tables
     # grow with the project, a page does not.
     return ActionPage(
-        actions_total=tx.customer_action_count(customer.id, since, end),
+        actions_total=tx.customer_action_count(customer.id, since=since, till=end),
         rows=rows,
         templates=tx.templates_by_id({row.template_id for row in rows}),
         points_of_contact=tx.points_of_contact_by_id(
@@ -105,7 +104,7 @@ def change_account(
     """Applies the changes in order as actions of ``template`` (created the
     first time it is used, named as its system name); answers the account
     after them. The caller keeps the idempotency of the call as a whole."""
-    tx.ensure_template(template, template)
+    tx.ensure_template(template, name=template)
     for change in (replace(change, action_template=template) for change in changes):
         try:
             change_balance(

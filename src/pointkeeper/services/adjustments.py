@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from pointkeeper.domain.customers import require_enrolled
 from pointkeeper.domain.ledger import KIND_CUSTOM, KIND_EXPIRED
+from pointkeeper.domain.templates import TEMPLATE_ADMIN
 from pointkeeper.domain.time import Instant
 from pointkeeper.errors import ErrorCode, InvalidRequest, NotFound
 from pointkeeper.limits import points_per_request_max
@@ -15,7 +16,6 @@ from pointkeeper.store.tx import Tx
 
 from .customers import find_customer
 from .ledger import ActionSpec, credit, debit, open_action
-from .reference import TEMPLATE_ADMIN
 
 __all__ = ["BalanceChangeRequest", "change_balance"]
 

@@ -18,8 +18,7 @@ import orjson
 from pointkeeper import limits
 from pointkeeper.domain.time import Instant, ms_per_second
 from pointkeeper.errors import DuplicateTransaction, ErrorCode, StoreError
-from pointkeeper.store.operation_queries import AsyncOperation
-from pointkeeper.store.tx import LockBusy, Tx
+from pointkeeper.store.tx import AsyncOperation, LockBusy, Tx
 
 __all__ = ["CallRunner", "enqueue", "listed", "run_due"]
 
@@ -63,7 +62,7 @@ def enqueue(
     )
     if queued is None:
         assert transaction_id is not None
-        existing = tx.async_operation_by_transaction(endpoint_id, transaction_id)
+        existing = tx.async_operation_by_transaction(endpoint_id, transaction_id=transaction_id)
         assert existing is not None
         if existing.fingerprint != fingerprint:
             raise DuplicateTransaction(code=ErrorCode.transaction_reused)
@@ -81,7 +80,7 @@ def run_due(tx: Tx, *, runner: CallRunner, now: Instant) -> int:
     """Executes up to a batch of due calls; answers how many were handled.
     A call whose customer another writer holds now stays queued as it is,
     for a later run."""
-    due = tx.due_async_operations(now, limits.async_calls_per_batch_max)
+    due = tx.due_async_operations(now, limit=limits.async_calls_per_batch_max)
     handled = 0
     for call in due:
         try:

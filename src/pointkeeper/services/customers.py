@@ -7,7 +7,7 @@ from typing import Any
 from pointkeeper.domain.customers import Customer, check_status
 from pointkeeper.domain.time import Instant
 from pointkeeper.errors import Conflict, CustomerNotFound, ErrorCode, InvalidRequest
-from pointkeeper.store.tx import DuplicateKey, Tx
+from pointkeeper.store.tx import Customers, DuplicateKey, Tx
 
 __all__ = ["edit_customer", "find_customer", "put_customer", "register_customer"]
 
@@ -15,7 +15,7 @@ __all__ = ["edit_customer", "find_customer", "put_customer", "register_customer"
 _external_ids = ("customer_number", "website_id", "email", "mobile_phone")
 
 
-def find_customer(tx: Tx, kind: str, value: object) -> Customer:
+def find_customer(tx: Customers, kind: str, value: object) -> Customer:
     customer = tx.customer_by(kind, value)
     if customer is None:
         raise CustomerNotFound(code=ErrorCode.customer_not_found, field="customer")

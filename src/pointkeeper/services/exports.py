@@ -37,7 +37,7 @@ def export_balance_changes(
         if segment_id is None:
             raise NotFound(code=ErrorCode.segment_not_found, field="segment")
     return BalanceChangeExport(
-        batches=tx.export_rows(since, till, segment_id),
+        batches=tx.export_rows(since=since, till=till, segment_id=segment_id),
         templates_by_id=tx.templates_by_id,
         points_of_contact_by_id=tx.points_of_contact_by_id,
     )

@@ -30,8 +30,10 @@ def run_once(
     retry is judged anew."""
     if transaction_id is None:
         return work(tx)
-    if not tx.claim_operation(endpoint_id, transaction_id, fingerprint, now):
-        kept = tx.operation_result(endpoint_id, transaction_id)
+    if not tx.claim_operation(
+        endpoint_id, transaction_id=transaction_id, fingerprint=fingerprint, at=now
+    ):
+        kept = tx.operation_result(endpoint_id, transaction_id=transaction_id)
         assert kept is not None
         kept_fingerprint, result = kept
         if kept_fingerprint != fingerprint:
@@ -39,5 +41,7 @@ def run_once(
         answer: dict[str, Any] = orjson.loads(result)
         return answer
     answer = work(tx)
-    tx.record_operation_result(endpoint_id, transaction_id, orjson.dumps(answer))
+    tx.record_operation_result(
+        endpoint_id, transaction_id=transaction_id, result=orjson.dumps(answer)
+    )
     return answer

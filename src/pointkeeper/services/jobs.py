@@ -37,8 +37,8 @@ def run_batch(tx: Tx, *, now: Instant) -> JobReport:
     report = JobReport()
     if not tx.try_job_lock("ledger"):
         return report
-    due = set(tx.customers_with_due_holds(now, limits.job_batch_max))
-    due.update(tx.customers_with_expired_lots(now, limits.job_batch_max))
+    due = set(tx.customers_with_due_holds(now, limit=limits.job_batch_max))
+    due.update(tx.customers_with_expired_lots(now, limit=limits.job_batch_max))
     # A customer another writer holds now is settled by that writer (every
     # write settles its customer first) or by the next run.
     for customer_id in tx.lock_free_customers(due):
@@ -46,5 +46,5 @@ def run_batch(tx: Tx, *, now: Instant) -> JobReport:
         report.holds_expired += settled.holds_expired
         report.lots_expired += settled.lots_expired
         report.points_expired += settled.points_expired
-    report.credits_activated = tx.activate_lots(now, limits.job_batch_max)
+    report.credits_activated = tx.activate_lots(now, limit=limits.job_batch_max)
     return report

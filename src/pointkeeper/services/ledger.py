@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 from pointkeeper import limits
 from pointkeeper.domain.customers import Customer, Program
@@ -22,6 +23,7 @@ from pointkeeper.domain.ledger import (
     expire_lots,
     release,
 )
+from pointkeeper.domain.templates import TEMPLATE_EXPIRY, TEMPLATE_REFUND
 from pointkeeper.domain.time import Instant
 from pointkeeper.errors import (
     Conflict,
@@ -30,12 +32,11 @@ from pointkeeper.errors import (
     InvalidRequest,
     NotFound,
 )
-from pointkeeper.store.tx import Tx
-
-from .reference import TEMPLATE_EXPIRY, TEMPLATE_REFUND
+from pointkeeper.store.tx import Holds, Ledger, References
 
 __all__ = [
     "ActionSpec",
+    "LedgerTx",
     "Settlement",
     "credit",
     "current_balances",
@@ -45,6 +46,10 @@ __all__ = [
     "release_hold",
     "settle",
 ]
+
+
+class LedgerTx(References, Ledger, Holds, Protocol):
+    """The areas of the port the ledger's use cases need."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +78,7 @@ class Settlement:
         self.points_expired += other.points_expired
 
 
-def open_action(tx: Tx, spec: ActionSpec) -> int | None:
+def open_action(tx: LedgerTx, spec: ActionSpec) -> int | None:
     """Records the action; None when its idempotency key was already used
     with the same fingerprint (a replay), ``Conflict`` when with another."""
     template_id = tx.template_id(spec.template)
@@ -97,7 +102,7 @@ def open_action(tx: Tx, spec: ActionSpec) -> int | None:
 
 
 def credit(
-    tx: Tx,
+    tx: LedgerTx,
     action_id: int,
     spec: ActionSpec,
     program: Program,
@@ -148,7 +153,7 @@ def credit(
 
 
 def debit(
-    tx: Tx,
+    tx: LedgerTx,
     action_id: int,
     spec: ActionSpec,
     *,
@@ -161,7 +166,7 @@ def debit(
     """Takes ``amount`` available points, soonest-expiring lots first."""
     assert amount > 0
     settle(tx, spec.customer_id, now=spec.now)
-    draws = allocate(tx.drawable_lots(spec.customer_id, spec.now), amount, at=spec.now)
+    draws = allocate(tx.drawable_lots(spec.customer_id, at=spec.now), amount, at=spec.now)
     change_id = tx.insert_change(
         action_id=action_id,
         customer_id=spec.customer_id,
@@ -177,7 +182,7 @@ def debit(
     return change_id
 
 
-def refund(tx: Tx, change_id: int, *, now: Instant, comment: str | None) -> int:
+def refund(tx: LedgerTx, change_id: int, *, now: Instant, comment: str | None) -> int:
     """Reverses a debit into the very lots it drew from; points that land in
     a lot that has expired meanwhile are written off at once."""
     found = tx.change(change_id)
@@ -203,14 +208,14 @@ def refund(tx: Tx, change_id: int, *, now: Instant, comment: str | None) -> int:
         comment=comment,
         document=document,
     )
-    tx.record_refund(change_id, refund_id)
+    tx.record_refund(change_id, refund_change_id=refund_id)
     tx.draw(refund_id, [Draw(d.lot_id, -d.points) for d in draws])
     outcome = release(draws, tx.lots_by_id(d.lot_id for d in draws), at=now)
     _write_off(tx, customer_id, outcome.write_offs, now=now)
     return refund_id
 
 
-def release_hold(tx: Tx, hold: Hold, status: str, *, at: Instant, now: Instant) -> int:
+def release_hold(tx: LedgerTx, hold: Hold, status: str, *, at: Instant, now: Instant) -> int:
     """Cancels or times out an open hold: its points go back to their lots,
     or are written off where the lot has expired by ``at``. Answers the
     points written off."""
@@ -221,20 +226,20 @@ def release_hold(tx: Tx, hold: Hold, status: str, *, at: Instant, now: Instant) 
     return sum(w.points for w in outcome.write_offs)
 
 
-def settle(tx: Tx, customer_id: int, *, now: Instant) -> Settlement:
+def settle(tx: LedgerTx, customer_id: int, *, now: Instant) -> Settlement:
     """Brings one customer's ledger up to ``now``: holds past their time
     expire, then lots past their expiry are written off."""
     result = Settlement()
-    if tx.is_settled(customer_id, now):  # the common case, in one query
+    if tx.is_settled(customer_id, at=now):  # the common case, in one query
         return result
-    while due := tx.due_holds(customer_id, now, limits.job_batch_max):
+    while due := tx.due_holds(customer_id, at=now, limit=limits.job_batch_max):
         for hold in due:
             result.points_expired += release_hold(
                 tx, hold, HoldStatus.EXPIRED, at=hold.expires_at, now=now
             )
         result.holds_expired += len(due)
     # A batch at a time: a customer may have thousands of lots expire at once.
-    while lots := tx.expired_lots(customer_id, now, limit=limits.job_batch_max):
+    while lots := tx.expired_lots(customer_id, at=now, limit=limits.job_batch_max):
         write_offs = expire_lots(lots, at=now)
         # Each lot read is written off (to 0 remaining), so the loop ends.
         assert len(write_offs) == len(lots)
@@ -244,7 +249,9 @@ def settle(tx: Tx, customer_id: int, *, now: Instant) -> Settlement:
     return result
 
 
-def _write_off(tx: Tx, customer_id: int, write_offs: Iterable[WriteOff], *, now: Instant) -> None:
+def _write_off(
+    tx: LedgerTx, customer_id: int, write_offs: Iterable[WriteOff], *, now: Instant
+) -> None:
     for write_off in write_offs:
         spec = ActionSpec(
             customer_id=customer_id, template=TEMPLATE_EXPIRY, at=write_off.at, now=now
@@ -262,10 +269,10 @@ def _write_off(tx: Tx, customer_id: int, write_offs: Iterable[WriteOff], *, now:
         tx.draw(change_id, [Draw(write_off.lot_id, write_off.points)])
 
 
-def current_balances(tx: Tx, customer: Customer, *, now: Instant) -> Balances:
+def current_balances(tx: LedgerTx, customer: Customer, *, now: Instant) -> Balances:
     """The figures of a settled ledger (callers settle first, or check
     ``tx.is_settled``)."""
-    active, pending = tx.lot_sums(customer.id, now)
+    active, pending = tx.lot_sums(customer.id, at=now)
     return balances(
         active=active, pending=pending, open_authorizations=tx.open_hold_points(customer.id)
     )

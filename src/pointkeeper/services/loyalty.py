@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from typing import Protocol
 
 from pointkeeper import limits
 from pointkeeper.domain.customers import Customer, Program, require_enrolled
@@ -17,15 +18,16 @@ from pointkeeper.domain.ledger import (
     allocate,
     hold_transition,
 )
+from pointkeeper.domain.templates import TEMPLATE_EARN, TEMPLATE_PAYMENT
 from pointkeeper.domain.time import Instant
 from pointkeeper.errors import Conflict, ErrorCode, HoldNotFound, InvalidRequest
-from pointkeeper.store.tx import ChangeRow, Tx
+from pointkeeper.store.tx import ChangeRow, Customers, Holds, Ledger, References, Tx
 
 from .customers import find_customer
 from .ledger import ActionSpec, credit, current_balances, open_action, release_hold, settle
-from .reference import TEMPLATE_EARN, TEMPLATE_PAYMENT
 
 __all__ = [
+    "LoyaltyTx",
     "NeedsSettlement",
     "Statement",
     "authorize",
@@ -37,8 +39,13 @@ __all__ = [
 ]
 
 
+class LoyaltyTx(Customers, References, Ledger, Holds, Protocol):
+    """The areas of the port earning and spending points need (a statement
+    reads the histories too)."""
+
+
 def earn(
-    tx: Tx,
+    tx: LoyaltyTx,
     *,
     customer_number: str,
     points: int,
@@ -78,7 +85,7 @@ def earn(
 
 
 def authorize(
-    tx: Tx,
+    tx: LoyaltyTx,
     *,
     customer_number: str,
     sale_id: str,
@@ -101,7 +108,7 @@ def authorize(
         if existing.points != points:
             raise Conflict(code=ErrorCode.sale_already_authorized, field="sale")
         return existing
-    draws = allocate(tx.drawable_lots(customer.id, now), points, at=now)
+    draws = allocate(tx.drawable_lots(customer.id, at=now), points, at=now)
     auth_code = secrets.token_urlsafe(limits.auth_code_bytes)
     hold_id = tx.insert_hold(
         auth_code=auth_code,
@@ -136,7 +143,7 @@ def _points_for_amount(points_per_unit: int, amount_units: float) -> int:
 
 
 def resolve_authorization(
-    tx: Tx, *, customer_number: str, auth_code: str, target: str, now: Instant
+    tx: LoyaltyTx, *, customer_number: str, auth_code: str, target: str, now: Instant
 ) -> None:
     """Confirms (a ``RetailOrderPayment`` debit of the reserved lots) or
     cancels (the points go back) a hold, exactly once."""
@@ -187,9 +194,11 @@ def statement(
     tx: Tx, *, customer_number: str, start: Instant, end: Instant, now: Instant
 ) -> Statement:
     customer = find_customer(tx, "customer_number", customer_number)
-    if not tx.is_settled(customer.id, now):
+    if not tx.is_settled(customer.id, at=now):
         raise NeedsSettlement
-    changes = tx.changes_between(customer.id, start, end, limits.history_rows_max + 1)
+    changes = tx.changes_between(
+        customer.id, start=start, end=end, limit=limits.history_rows_max + 1
+    )
     if len(changes) > limits.history_rows_max:
         raise InvalidRequest(code=ErrorCode.history_too_long, rows_max=limits.history_rows_max)
     # Every open hold is listed whatever the dates, and the history is never
@@ -201,21 +210,21 @@ def statement(
         customer=customer,
         program=None if customer.program_id is None else tx.program(customer.program_id),
         balances=current_balances(tx, customer, now=now),
-        summary=tx.summary_before(customer.id, start),
+        summary=tx.summary_before(customer.id, start=start),
         changes=changes,
         open_holds=open_holds,
     )
 
 
 def customer_view(
-    tx: Tx, *, customer_number: str, now: Instant
+    tx: LoyaltyTx, *, customer_number: str, now: Instant
 ) -> tuple[Customer, Program | None, Balances]:
     customer = find_customer(tx, "customer_number", customer_number)
-    if not tx.is_settled(customer.id, now):
+    if not tx.is_settled(customer.id, at=now):
         raise NeedsSettlement
     program = None if customer.program_id is None else tx.program(customer.program_id)
     return customer, program, current_balances(tx, customer, now=now)
 
 
-def settle_customer(tx: Tx, *, customer_number: str, now: Instant) -> None:
+def settle_customer(tx: LoyaltyTx, *, customer_number: str, now: Instant) -> None:
     settle(tx, find_customer(tx, "customer_number", customer_number).id, now=now)

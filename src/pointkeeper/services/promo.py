@@ -205,7 +205,7 @@ def block_code(tx: Tx, value: str, *, now: Instant) -> tuple[Code, Pool]:
 
 def _view(tx: Tx, code: Code, pool: Pool, customer: Customer, status: str | None) -> CodeView:
     if pool.multi_use:
-        issue = tx.multi_issue(code.id, customer.id)
+        issue = tx.multi_issue(code.id, customer_id=customer.id)
         if issue is None:
             return CodeView(code, pool, status)
         issued_point_of_contact_id, issued_at, used_point_of_contact_id, used_at = issue
@@ -263,7 +263,7 @@ def _find_code(tx: Tx, request: IssueRequest, at: Instant) -> tuple[Code, Pool] 
             return POOL_NOT_FOUND
         if not pool.issues_at(at):
             return NOT_IN_ISSUE_RANGE
-        code = tx.first_free_code(pool.id, at, shared=pool.multi_use)
+        code = tx.first_free_code(pool.id, at=at, shared=pool.multi_use)
         return NO_AVAILABLE_CODES if code is None else (code, pool)
     assert request.value is not None
     code = tx.code(request.value)
@@ -345,7 +345,7 @@ def redeem_code(
     point_of_contact_id = _point_of_contact(tx, point_of_contact)
     if (
         pool.multi_use
-        and tx.multi_issue(code.id, customer.id) is None
+        and tx.multi_issue(code.id, customer_id=customer.id) is None
         and (code.blocked_at is None)
     ):
         tx.issue_multi_use_code(

@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from pointkeeper import limits
 from pointkeeper.errors import CustomerNotFound, ErrorCode, InvalidRequest, NotFound
 from pointkeeper.limits import id_chars_max, text_chars_max
-from pointkeeper.store.segment_queries import SegmentRow
-from pointkeeper.store.tx import Tx
+from pointkeeper.store.tx import SegmentRow, Tx
 
 __all__ = [
     "MembersAdded",
@@ -62,7 +61,7 @@ def put_segment(tx: Tx, external_id: str, *, name: str) -> SegmentView:
         raise InvalidRequest(
             code=ErrorCode.length_out_of_range, field="name", chars_max=text_chars_max
         )
-    segment_id = tx.upsert_segment(external_id, name)
+    segment_id = tx.upsert_segment(external_id, name=name)
     return SegmentView(external_id, name, tx.segment_member_count(segment_id))
 
 
@@ -115,4 +114,4 @@ def remove_member(tx: Tx, *, external_id: str, customer_number: str) -> bool:
     customer = tx.customer_by("customer_number", customer_number)
     if customer is None:
         raise CustomerNotFound(code=ErrorCode.customer_not_found, field="customer_number")
-    return tx.remove_segment_member(segment.id, customer.id)
+    return tx.remove_segment_member(segment.id, customer_id=customer.id)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, TypeVar
 
-from pointkeeper.config import DatabaseConfig, is_postgres
+from pointkeeper.config import DatabaseConfig, ProgramConfig, is_postgres
 from pointkeeper.errors import StoreUnavailable
 
 from .migrate import migrate
+from .reference_data import ReferenceData, sync_reference_data
 from .unreachable import OPEN_FAILURES, describe_open_failure
 from .writes import WriteFailures
 
@@ -25,8 +26,9 @@ class Store(Protocol):
     """What the application needs of a store; ``work`` is a function of a
     ``Tx`` run as one unit of work (a savepoint of a batch, for writes)."""
 
-    @property
-    def context(self) -> dict[str, Any]: ...
+    def replace_reference_data(self, reference_data: ReferenceData) -> None:
+        """The reference data every later transaction sees (``open_store``
+        gives the store its first)."""
 
     # When writes last failed because the database was unavailable.
     write_failures: WriteFailures
@@ -62,10 +64,22 @@ class Store(Protocol):
         """Closes the store; a write still queued is answered first."""
 
 
-def open_store(database: DatabaseConfig) -> Store:
-    """Migrates the database to the newest schema and opens it. Call it from
-    a thread without a running event loop. A database that cannot be opened
-    is a ``StoreUnavailable`` that says why in one line."""
+def open_store(database: DatabaseConfig, *, programs: Sequence[ProgramConfig]) -> Store:
+    """Migrates the database to the newest schema, opens it, writes the
+    configured ``programs`` and the built-in templates, and hands what it
+    wrote to every transaction (``ReferenceData``). Call it from a thread
+    without a running event loop. A database that cannot be opened is a
+    ``StoreUnavailable`` that says why in one line."""
+    store = _open(database)
+    try:
+        store.replace_reference_data(store.write_sync(sync_reference_data, programs))
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+def _open(database: DatabaseConfig) -> Store:
     migrate(database.url)
     if is_postgres(database.url):
         from .postgres import PostgresStore

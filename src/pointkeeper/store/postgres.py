@@ -23,21 +23,15 @@ as SQLite's readers see.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
-import functools
-import itertools
 import logging
-import re
 import threading
 from collections.abc import (
     AsyncGenerator,
     AsyncIterator,
     Awaitable,
     Callable,
-    Iterable,
     Iterator,
-    Sequence,
 )
 from typing import Any, TypeAlias, TypeVar
 
@@ -50,19 +44,19 @@ from pointkeeper.config import postgres_dsn
 from pointkeeper.errors import StoreError, StoreUnavailable
 
 from .group_commit import BatchNotStarted, GroupCommit
-from .tx import DuplicateKey, LockBusy, Tx
+from .postgres_tx import Bridge, PgConnection, PostgresReadTx, PostgresTx, await_in_bridge
+from .reference_data import CurrentReferenceData, ReferenceData
+from .tx import LockBusy
 from .unreachable import describe_open_failure
 from .writes import Work, WriteFailures, WriteQueue
 
-__all__ = ["PostgresStore", "PostgresTx", "postgres_placeholders"]
+__all__ = ["PostgresStore"]
 
 # A connection of its own (the private one) or one lent by the pool.
 _Connection: TypeAlias = asyncpg.Connection | PoolConnectionProxy
 _T = TypeVar("_T")
 _log = logging.getLogger(__name__)
 
-_rows_per_fetch = 2_000
-_returns_rows = re.compile(r"^\s*(SELECT|WITH|VALUES)\b|\bRETURNING\b", re.IGNORECASE)
 _retryable = (
     LockBusy,
     asyncpg.exceptions.DeadlockDetectedError,
@@ -115,10 +109,6 @@ def _one_line(exc: BaseException) -> str:
 # -- running a service's plain calls on asyncpg --------------------------
 
 
-class _Bridge(greenlet.greenlet):  # type: ignore[misc]
-    """The greenlet a service runs in; its parent is the event loop's task."""
-
-
 class _Chunk:
     __slots__ = ("data",)
 
@@ -126,15 +116,8 @@ class _Chunk:
         self.data = data
 
 
-def _await(awaitable: Awaitable[Any]) -> Any:
-    """Awaits from a service's plain code, in the task that runs the service."""
-    current = greenlet.getcurrent()
-    assert isinstance(current, _Bridge), "PostgreSQL queries run inside a store call"
-    return current.parent.switch(awaitable)
-
-
 async def _run_bridged(work: Work, /, *args: Any, **kwargs: Any) -> Any:
-    bridge = _Bridge(work)
+    bridge = Bridge(work)
     value = bridge.switch(*args, **kwargs)
     while not bridge.dead:
         try:
@@ -154,7 +137,7 @@ async def _stream_bridged(
         for chunk in work(*args):
             parent.switch(_Chunk(chunk))
 
-    bridge = _Bridge(produce)
+    bridge = Bridge(produce)
     value = bridge.switch(*args)
     try:
         while not bridge.dead:
@@ -173,219 +156,6 @@ async def _stream_bridged(
             bridge.throw()  # GreenletExit: the service's generator is closed
 
 
-# -- the DB-API surface the queries use ------------------------------------
-
-
-# What may hold a "?" that is no placeholder: a string literal, a quoted
-# name, a comment. Matched first, they are passed over whole.
-_placeholder_or_quoted = re.compile(
-    r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|/\*.*?\*/|\?", re.DOTALL
-)
-
-
-def postgres_placeholders(sql: str) -> str:
-    """The statement with PostgreSQL's ``$1, $2, ...`` for SQLite's ``?``
-    placeholders, leaving a ``?`` inside a literal, a quoted name or a
-    comment as it is."""
-    numbers = itertools.count(1)
-
-    def number(match: re.Match[str]) -> str:
-        return f"${next(numbers)}" if match[0] == "?" else match[0]
-
-    return _placeholder_or_quoted.sub(number, sql)
-
-
-@functools.lru_cache(maxsize=1024)
-def _translate(sql: str) -> tuple[str, bool]:
-    """(the statement for asyncpg, whether it returns rows)."""
-    return postgres_placeholders(sql), _returns_rows.search(sql) is not None
-
-
-def _status_count(status: str) -> int:
-    # "UPDATE 3", "DELETE 0", "INSERT 0 1": the last word counts the rows.
-    last = status.rsplit(" ", 1)[-1]
-    return int(last) if last.isdigit() else -1
-
-
-class _Rows:
-    """Rows fetched at once."""
-
-    __slots__ = ("_rows", "rowcount")
-
-    def __init__(self, rows: list[Any], rowcount: int) -> None:
-        self._rows = collections.deque(rows)
-        self.rowcount = rowcount
-
-    def fetchone(self) -> Any:
-        return self._rows.popleft() if self._rows else None
-
-    def fetchall(self) -> list[Any]:
-        rows = list(self._rows)
-        self._rows.clear()
-        return rows
-
-    def fetchmany(self, size: int = 1, /) -> list[Any]:
-        return [self._rows.popleft() for _ in range(min(size, len(self._rows)))]
-
-    def __iter__(self) -> Iterator[Any]:
-        while self._rows:
-            yield self._rows.popleft()
-
-
-class _ServerRows:
-    """Rows of a server-side cursor, fetched as they are wanted: an export
-    of millions of rows never holds more than a fetch's worth."""
-
-    __slots__ = ("_cursor",)
-    rowcount = -1
-
-    def __init__(self, cursor: Any) -> None:
-        self._cursor = cursor
-
-    def fetchmany(self, size: int = 1, /) -> list[Any]:
-        rows: list[Any] = _await(self._cursor.fetch(size))
-        return rows
-
-    def fetchone(self) -> Any:
-        rows = self.fetchmany(1)
-        return rows[0] if rows else None
-
-    def fetchall(self) -> list[Any]:
-        return list(self)
-
-    def __iter__(self) -> Iterator[Any]:
-        while rows := self.fetchmany(_rows_per_fetch):
-            yield from rows
-
-
-class _PgConnection:
-    """An asyncpg connection behind the ``Connection`` protocol."""
-
-    __slots__ = ("_connection", "_server_side")
-
-    def __init__(self, connection: _Connection, *, server_side: bool = False) -> None:
-        self._connection = connection
-        self._server_side = server_side
-
-    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> _Rows | _ServerRows:
-        try:
-            return self._execute(sql, parameters)
-        except asyncpg.exceptions.LockNotAvailableError:
-            raise LockBusy(sql) from None
-
-    def _execute(self, sql: str, parameters: Sequence[Any]) -> _Rows | _ServerRows:
-        query, returns_rows = _translate(sql)
-        if not returns_rows:
-            status = _await(self._connection.execute(query, *parameters))
-            return _Rows([], _status_count(status))
-        if self._server_side:
-            return _ServerRows(_await(self._connection.cursor(query, *parameters)))
-        rows = _await(self._connection.fetch(query, *parameters))
-        return _Rows(rows, len(rows))
-
-    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> _Rows:
-        query, _ = _translate(sql)
-        rows = list(parameters)
-        if rows:
-            _await(self._connection.executemany(query, rows))
-        return _Rows([], -1)
-
-
-def _unique_column(error: asyncpg.UniqueViolationError) -> str:
-    # Constraints are named <table>_<column>_key by PostgreSQL.
-    name: str = error.constraint_name or ""
-    table: str = error.table_name or ""
-    return name.removeprefix(f"{table}_").removesuffix("_key")
-
-
-class PostgresTx(Tx):
-    """A write transaction: the shared queries, with the locks several
-    writing processes need. (Reads run on a plain ``Tx``.)
-
-    Only a transaction that holds no row lock yet waits for one; any later
-    lock is taken NOWAIT, and when another writer holds it the request fails
-    with ``LockNotAvailableError``, which the store retries in a later batch
-    (where it may come first). A transaction that waits thus holds nothing
-    another could be waiting for: writers never deadlock over customers, and
-    no batch stalls for PostgreSQL's deadlock timeout.
-    """
-
-    __slots__ = ("locking",)
-    _skip_locked = " FOR UPDATE SKIP LOCKED"
-
-    def __init__(self, connection: _PgConnection, context: dict[str, Any]) -> None:
-        super().__init__(connection, context)
-        self.locking = False
-
-    @contextlib.contextmanager
-    def savepoint(self) -> Iterator[None]:
-        # Rolling back to a savepoint gives up the locks taken since.
-        locking = self.locking
-        try:
-            with super().savepoint():
-                yield
-        except BaseException:
-            self.locking = locking
-            raise
-
-    def _row_lock(self) -> str:
-        if self.locking:
-            return " FOR UPDATE NOWAIT"
-        self.locking = True
-        return " FOR UPDATE"
-
-    def lock_customer(self, customer_id: int) -> None:
-        self.connection.execute(
-            f"SELECT 1 FROM customers WHERE id = ?{self._row_lock()}", (customer_id,)
-        )
-
-    def lock_free_customers(self, customer_ids: Iterable[int]) -> list[int]:
-        rows = self.connection.execute(
-            "SELECT id FROM customers WHERE id = ANY(?::bigint[]) ORDER BY id"
-            " FOR UPDATE SKIP LOCKED",
-            (list(customer_ids),),
-        ).fetchall()
-        self.locking = self.locking or bool(rows)
-        return [int(row[0]) for row in rows]
-
-    def try_job_lock(self, job: str) -> bool:
-        row = self.connection.execute(
-            "SELECT pg_try_advisory_xact_lock(hashtext(?))", (f"pointkeeper.{job}",)
-        ).fetchone()
-        return bool(row[0])
-
-    @contextlib.contextmanager
-    def unique_values(self) -> Iterator[None]:
-        # A failed statement spoils a PostgreSQL transaction: the savepoint
-        # keeps the rest of it.
-        try:
-            with self.savepoint():
-                yield
-        except asyncpg.UniqueViolationError as exc:
-            raise DuplicateKey(_unique_column(exc)) from None
-
-    def insert_codes(self, pool_id: int, rows: Sequence[tuple[str, int | None, int | None]]) -> int:
-        # One statement for the whole chunk, which also counts what it added.
-        values, starts, ends = zip(*rows, strict=True) if rows else ((), (), ())
-        cursor = self.connection.execute(
-            "INSERT INTO promo_codes (value, pool_id, available_from, available_till)"
-            " SELECT value, ?, available_from, available_till"
-            " FROM unnest(?::text[], ?::bigint[], ?::bigint[])"
-            " AS fresh (value, available_from, available_till)"
-            " ON CONFLICT (value) DO NOTHING",
-            (pool_id, list(values), list(starts), list(ends)),
-        )
-        return cursor.rowcount
-
-    def add_segment_members(self, segment_id: int, customer_ids: Iterable[int]) -> int:
-        cursor = self.connection.execute(
-            "INSERT INTO segment_members (segment_id, customer_id)"
-            " SELECT ?, unnest(?::bigint[]) ON CONFLICT (segment_id, customer_id) DO NOTHING",
-            (segment_id, list(customer_ids)),
-        )
-        return cursor.rowcount
-
-
 # -- the store --------------------------------------------------------------
 
 
@@ -394,23 +164,27 @@ class _PgBatches:
     statements of a batch's writes and their savepoints, one round trip each
     between two writes, all in one greenlet bridge."""
 
-    __slots__ = ("_connection", "_context", "_locking", "_replacing_dead", "tx")
+    __slots__ = ("_connection", "_locking", "_references", "_replacing_dead", "tx")
     # A batch that failed as a whole may leave its connection in any state:
     # the writer gives it back to the pool, which resets or replaces it.
     stops_after_failure = True
     tx: PostgresTx
 
     def __init__(
-        self, connection: _Connection, context: dict[str, Any], *, replacing_dead: bool = False
+        self,
+        connection: _Connection,
+        references: CurrentReferenceData,
+        *,
+        replacing_dead: bool = False,
     ) -> None:
         self._connection = connection
-        self._context = context
+        self._references = references
         # The connection stands in for one found dead, and has begun nothing yet.
         self._replacing_dead = replacing_dead
         self._locking = False
 
     async def begin(self) -> None:
-        self.tx = PostgresTx(_PgConnection(self._connection), self._context)
+        self.tx = PostgresTx(PgConnection(self._connection), self._references)
         self._locking = False
         try:
             await self._connection.execute("BEGIN; SAVEPOINT request")
@@ -427,14 +201,14 @@ class _PgBatches:
         return result
 
     def next_savepoint(self) -> None:
-        _await(self._connection.execute("RELEASE SAVEPOINT request; SAVEPOINT request"))
+        await_in_bridge(self._connection.execute("RELEASE SAVEPOINT request; SAVEPOINT request"))
         # Rolling back to the savepoint gives up the locks taken since.
         self._locking = self.tx.locking
 
     def request_failed(self, error: Exception) -> Exception | None:
         if not isinstance(error, _retryable) and self._connection.is_closed():
             raise error
-        _await(self._connection.execute("ROLLBACK TO SAVEPOINT request"))
+        await_in_bridge(self._connection.execute("ROLLBACK TO SAVEPOINT request"))
         self.tx.locking = self._locking
         if isinstance(error, _retryable):
             return None
@@ -466,14 +240,13 @@ class PostgresStore:
         self,
         database_url: str,
         *,
-        context: dict[str, Any] | None = None,
         writers: int = 2,
         connections_max: int = 8,
         write_wait_seconds_max: float = limits.write_wait_seconds_max_default,
     ) -> None:
         assert 1 <= writers < connections_max
         self._dsn = postgres_dsn(database_url)
-        self._context = context or {}
+        self._references = CurrentReferenceData()
         self._writers_max = writers
         self._connections_max = connections_max
         self._pool: asyncpg.Pool | None = None
@@ -504,10 +277,9 @@ class PostgresStore:
         self._private_connection = None
         await connection.close()
 
-    @property
-    def context(self) -> dict[str, Any]:
-        """Reference data every transaction sees (programs, built-in templates)."""
-        return self._context
+    def replace_reference_data(self, reference_data: ReferenceData) -> None:
+        """The reference data every later transaction sees."""
+        self._references.current = reference_data
 
     # -- connections -------------------------------------------------------
 
@@ -573,7 +345,7 @@ class PostgresStore:
         return self._run_private(self._write_alone(work, args, kwargs))
 
     async def _write_alone(self, work: Work, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        batches = _PgBatches(await self._private(), self._context)
+        batches = _PgBatches(await self._private(), self._references)
         try:
             return await self._group_commit.run_alone(batches, work, args, kwargs)
         except BatchNotStarted as dead:
@@ -593,7 +365,7 @@ class PostgresStore:
                 try:
                     async with _acquired(pool) as connection:
                         batches = _PgBatches(
-                            connection, self._context, replacing_dead=replacing_dead
+                            connection, self._references, replacing_dead=replacing_dead
                         )
                         await self._group_commit.run_batches(batches)
                 except BatchNotStarted:
@@ -628,7 +400,7 @@ class PostgresStore:
         for attempt in range(1, limits.postgres_read_attempts_max + 1):
             try:
                 async with _acquired(pool) as connection:
-                    return await _read(connection, self._context, work, args, kwargs)
+                    return await _read(connection, self._references, work, args, kwargs)
             except _unavailable as exc:
                 if attempt == limits.postgres_read_attempts_max:
                     raise _unavailable_error(exc) from exc
@@ -641,7 +413,7 @@ class PostgresStore:
 
     async def _read_alone(self, work: Work, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         try:
-            return await _read(await self._private(), self._context, work, args, kwargs)
+            return await _read(await self._private(), self._references, work, args, kwargs)
         except _unavailable as exc:
             raise _unavailable_error(exc) from exc
 
@@ -656,7 +428,7 @@ class PostgresStore:
                 _acquired(pool) as connection,
                 connection.transaction(isolation="repeatable_read", readonly=True),
             ):
-                tx = Tx(_PgConnection(connection, server_side=True), self._context)
+                tx = PostgresReadTx(PgConnection(connection, server_side=True), self._references)
                 async for chunk in _stream_bridged(work, tx, *args):
                     yield chunk
         except _unavailable as exc:
@@ -701,13 +473,13 @@ def _loop_is_current(loop: asyncio.AbstractEventLoop) -> bool:
 
 async def _read(
     connection: _Connection,
-    context: dict[str, Any],
+    references: CurrentReferenceData,
     work: Work,
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
 ) -> Any:
     async with connection.transaction(isolation="repeatable_read", readonly=True):
-        tx = Tx(_PgConnection(connection), context)
+        tx = PostgresReadTx(PgConnection(connection), references)
         return await _run_bridged(work, tx, *args, **kwargs)
 
 

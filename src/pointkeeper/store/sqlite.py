@@ -35,7 +35,8 @@ from pointkeeper import limits
 from pointkeeper.errors import StoreError, StoreUnavailable
 
 from .group_commit import GroupCommit
-from .tx import Tx
+from .reference_data import CurrentReferenceData, ReferenceData
+from .sqlite_tx import SqliteTx
 from .writes import Work, WriteFailures, WriteQueue
 
 __all__ = ["SqliteStore"]
@@ -148,9 +149,9 @@ class _SqliteWriter:
     # A failed batch leaves no transaction open: the next one begins afresh.
     stops_after_failure = False
 
-    def __init__(self, path: str, context: dict[str, Any], *, wal_bytes_max: int) -> None:
+    def __init__(self, path: str, references: CurrentReferenceData, *, wal_bytes_max: int) -> None:
         self.connection = _connect_writer(path, wal_bytes_max=wal_bytes_max)
-        self.tx = Tx(self.connection, context)
+        self.tx = SqliteTx(self.connection, references)
         self._committer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-commit")
         # Set when the writer cannot go on; every later write is refused with it.
         self.failure: StoreError | None = None
@@ -285,14 +286,13 @@ class SqliteStore:
         self,
         path: str,
         *,
-        context: dict[str, Any] | None = None,
         write_wait_seconds_max: float = limits.write_wait_seconds_max_default,
         wal_bytes_max: int = limits.sqlite_wal_bytes_max_default,
     ) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._path = path
-        self._context = context or {}
-        self._writer = _SqliteWriter(path, self._context, wal_bytes_max=wal_bytes_max)
+        self._references = CurrentReferenceData()
+        self._writer = _SqliteWriter(path, self._references, wal_bytes_max=wal_bytes_max)
         # Held by whoever uses the write connection: the pipeline while it
         # runs, or one synchronous caller.
         self._connection_lock = threading.Lock()
@@ -321,10 +321,9 @@ class SqliteStore:
         )
         self._checkpointer.start()
 
-    @property
-    def context(self) -> dict[str, Any]:
-        """Reference data every transaction sees (programs, built-in templates)."""
-        return self._context
+    def replace_reference_data(self, reference_data: ReferenceData) -> None:
+        """The reference data every later transaction sees."""
+        self._references.current = reference_data
 
     # -- writing ---------------------------------------------------------
 
@@ -399,7 +398,7 @@ class SqliteStore:
         tx = getattr(self._local, "tx", None)
         if tx is None:
             reader = _connect(self._path)
-            tx = Tx(reader, self._context)
+            tx = SqliteTx(reader, self._references)
             self._local.tx = tx
             with self._read_connections_lock:
                 self._read_connections.append(reader)
@@ -430,7 +429,7 @@ class SqliteStore:
             connection = _connect(self._path)
             try:
                 connection.execute("BEGIN")
-                for chunk in work(Tx(connection, self._context), *args):
+                for chunk in work(SqliteTx(connection, self._references), *args):
                     if stop.is_set():
                         return
                     hand_over(chunk)

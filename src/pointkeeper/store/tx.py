@@ -1,51 +1,46 @@
-"""Every SQL statement of the ledger, written once for SQLite and PostgreSQL.
+"""The storage port: what a service may ask of the transaction it runs in.
 
 A ``Tx`` is handed to a service function by the store, inside a transaction
-(a savepoint, for writes). Methods return domain objects or plain values;
-nothing here decides a rule. The SQL is the dialect both databases share;
-the few places where PostgreSQL must do more (row locks, which SQLite's
-single writer makes needless) are the hooks ``PostgresTx`` overrides.
+(a savepoint, for writes). It is composed of one protocol per area, so that
+a use case can say which areas it needs (``services.ledger`` needs only
+``References``, ``Ledger`` and ``Holds``) and a test can hand it an
+in-memory fake of those. Methods answer domain objects or plain values;
+nothing here decides a rule, and nothing here knows SQL: the statements,
+written once for SQLite and PostgreSQL, are in ``store.sql``, and what each
+database does differently (locks, unique-key errors) is in
+``store.sqlite_tx`` and ``store.postgres_tx``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from pointkeeper.domain.customers import ID_KINDS, Customer, Program
-from pointkeeper.domain.ledger import Draw, Hold, HoldStatus, Lot
+from pointkeeper.domain.customers import Customer, Program
+from pointkeeper.domain.ledger import Draw, Hold, Lot
+from pointkeeper.domain.promo import Code, Pool
 from pointkeeper.domain.time import Instant
 
-from .action_queries import ActionQueries
-from .connection import Connection
-from .in_lists import in_lists
-from .operation_queries import OperationQueries
-from .promo_queries import PromoQueries
-from .segment_queries import SegmentQueries
-
-__all__ = ["ChangeRow", "DuplicateKey", "LockBusy", "Tx"]
-
-_customer_columns = (
-    "id, customer_number, website_id, email, mobile_phone, first_name, last_name,"
-    " program_id, status"
-)
-_lot_columns = "id, amount, remaining, available_from, expires_at"
-_hold_columns = (
-    "id, customer_id, auth_code, sale_id, points, location, status, created_at, expires_at"
-)
-_customer_fields = (
-    "customer_number",
-    "website_id",
-    "email",
-    "mobile_phone",
-    "first_name",
-    "last_name",
-    "program_id",
-    "status",
-)
+__all__ = [
+    "ActionChangeRow",
+    "AsyncOperation",
+    "ChangeRow",
+    "Customers",
+    "DuplicateKey",
+    "Histories",
+    "Holds",
+    "Ledger",
+    "LockBusy",
+    "Operations",
+    "PromoCodes",
+    "References",
+    "SegmentRow",
+    "Segments",
+    "Transaction",
+    "Tx",
+]
 
 
 class DuplicateKey(Exception):
@@ -59,6 +54,9 @@ class DuplicateKey(Exception):
 class LockBusy(Exception):
     """Another writer holds a row this transaction may not wait for; the
     unit of work that met it is rolled back and tried again later."""
+
+
+# -- rows that are no domain object ------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,192 +75,98 @@ class ChangeRow:
     location: str | None
 
 
-def _unique_column(error: sqlite3.IntegrityError) -> str:
-    # SQLite names the column: "UNIQUE constraint failed: customers.email".
-    text = str(error)
-    if "UNIQUE constraint failed:" not in text:
-        raise error
-    return text.rsplit(".", 1)[-1]
+@dataclass(frozen=True, slots=True)
+class ActionChangeRow:
+    """One balance change with what its customer action says."""
+
+    action_id: int
+    date_time_utc: Instant
+    transaction_id: str | None
+    template_id: int
+    point_of_contact_id: int | None
+    customer_id: int
+    website_id: str | None
+    change_amount: int
+    expires_at: Instant | None
+    kind: str
 
 
-class Tx(ActionQueries, SegmentQueries, OperationQueries, PromoQueries):
-    """The ledger's queries here; histories', segments', operations' and
-    promo codes' in their mixins. As it stands, the SQLite transaction."""
+@dataclass(frozen=True, slots=True)
+class SegmentRow:
+    id: int
+    external_id: str
+    name: str
 
-    __slots__ = ("_context", "connection")
 
-    # Appended to a SELECT that takes rows for this transaction, passing
-    # over those another writer holds (PostgreSQL's write transactions; in
-    # SQLite the one writer already excludes every other).
-    _skip_locked = ""
+@dataclass(frozen=True, slots=True)
+class AsyncOperation:
+    id: int
+    endpoint_id: str
+    operation: str
+    transaction_id: str | None
+    fingerprint: str
+    request_format: str
+    body: bytes
+    status: str
+    attempts: int
+    result: bytes | None
+    error: str | None
+    created_at: Instant
+    finished_at: Instant | None
 
-    def __init__(self, connection: Connection, context: dict[str, Any]) -> None:
-        self.connection = connection
-        self._context = context
 
-    def _row_lock(self) -> str:
-        """The clause for a SELECT of rows to change: locks them until
-        commit where other writers could change them meanwhile."""
-        return ""
+# -- the areas ---------------------------------------------------------------
 
-    def lock_customer(self, customer_id: int) -> None:
-        """Keeps every other writer off the customer's ledger until commit."""
 
-    def lock_free_customers(self, customer_ids: Iterable[int]) -> list[int]:
-        """Locks those of the customers no other writer holds now; answers
-        them in id order."""
-        return sorted(customer_ids)
+class Transaction(Protocol):
+    """What belongs to the transaction itself rather than to an area."""
+
+    def savepoint(self) -> AbstractContextManager[None]:
+        """A nested unit of work: rolled back alone when it raises."""
+        ...
+
+    def unique_values(self) -> AbstractContextManager[None]:
+        """Turns a unique column's violation into ``DuplicateKey``, leaving
+        the transaction usable."""
+        ...
 
     def try_job_lock(self, job: str) -> bool:
         """True when no other process runs ``job`` in a transaction now; the
         lock lasts until this transaction ends."""
-        return True
-
-    @contextlib.contextmanager
-    def unique_values(self) -> Iterator[None]:
-        """Turns a unique column's violation into ``DuplicateKey``, leaving
-        the transaction usable."""
-        try:
-            yield
-        except sqlite3.IntegrityError as exc:
-            raise DuplicateKey(_unique_column(exc)) from None
-
-    @contextlib.contextmanager
-    def savepoint(self) -> Iterator[None]:
-        """A nested unit of work: rolled back alone when it raises."""
-        self.connection.execute("SAVEPOINT nested")
-        try:
-            yield
-        except BaseException:
-            self.connection.execute("ROLLBACK TO nested")
-            self.connection.execute("RELEASE nested")
-            raise
-        self.connection.execute("RELEASE nested")
+        ...
 
     def ping(self) -> None:
         """A statement that needs nothing but a working database."""
-        self._one("SELECT 1")
+        ...
 
-    def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        return self.connection.execute(sql, params).fetchone()
 
-    # -- reference data --------------------------------------------------
-
-    def program(self, program_id: int) -> Program:
-        programs: dict[int, Program] = self._context["programs"]
-        return programs[program_id]
-
-    def program_id(self, name: str) -> int | None:
-        row = self._one("SELECT id FROM programs WHERE name = ?", (name,))
-        return None if row is None else int(row[0])
-
-    def load_programs(self) -> dict[int, Program]:
-        rows = self.connection.execute(
-            "SELECT id, name, earning_description, redemption_description, balance_type,"
-            " credit_lifetime_days, order_bonus_pending_days FROM programs"
-        )
-        return {row[0]: Program(*row) for row in rows}
-
-    def upsert_program(self, values: dict[str, Any]) -> None:
-        columns = ", ".join(values)
-        updates = ", ".join(f"{name} = excluded.{name}" for name in values if name != "name")
-        self.connection.execute(
-            f"INSERT INTO programs ({columns}) VALUES ({', '.join('?' * len(values))})"
-            f" ON CONFLICT (name) DO UPDATE SET {updates}",
-            tuple(values.values()),
-        )
-
-    def points_per_currency_unit(self, program_id: int) -> int:
-        return int(
-            self._one("SELECT points_per_currency_unit FROM programs WHERE id = ?", (program_id,))[
-                0
-            ]
-        )
-
-    def template_id(self, system_name: str) -> int | None:
-        builtins: dict[str, int] = self._context.get("templates", {})
-        if system_name in builtins:
-            return builtins[system_name]
-        row = self._one("SELECT id FROM action_templates WHERE system_name = ?", (system_name,))
-        return None if row is None else int(row[0])
-
-    def upsert_template(self, system_name: str, name: str) -> int:
-        row = self._one(
-            "INSERT INTO action_templates (system_name, name) VALUES (?, ?)"
-            " ON CONFLICT (system_name) DO UPDATE SET name = excluded.name RETURNING id",
-            (system_name, name),
-        )
-        return int(row[0])
-
-    def ensure_template(self, system_name: str, name: str) -> int:
-        """The template's id, creating it with ``name`` when missing."""
-        self.connection.execute(
-            "INSERT INTO action_templates (system_name, name) VALUES (?, ?)"
-            " ON CONFLICT (system_name) DO NOTHING",
-            (system_name, name),
-        )
-        template_id = self.template_id(system_name)
-        assert template_id is not None
-        return template_id
-
-    def template(self, system_name: str) -> tuple[str, str] | None:
-        row = self._one(
-            "SELECT system_name, name FROM action_templates WHERE system_name = ?", (system_name,)
-        )
-        return None if row is None else (row[0], row[1])
-
-    def point_of_contact_id(self, external_id: str) -> int | None:
-        row = self._one("SELECT id FROM points_of_contact WHERE external_id = ?", (external_id,))
-        return None if row is None else int(row[0])
-
-    def upsert_point_of_contact(self, external_id: str, name: str) -> int:
-        row = self._one(
-            "INSERT INTO points_of_contact (external_id, name) VALUES (?, ?)"
-            " ON CONFLICT (external_id) DO UPDATE SET name = excluded.name RETURNING id",
-            (external_id, name),
-        )
-        return int(row[0])
-
-    def point_of_contact(self, external_id: str) -> tuple[str, str] | None:
-        row = self._one(
-            "SELECT external_id, name FROM points_of_contact WHERE external_id = ?", (external_id,)
-        )
-        return None if row is None else (row[0], row[1])
-
-    # -- customers -------------------------------------------------------
-
+class Customers(Protocol):
     def customer_by(self, kind: str, value: object) -> Customer | None:
-        column = "id" if kind == "customer_id" else kind
-        assert kind in ID_KINDS
-        row = self._one(
-            f"SELECT {_customer_columns} FROM customers WHERE {column} = ?{self._row_lock()}",
-            (value,),
-        )
-        return None if row is None else Customer(*row)
+        """The customer whose ``kind`` (one of ``ID_KINDS``) is ``value``;
+        in a write, locked until commit."""
+        ...
 
-    def insert_customer(self, fields: dict[str, Any], *, at: Instant) -> int:
-        assert set(fields) <= set(_customer_fields)
-        names = [*fields, "created_at"]
-        with self.unique_values():
-            row = self._one(
-                f"INSERT INTO customers ({', '.join(names)})"
-                f" VALUES ({', '.join('?' * len(names))}) RETURNING id",
-                (*fields.values(), at),
-            )
-        return int(row[0])
+    def insert_customer(self, fields: dict[str, Any], *, at: Instant) -> int: ...
 
-    def update_customer(self, customer_id: int, fields: dict[str, Any]) -> None:
-        assert set(fields) <= set(_customer_fields)
-        if not fields:
-            return
-        assignments = ", ".join(f"{name} = ?" for name in fields)
-        with self.unique_values():
-            self.connection.execute(
-                f"UPDATE customers SET {assignments} WHERE id = ?",
-                (*fields.values(), customer_id),
-            )
+    def update_customer(self, customer_id: int, fields: dict[str, Any]) -> None: ...
 
-    # -- actions and balance changes -------------------------------------
+    def customer_ids_by_number(self, customer_numbers: Sequence[str]) -> dict[str, int]:
+        """The customer id of each of ``customer_numbers`` that names a
+        customer; unknown numbers are left out."""
+        ...
+
+
+class Ledger(Protocol):
+    """Customer actions, balance changes, lots and what draws on them."""
+
+    def lock_customer(self, customer_id: int) -> None:
+        """Keeps every other writer off the customer's ledger until commit."""
+        ...
+
+    def lock_free_customers(self, customer_ids: Iterable[int]) -> list[int]:
+        """Locks those of the customers no other writer holds now; answers
+        them in id order."""
+        ...
 
     def insert_action(
         self,
@@ -277,31 +181,9 @@ class Tx(ActionQueries, SegmentQueries, OperationQueries, PromoQueries):
         recorded_at: Instant,
     ) -> int | None:
         """Records an action; None when ``idempotency_key`` is already taken."""
-        row = self._one(
-            "INSERT INTO customer_actions (idempotency_key, request_fingerprint, transaction_id,"
-            " template_id, date_time_utc, point_of_contact_id, customer_id, recorded_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
-            (
-                idempotency_key,
-                fingerprint,
-                transaction_id,
-                template_id,
-                at,
-                point_of_contact_id,
-                customer_id,
-                recorded_at,
-            ),
-        )
-        return None if row is None else int(row[0])
+        ...
 
-    def action_fingerprint(self, idempotency_key: str) -> str | None:
-        row = self._one(
-            "SELECT request_fingerprint FROM customer_actions WHERE idempotency_key = ?",
-            (idempotency_key,),
-        )
-        assert row is not None
-        return row[0]  # type: ignore[no-any-return]
+    def action_fingerprint(self, idempotency_key: str) -> str | None: ...
 
     def insert_change(
         self,
@@ -317,48 +199,15 @@ class Tx(ActionQueries, SegmentQueries, OperationQueries, PromoQueries):
         comment: str | None = None,
         document: str | None = None,
         location: str | None = None,
-    ) -> int:
-        row = self._one(
-            "INSERT INTO balance_changes (action_id, customer_id, change_amount, kind,"
-            " date_time_utc, expires_at, available_from, comment, document, location,"
-            " recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            (
-                action_id,
-                customer_id,
-                amount,
-                kind,
-                at,
-                expires_at,
-                available_from,
-                comment,
-                document,
-                location,
-                recorded_at,
-            ),
-        )
-        return int(row[0])
+    ) -> int: ...
 
     def change(self, change_id: int) -> tuple[int, int, str, str | None] | None:
         """(customer id, amount, kind, document) of one balance change."""
-        row = self._one(
-            "SELECT customer_id, change_amount, kind, document FROM balance_changes WHERE id = ?",
-            (change_id,),
-        )
-        return None if row is None else (row[0], row[1], row[2], row[3])
+        ...
 
-    def refund_of(self, debit_change_id: int) -> int | None:
-        row = self._one(
-            "SELECT refund_change_id FROM refunds WHERE debit_change_id = ?", (debit_change_id,)
-        )
-        return None if row is None else int(row[0])
+    def refund_of(self, debit_change_id: int) -> int | None: ...
 
-    def record_refund(self, debit_change_id: int, refund_change_id: int) -> None:
-        self.connection.execute(
-            "INSERT INTO refunds (debit_change_id, refund_change_id) VALUES (?, ?)",
-            (debit_change_id, refund_change_id),
-        )
-
-    # -- lots ------------------------------------------------------------
+    def record_refund(self, debit_change_id: int, *, refund_change_id: int) -> None: ...
 
     def insert_lot(
         self,
@@ -369,87 +218,54 @@ class Tx(ActionQueries, SegmentQueries, OperationQueries, PromoQueries):
         available_from: Instant,
         expires_at: Instant | None,
         activated: bool,
-    ) -> None:
-        self.connection.execute(
-            "INSERT INTO lots (id, customer_id, amount, remaining, available_from, expires_at,"
-            " activated) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (lot_id, customer_id, amount, amount, available_from, expires_at, activated),
-        )
+    ) -> None: ...
 
-    def drawable_lots(self, customer_id: int, at: Instant) -> Iterator[Lot]:
+    def drawable_lots(self, customer_id: int, *, at: Instant) -> Iterator[Lot]:
         """Lots with points to draw at ``at``, in the domain's draw order:
-        expiring ones by expiry then id, then never-expiring ones by id.
-        Consumed lazily, so SQLite reads only as far as the points needed;
-        PostgreSQL's ``_Rows`` fetch each query's rows at once (a known cost
-        for customers with many lots, see docs/decisions.md)."""
-        expiring = self.connection.execute(
-            f"SELECT {_lot_columns} FROM lots WHERE customer_id = ? AND remaining > 0"
-            " AND expires_at > ? AND available_from <= ? ORDER BY expires_at, id",
-            (customer_id, at, at),
-        )
-        yield from (Lot(*row) for row in expiring)
-        lasting = self.connection.execute(
-            f"SELECT {_lot_columns} FROM lots WHERE customer_id = ? AND remaining > 0"
-            " AND expires_at IS NULL AND available_from <= ? ORDER BY id",
-            (customer_id, at),
-        )
-        yield from (Lot(*row) for row in lasting)
+        expiring ones by expiry then id, then never-expiring ones by id."""
+        ...
 
-    def lots_by_id(self, lot_ids: Iterable[int]) -> dict[int, Lot]:
-        lots: dict[int, Lot] = {}
-        for marks, ids in in_lists(sorted(set(lot_ids))):
-            rows = self.connection.execute(
-                f"SELECT {_lot_columns} FROM lots WHERE id IN ({marks})", ids
-            )
-            lots.update((row[0], Lot(*row)) for row in rows)
-        return lots
+    def lots_by_id(self, lot_ids: Iterable[int]) -> dict[int, Lot]: ...
 
-    def expired_lots(self, customer_id: int, at: Instant, *, limit: int) -> list[Lot]:
+    def expired_lots(self, customer_id: int, *, at: Instant, limit: int) -> list[Lot]:
         """The first ``limit`` lots past expiry at ``at`` with points left."""
-        rows = self.connection.execute(
-            f"SELECT {_lot_columns} FROM lots WHERE customer_id = ? AND remaining > 0"
-            " AND expires_at <= ? ORDER BY expires_at, id LIMIT ?",
-            (customer_id, at, limit),
-        )
-        return [Lot(*row) for row in rows]
+        ...
 
     def draw(self, change_id: int, draws: Iterable[Draw]) -> None:
         """Records ``draws`` against a balance change and moves each lot's
         ``remaining`` by the points (a negative draw puts points back)."""
-        rows = [(change_id, d.lot_id, d.points) for d in draws]
-        self.connection.executemany(
-            "INSERT INTO lot_draws (balance_change_id, lot_id, points) VALUES (?, ?, ?)", rows
-        )
-        self.connection.executemany(
-            "UPDATE lots SET remaining = remaining - ? WHERE id = ?",
-            [(points, lot_id) for _, lot_id, points in rows],
-        )
+        ...
 
     def draws_of(self, change_id: int) -> list[Draw]:
         """A debit's draws: at most one per lot of its customer."""
-        rows = self.connection.execute(
-            "SELECT lot_id, points FROM lot_draws WHERE balance_change_id = ? ORDER BY id",
-            (change_id,),
-        )
-        return [Draw(*row) for row in rows]
+        ...
 
-    def activate_lots(self, at: Instant, limit: int) -> int:
-        cursor = self.connection.execute(
-            "UPDATE lots SET activated = TRUE WHERE id IN (SELECT id FROM lots"
-            f" WHERE NOT activated AND available_from <= ? LIMIT ?{self._skip_locked})",
-            (at, limit),
-        )
-        return cursor.rowcount
+    def activate_lots(self, at: Instant, *, limit: int) -> int: ...
 
-    def customers_with_expired_lots(self, at: Instant, limit: int) -> list[int]:
-        rows = self.connection.execute(
-            "SELECT DISTINCT customer_id FROM (SELECT customer_id FROM lots"
-            " WHERE remaining > 0 AND expires_at <= ? ORDER BY expires_at LIMIT ?) AS due",
-            (at, limit),
-        )
-        return [row[0] for row in rows]
+    def customers_with_expired_lots(self, at: Instant, *, limit: int) -> list[int]: ...
 
-    # -- holds -----------------------------------------------------------
+    def lot_sums(self, customer_id: int, *, at: Instant) -> tuple[int, int]:
+        """(points in available lots, points in pending lots), on a settled ledger."""
+        ...
+
+    def is_settled(self, customer_id: int, *, at: Instant) -> bool:
+        """True when no lot of the customer is past expiry with points left and
+        no open hold is past its time."""
+        ...
+
+    def all_changes(self, customer_id: int) -> list[tuple[int, Instant | None]]:
+        """(amount, available from) of every change: for invariant checks
+        in tests, which is why it is not bounded."""
+        ...
+
+    def lot_audit(self, customer_id: int) -> list[tuple[int, int, int, int, int]]:
+        """(lot id, amount, remaining, drawn, held) per lot: for invariant
+        checks in tests, which is why it is not bounded."""
+        ...
+
+
+class Holds(Protocol):
+    """Points reserved for a sale until it is confirmed, cancelled or timed out."""
 
     def insert_hold(
         self,
@@ -461,166 +277,276 @@ class Tx(ActionQueries, SegmentQueries, OperationQueries, PromoQueries):
         location: str | None,
         created_at: Instant,
         expires_at: Instant,
-    ) -> int:
-        row = self._one(
-            "INSERT INTO holds (auth_code, customer_id, sale_id, points, location, status,"
-            " created_at, expires_at) VALUES (?, ?, ?, ?, ?, 'open', ?, ?) RETURNING id",
-            (auth_code, customer_id, sale_id, points, location, created_at, expires_at),
-        )
-        return int(row[0])
+    ) -> int: ...
 
     def reserve(self, hold_id: int, draws: Iterable[Draw]) -> None:
-        rows = [(hold_id, d.lot_id, d.points) for d in draws]
-        self.connection.executemany(
-            "INSERT INTO hold_draws (hold_id, lot_id, points) VALUES (?, ?, ?)", rows
-        )
-        self.connection.executemany(
-            "UPDATE lots SET remaining = remaining - ? WHERE id = ?",
-            [(points, lot_id) for _, lot_id, points in rows],
-        )
+        """Takes the drawn points out of their lots for the hold."""
+        ...
 
-    def _holds(self, where: str, params: Sequence[Any]) -> list[Hold]:
-        """The holds ``where`` selects, each with its draws in lot order."""
-        rows = self.connection.execute(
-            f"SELECT {_hold_columns} FROM holds WHERE {where}",
-            params,
-        ).fetchall()
-        holds = {row[0]: Hold(*row) for row in rows}
-        # The draws of many holds in one statement per chunk, not one per hold.
-        for marks, ids in in_lists(holds):
-            draws = self.connection.execute(
-                f"SELECT hold_id, lot_id, points FROM hold_draws WHERE hold_id IN ({marks})"
-                " ORDER BY hold_id, lot_id",
-                ids,
-            )
-            for hold_id, lot_id, points in draws:
-                holds[hold_id].draws.append(Draw(lot_id, points))
-        return list(holds.values())
+    def hold_by_code(self, auth_code: str) -> Hold | None: ...
 
-    def hold_by_code(self, auth_code: str) -> Hold | None:
-        holds = self._holds("auth_code = ?", (auth_code,))
-        return holds[0] if holds else None
-
-    def live_hold_for_sale(self, customer_id: int, sale_id: str) -> Hold | None:
-        holds = self._holds(
-            "customer_id = ? AND sale_id = ? AND status IN ('open', 'confirmed')"
-            " ORDER BY id DESC LIMIT 1",
-            (customer_id, sale_id),
-        )
-        return holds[0] if holds else None
+    def live_hold_for_sale(self, customer_id: int, sale_id: str) -> Hold | None: ...
 
     def open_holds(self, customer_id: int, *, limit: int) -> list[Hold]:
         """The customer's first ``limit`` open holds, oldest first."""
-        return self._holds(
-            "customer_id = ? AND status = 'open' ORDER BY id LIMIT ?", (customer_id, limit)
-        )
+        ...
 
-    def due_holds(self, customer_id: int, at: Instant, limit: int) -> list[Hold]:
-        return self._holds(
-            "customer_id = ? AND status = 'open' AND expires_at <= ? ORDER BY expires_at LIMIT ?",
-            (customer_id, at, limit),
-        )
+    def due_holds(self, customer_id: int, *, at: Instant, limit: int) -> list[Hold]: ...
 
-    def customers_with_due_holds(self, at: Instant, limit: int) -> list[int]:
-        rows = self.connection.execute(
-            "SELECT DISTINCT customer_id FROM (SELECT customer_id FROM holds"
-            " WHERE status = 'open' AND expires_at <= ? ORDER BY expires_at LIMIT ?) AS due",
-            (at, limit),
-        )
-        return [row[0] for row in rows]
+    def customers_with_due_holds(self, at: Instant, *, limit: int) -> list[int]: ...
 
     def resolve_hold(
         self, hold: Hold, status: str, *, at: Instant, payment_change_id: int | None = None
     ) -> None:
         """Moves an open hold to ``status``; a released hold gives its points
         back to its lots, a confirmed one turns its draws into the payment's."""
-        assert hold.status == HoldStatus.OPEN
-        cursor = self.connection.execute(
-            "UPDATE holds SET status = ?, resolved_at = ?, payment_change_id = ?"
-            " WHERE id = ? AND status = 'open'",
-            (status, at, payment_change_id, hold.id),
-        )
-        assert cursor.rowcount == 1, "a hold resolves exactly once"
-        if payment_change_id is not None:
-            self.connection.executemany(
-                "INSERT INTO lot_draws (balance_change_id, lot_id, points) VALUES (?, ?, ?)",
-                [(payment_change_id, d.lot_id, d.points) for d in hold.draws],
-            )
-        else:
-            self.connection.executemany(
-                "UPDATE lots SET remaining = remaining + ? WHERE id = ?",
-                [(d.points, d.lot_id) for d in hold.draws],
-            )
+        ...
 
-    # -- figures and histories -------------------------------------------
+    def open_hold_points(self, customer_id: int) -> int: ...
 
-    def lot_sums(self, customer_id: int, at: Instant) -> tuple[int, int]:
-        """(points in available lots, points in pending lots), on a settled ledger."""
-        row = self._one(
-            "SELECT COALESCE(SUM(CASE WHEN available_from <= ? THEN remaining END), 0),"
-            " COALESCE(SUM(CASE WHEN available_from > ? THEN remaining END), 0)"
-            " FROM lots WHERE customer_id = ? AND remaining > 0",
-            (at, at, customer_id),
-        )
-        return int(row[0]), int(row[1])
 
-    def open_hold_points(self, customer_id: int) -> int:
-        row = self._one(
-            "SELECT COALESCE(SUM(points), 0) FROM holds WHERE customer_id = ? AND status = 'open'",
-            (customer_id,),
-        )
-        return int(row[0])
+class References(Protocol):
+    """Programs, action templates and points of contact."""
 
-    def is_settled(self, customer_id: int, at: Instant) -> bool:
-        """True when no lot of the customer is past expiry with points left and
-        no open hold is past its time."""
-        row = self._one(
-            "SELECT EXISTS (SELECT 1 FROM lots WHERE customer_id = ? AND remaining > 0"
-            " AND expires_at <= ?) OR EXISTS (SELECT 1 FROM holds WHERE customer_id = ?"
-            " AND status = 'open' AND expires_at <= ?)",
-            (customer_id, at, customer_id, at),
-        )
-        return not row[0]
+    def program(self, program_id: int) -> Program:
+        """One of the programs read when the store opened."""
+        ...
 
-    def summary_before(self, customer_id: int, start: Instant) -> tuple[int, Instant] | None:
+    def program_id(self, name: str) -> int | None: ...
+
+    def load_programs(self) -> dict[int, Program]: ...
+
+    def upsert_program(self, values: dict[str, Any]) -> None: ...
+
+    def points_per_currency_unit(self, program_id: int) -> int: ...
+
+    def template_id(self, system_name: str) -> int | None: ...
+
+    def upsert_template(self, system_name: str, *, name: str) -> int: ...
+
+    def ensure_template(self, system_name: str, *, name: str) -> int:
+        """The template's id, creating it with ``name`` when missing."""
+        ...
+
+    def template(self, system_name: str) -> tuple[str, str] | None: ...
+
+    def templates_by_id(self, template_ids: Iterable[int]) -> dict[int, tuple[str, str]]:
+        """(system name, name) of each of the templates."""
+        ...
+
+    def point_of_contact_id(self, external_id: str) -> int | None: ...
+
+    def upsert_point_of_contact(self, external_id: str, *, name: str) -> int: ...
+
+    def point_of_contact(self, external_id: str) -> tuple[str, str] | None: ...
+
+    def point_of_contact_by_id(self, point_of_contact_id: int) -> tuple[str, str]: ...
+
+    def points_of_contact_by_id(self, point_of_contact_ids: Iterable[int]) -> dict[int, str]:
+        """The external id of each of the points of contact."""
+        ...
+
+
+class Histories(Protocol):
+    """A customer's balance changes read back: statements, pages, exports."""
+
+    def summary_before(self, customer_id: int, *, start: Instant) -> tuple[int, Instant] | None:
         """(net points, earliest date) of every change dated before ``start``."""
-        row = self._one(
-            "SELECT SUM(change_amount), MIN(date_time_utc), COUNT(*) FROM balance_changes"
-            " WHERE customer_id = ? AND date_time_utc < ?",
-            (customer_id, start),
-        )
-        return None if row[2] == 0 else (int(row[0]), int(row[1]))
+        ...
 
     def changes_between(
-        self, customer_id: int, start: Instant, end: Instant, limit: int
-    ) -> list[ChangeRow]:
-        rows = self.connection.execute(
-            "SELECT id, action_id, date_time_utc, change_amount, kind, expires_at,"
-            " available_from, comment, document, location FROM balance_changes"
-            " WHERE customer_id = ? AND date_time_utc >= ? AND date_time_utc <= ?"
-            " ORDER BY date_time_utc, id LIMIT ?",
-            (customer_id, start, end, limit),
-        )
-        return [ChangeRow(*row) for row in rows]
+        self, customer_id: int, *, start: Instant, end: Instant, limit: int
+    ) -> list[ChangeRow]: ...
 
-    def all_changes(self, customer_id: int) -> list[tuple[int, int]]:
-        """(amount, available from) of every change: for invariant checks
-        in tests, which is why it is not bounded."""
-        rows = self.connection.execute(
-            "SELECT change_amount, available_from FROM balance_changes WHERE customer_id = ?",
-            (customer_id,),
-        )
-        return [(row[0], row[1]) for row in rows]
+    def export_rows(
+        self, *, since: Instant, till: Instant, segment_id: int | None
+    ) -> Iterator[list[tuple[Any, ...]]]:
+        """Every balance change dated in [since, till), as lists of plain
+        tuples in ``ActionChangeRow`` order."""
+        ...
 
-    def lot_audit(self, customer_id: int) -> list[tuple[int, int, int, int, int]]:
-        """(lot id, amount, remaining, drawn, held) per lot: for invariant
-        checks in tests, which is why it is not bounded."""
-        rows = self.connection.execute(
-            "SELECT l.id, l.amount, l.remaining,"
-            " (SELECT COALESCE(SUM(points), 0) FROM lot_draws WHERE lot_id = l.id),"
-            " (SELECT COALESCE(SUM(d.points), 0) FROM hold_draws d JOIN holds h"
-            "   ON h.id = d.hold_id WHERE d.lot_id = l.id AND h.status = 'open')"
-            " FROM lots l WHERE l.customer_id = ?",
-            (customer_id,),
-        )
-        return [tuple(row) for row in rows]
+    def customer_action_count(self, customer_id: int, *, since: Instant, till: Instant) -> int: ...
+
+    def customer_action_page(
+        self,
+        customer_id: int,
+        *,
+        since: Instant,
+        till: Instant,
+        offset: int,
+        limit: int,
+    ) -> list[ActionChangeRow]:
+        """The changes of one page of a customer's actions, oldest first."""
+        ...
+
+
+class PromoCodes(Protocol):
+    """Pools of promo codes, and the codes issued from them and redeemed."""
+
+    def insert_pool(self, external_id: str, values: dict[str, Any]) -> None: ...
+
+    def update_pool(self, external_id: str, values: dict[str, Any]) -> None: ...
+
+    def pool(self, external_id: str) -> Pool | None: ...
+
+    def pool_by_id(self, pool_id: int) -> Pool: ...
+
+    def pool_counts(self, pool_id: int) -> tuple[int, int, int, int]:
+        """(available, issued, used, blocked) codes of a pool; a multi-use code
+        counts once per customer it was issued to."""
+        ...
+
+    def code(self, value: str) -> Code | None: ...
+
+    def existing_values(self, values: Sequence[str]) -> set[str]: ...
+
+    def insert_codes(
+        self, pool_id: int, rows: Sequence[tuple[str, Instant | None, Instant | None]]
+    ) -> int:
+        """Adds codes not yet known (callers check first); answers how many."""
+        ...
+
+    def first_free_code(self, pool_id: int, *, at: Instant, shared: bool) -> Code | None:
+        """The oldest code of the pool nobody has, unblocked and not past its
+        own end; a single-use one is taken for this transaction."""
+        ...
+
+    def issue_code(
+        self,
+        code_id: int,
+        *,
+        customer_id: int,
+        point_of_contact_id: int | None,
+        at: Instant,
+        available_from: Instant | None,
+        available_till: Instant | None,
+    ) -> bool:
+        """Gives a single-use code to a customer; False when it has gone meanwhile."""
+        ...
+
+    def multi_issue(self, code_id: int, *, customer_id: int) -> tuple[Any, ...] | None:
+        """(point of contact id, issued at, used point of contact id, used at)."""
+        ...
+
+    def issue_multi_use_code(
+        self, code_id: int, *, customer_id: int, point_of_contact_id: int | None, at: Instant
+    ) -> None: ...
+
+    def set_code_used(
+        self,
+        code_id: int,
+        *,
+        customer_id: int,
+        multi_use: bool,
+        point_of_contact_id: int | None,
+        at: Instant | None,
+    ) -> None:
+        """Marks a redemption (``at``) or its cancellation (``at`` None)."""
+        ...
+
+    def block_code(self, value: str, at: Instant) -> bool: ...
+
+
+class Operations(Protocol):
+    """Maestra operations: results kept under a transactionId, and the queue
+    of asynchronous calls."""
+
+    def operation_result(
+        self, endpoint_id: str, *, transaction_id: str
+    ) -> tuple[str, bytes] | None:
+        """(fingerprint, result) kept for this transactionId, if any."""
+        ...
+
+    def claim_operation(
+        self, endpoint_id: str, *, transaction_id: str, fingerprint: str, at: Instant
+    ) -> bool:
+        """Takes the transactionId for this transaction; False when it was
+        taken already."""
+        ...
+
+    def record_operation_result(
+        self, endpoint_id: str, *, transaction_id: str, result: bytes
+    ) -> None: ...
+
+    def enqueue_async(
+        self,
+        *,
+        endpoint_id: str,
+        operation: str,
+        transaction_id: str | None,
+        fingerprint: str,
+        request_format: str,
+        body: bytes,
+        at: Instant,
+    ) -> int | None:
+        """Queues a call; None when its transactionId is already queued."""
+        ...
+
+    def async_operation_by_transaction(
+        self, endpoint_id: str, *, transaction_id: str
+    ) -> AsyncOperation | None: ...
+
+    def async_operations_by_transaction(
+        self, transaction_id: str, limit: int
+    ) -> list[AsyncOperation]: ...
+
+    def due_async_operations(self, at: Instant, *, limit: int) -> list[AsyncOperation]:
+        """Due calls, taken for this transaction: another worker passes over them."""
+        ...
+
+    def finish_async_operation(
+        self,
+        operation_id: int,
+        *,
+        status: str,
+        result: bytes | None,
+        error: str | None,
+        at: Instant,
+    ) -> None: ...
+
+    def retry_async_operation(
+        self, operation_id: int, *, error: str, next_attempt_at: Instant
+    ) -> None: ...
+
+
+class Segments(Protocol):
+    def upsert_segment(self, external_id: str, *, name: str) -> int: ...
+
+    def segment(self, external_id: str) -> SegmentRow | None: ...
+
+    def segment_id(self, external_id: str) -> int | None: ...
+
+    def add_segment_members(self, segment_id: int, customer_ids: Iterable[int]) -> int:
+        """Adds the customers to the segment; answers how many were not
+        members before (an existing member is left as it is)."""
+        ...
+
+    def remove_segment_member(self, segment_id: int, *, customer_id: int) -> bool:
+        """Answers whether the customer was a member."""
+        ...
+
+    def is_segment_member(self, segment_id: int, *, customer_id: int) -> bool: ...
+
+    def segment_member_count(self, segment_id: int) -> int: ...
+
+    def segment_member_ids(
+        self, segment_id: int, *, limit: int, after_customer_id: int = 0
+    ) -> list[int]:
+        """One page of member customer ids in ascending order: the first
+        ``limit`` above ``after_customer_id``."""
+        ...
+
+
+class Tx(
+    Transaction,
+    Customers,
+    Ledger,
+    Holds,
+    References,
+    Histories,
+    PromoCodes,
+    Operations,
+    Segments,
+    Protocol,
+):
+    """Every area: what a unit of work run by the store is handed."""

@@ -10,7 +10,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from pointkeeper import limits
-from pointkeeper.store import action_queries
+from pointkeeper.store.sql import histories
 from tests.conftest import FakeClock, admin_headers
 
 from .conftest import (
@@ -377,7 +377,7 @@ def test_golden_answers_stand_with_one_value_per_in_list(
     names again as rows name them: the answers stay the golden ones."""
     monkeypatch.setattr(limits, "in_list_values_max", 1)
     monkeypatch.setattr(limits, "export_names_cached_max", 1)
-    monkeypatch.setattr(action_queries, "_export_rows_per_fetch", 1)
+    monkeypatch.setattr(histories, "_export_rows_per_fetch", 1)
     build_scenario(client, clock)
     response = call(client, GOLDEN[name], golden_request(name, fmt), fmt=fmt)
     assert response.status_code == 200, response.text

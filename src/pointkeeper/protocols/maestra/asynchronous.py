@@ -13,8 +13,7 @@ from typing import Any
 from pointkeeper.config import Config
 from pointkeeper.domain.time import Instant
 from pointkeeper.errors import DuplicateTransaction, PointkeeperError, StoreError
-from pointkeeper.store.operation_queries import AsyncOperation
-from pointkeeper.store.tx import Tx
+from pointkeeper.store.tx import AsyncOperation, Tx
 
 from . import codec
 from .fields import Fields

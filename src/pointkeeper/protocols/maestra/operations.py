@@ -17,8 +17,7 @@ from pointkeeper.errors import InvalidRequest
 from pointkeeper.services.accounts import Account, account, action_page, change_account
 from pointkeeper.services.adjustments import BalanceChangeRequest
 from pointkeeper.services.customers import edit_customer, register_customer
-from pointkeeper.store.action_queries import ActionChangeRow
-from pointkeeper.store.tx import Tx
+from pointkeeper.store.tx import ActionChangeRow, Tx
 
 from .dates import format_date
 from .fields import Fields

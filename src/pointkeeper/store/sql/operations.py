@@ -3,30 +3,12 @@ queue of asynchronous calls."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from pointkeeper.domain.time import Instant
 
-from .connection import Connection
+from ..tx import AsyncOperation
+from .area import SqlArea
 
-__all__ = ["AsyncOperation", "OperationQueries"]
-
-
-@dataclass(frozen=True, slots=True)
-class AsyncOperation:
-    id: int
-    endpoint_id: str
-    operation: str
-    transaction_id: str | None
-    fingerprint: str
-    request_format: str
-    body: bytes
-    status: str
-    attempts: int
-    result: bytes | None
-    error: str | None
-    created_at: Instant
-    finished_at: Instant | None
+__all__ = ["OperationQueries"]
 
 
 _async_columns = (
@@ -35,14 +17,14 @@ _async_columns = (
 )
 
 
-class OperationQueries:
-    """Mixed into ``Tx``."""
+class OperationQueries(SqlArea):
+    """The ``Operations`` area."""
 
     __slots__ = ()
-    connection: Connection
-    _skip_locked: str
 
-    def operation_result(self, endpoint_id: str, transaction_id: str) -> tuple[str, bytes] | None:
+    def operation_result(
+        self, endpoint_id: str, *, transaction_id: str
+    ) -> tuple[str, bytes] | None:
         """(fingerprint, result) kept for this transactionId, if any."""
         row = self.connection.execute(
             "SELECT fingerprint, result FROM operation_results"
@@ -52,7 +34,7 @@ class OperationQueries:
         return None if row is None else (row[0], bytes(row[1]))
 
     def claim_operation(
-        self, endpoint_id: str, transaction_id: str, fingerprint: str, at: Instant
+        self, endpoint_id: str, *, transaction_id: str, fingerprint: str, at: Instant
     ) -> bool:
         """Takes the transactionId for this transaction; False when it was
         taken already. A concurrent claim waits here until the first one's
@@ -66,7 +48,9 @@ class OperationQueries:
         ).fetchone()
         return row is not None
 
-    def record_operation_result(self, endpoint_id: str, transaction_id: str, result: bytes) -> None:
+    def record_operation_result(
+        self, endpoint_id: str, *, transaction_id: str, result: bytes
+    ) -> None:
         """Keeps the answer of a claimed transactionId."""
         self.connection.execute(
             "UPDATE operation_results SET result = ? WHERE endpoint_id = ? AND transaction_id = ?",
@@ -95,7 +79,7 @@ class OperationQueries:
         return None if row is None else int(row[0])
 
     def async_operation_by_transaction(
-        self, endpoint_id: str, transaction_id: str
+        self, endpoint_id: str, *, transaction_id: str
     ) -> AsyncOperation | None:
         row = self.connection.execute(
             f"SELECT {_async_columns} FROM async_operations"
@@ -114,7 +98,7 @@ class OperationQueries:
         )
         return [AsyncOperation(*row) for row in rows]
 
-    def due_async_operations(self, at: Instant, limit: int) -> list[AsyncOperation]:
+    def due_async_operations(self, at: Instant, *, limit: int) -> list[AsyncOperation]:
         """Due calls, taken for this transaction: another worker passes over them."""
         rows = self.connection.execute(
             f"SELECT {_async_columns} FROM async_operations"

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from pointkeeper.domain.promo import Code, Pool
 from pointkeeper.domain.time import Instant
 
-from .connection import Connection
-from .in_lists import in_lists
+from ..in_lists import in_lists
+from .area import SqlArea
 
 __all__ = ["PromoQueries"]
 
@@ -32,13 +32,10 @@ def _pool(row: Sequence[Any] | None) -> Pool | None:
     )
 
 
-class PromoQueries:
-    """Mixed into ``Tx``."""
+class PromoQueries(SqlArea):
+    """The ``PromoCodes`` area."""
 
     __slots__ = ()
-    connection: Connection
-    _skip_locked: str
-    _row_lock: Callable[[], str]
 
     # -- pools -------------------------------------------------------------
 
@@ -119,7 +116,7 @@ class PromoQueries:
         )
         return cursor.rowcount
 
-    def first_free_code(self, pool_id: int, at: Instant, *, shared: bool) -> Code | None:
+    def first_free_code(self, pool_id: int, *, at: Instant, shared: bool) -> Code | None:
         """The oldest code of the pool nobody has, unblocked and not past its
         own end (the pool's default end is the caller's to check). Serves
         multi-use pools (``shared``) too: their codes never carry an issued
@@ -154,7 +151,7 @@ class PromoQueries:
         )
         return cursor.rowcount == 1
 
-    def multi_issue(self, code_id: int, customer_id: int) -> tuple[Any, ...] | None:
+    def multi_issue(self, code_id: int, *, customer_id: int) -> tuple[Any, ...] | None:
         """(point of contact id, issued at, used point of contact id, used at)."""
         row = self.connection.execute(
             "SELECT point_of_contact_id, issued_at, used_point_of_contact_id, used_at"
@@ -200,11 +197,3 @@ class PromoQueries:
             (at, value),
         )
         return cursor.rowcount == 1
-
-    def point_of_contact_by_id(self, point_of_contact_id: int) -> tuple[str, str]:
-        row = self.connection.execute(
-            "SELECT external_id, name FROM points_of_contact WHERE id = ?",
-            (point_of_contact_id,),
-        ).fetchone()
-        assert row is not None
-        return row[0], row[1]

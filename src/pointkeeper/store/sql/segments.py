@@ -2,29 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable
 
-from .connection import Connection
-from .in_lists import in_lists
+from ..tx import SegmentRow
+from .area import SqlArea
 
-__all__ = ["SegmentQueries", "SegmentRow"]
-
-
-@dataclass(frozen=True, slots=True)
-class SegmentRow:
-    id: int
-    external_id: str
-    name: str
+__all__ = ["SegmentQueries"]
 
 
-class SegmentQueries:
-    """Mixed into ``Tx``."""
+class SegmentQueries(SqlArea):
+    """The ``Segments`` area."""
 
     __slots__ = ()
-    connection: Connection
 
-    def upsert_segment(self, external_id: str, name: str) -> int:
+    def upsert_segment(self, external_id: str, *, name: str) -> int:
         row = self.connection.execute(
             "INSERT INTO segments (external_id, name) VALUES (?, ?)"
             " ON CONFLICT (external_id) DO UPDATE SET name = excluded.name RETURNING id",
@@ -44,18 +35,6 @@ class SegmentQueries:
         ).fetchone()
         return None if row is None else int(row[0])
 
-    def customer_ids_by_number(self, customer_numbers: Sequence[str]) -> dict[str, int]:
-        """The customer id of each of ``customer_numbers`` that names a
-        customer; unknown numbers are left out."""
-        found: dict[str, int] = {}
-        for marks, chunk in in_lists(customer_numbers):
-            rows = self.connection.execute(
-                f"SELECT customer_number, id FROM customers WHERE customer_number IN ({marks})",
-                chunk,
-            )
-            found.update((row[0], int(row[1])) for row in rows)
-        return found
-
     def add_segment_members(self, segment_id: int, customer_ids: Iterable[int]) -> int:
         """Adds the customers to the segment; answers how many were not
         members before (an existing member is left as it is)."""
@@ -67,7 +46,7 @@ class SegmentQueries:
         # executemany sums the rows each statement changed; a conflict changes none.
         return max(cursor.rowcount, 0)
 
-    def remove_segment_member(self, segment_id: int, customer_id: int) -> bool:
+    def remove_segment_member(self, segment_id: int, *, customer_id: int) -> bool:
         """Answers whether the customer was a member."""
         cursor = self.connection.execute(
             "DELETE FROM segment_members WHERE segment_id = ? AND customer_id = ?",
@@ -75,7 +54,7 @@ class SegmentQueries:
         )
         return cursor.rowcount == 1
 
-    def is_segment_member(self, segment_id: int, customer_id: int) -> bool:
+    def is_segment_member(self, segment_id: int, *, customer_id: int) -> bool:
         row = self.connection.execute(
             "SELECT EXISTS (SELECT 1 FROM segment_members"
             " WHERE segment_id = ? AND customer_id = ?)",

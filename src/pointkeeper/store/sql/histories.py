@@ -1,18 +1,18 @@
-"""SQL that reads customer actions with their balance changes: paged
-histories and streamed exports."""
+"""SQL that reads a customer's balance changes as histories: a statement's
+range and what came before it, paged actions, and streamed exports."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from pointkeeper.domain.time import Instant
 
-from .connection import Connection
-from .in_lists import in_lists
+from ..in_lists import in_lists
+from ..tx import ActionChangeRow, ChangeRow
+from .area import SqlArea
 
-__all__ = ["ActionChangeRow", "ActionQueries"]
+__all__ = ["HistoryQueries"]
 
 # One balance change with what its customer action says; rows of one action
 # come together, actions oldest first.
@@ -27,48 +27,34 @@ _action_change_joins = (
 _export_rows_per_fetch = 2_000
 
 
-@dataclass(frozen=True, slots=True)
-class ActionChangeRow:
-    action_id: int
-    date_time_utc: Instant
-    transaction_id: str | None
-    template_id: int
-    point_of_contact_id: int | None
-    customer_id: int
-    website_id: str | None
-    change_amount: int
-    expires_at: Instant | None
-    kind: str
-
-
-class ActionQueries:
-    """Mixed into ``Tx``."""
+class HistoryQueries(SqlArea):
+    """The ``Histories`` area."""
 
     __slots__ = ()
-    connection: Connection
 
-    def templates_by_id(self, template_ids: Iterable[int]) -> dict[int, tuple[str, str]]:
-        """(system name, name) of each of the templates."""
-        found: dict[int, tuple[str, str]] = {}
-        for marks, ids in in_lists(template_ids):
-            rows = self.connection.execute(
-                f"SELECT id, system_name, name FROM action_templates WHERE id IN ({marks})", ids
-            )
-            found.update((row[0], (row[1], row[2])) for row in rows)
-        return found
+    def summary_before(self, customer_id: int, *, start: Instant) -> tuple[int, Instant] | None:
+        """(net points, earliest date) of every change dated before ``start``."""
+        row = self._one(
+            "SELECT SUM(change_amount), MIN(date_time_utc), COUNT(*) FROM balance_changes"
+            " WHERE customer_id = ? AND date_time_utc < ?",
+            (customer_id, start),
+        )
+        return None if row[2] == 0 else (int(row[0]), int(row[1]))
 
-    def points_of_contact_by_id(self, point_of_contact_ids: Iterable[int]) -> dict[int, str]:
-        """The external id of each of the points of contact."""
-        found: dict[int, str] = {}
-        for marks, ids in in_lists(point_of_contact_ids):
-            rows = self.connection.execute(
-                f"SELECT id, external_id FROM points_of_contact WHERE id IN ({marks})", ids
-            )
-            found.update((row[0], row[1]) for row in rows)
-        return found
+    def changes_between(
+        self, customer_id: int, *, start: Instant, end: Instant, limit: int
+    ) -> list[ChangeRow]:
+        rows = self.connection.execute(
+            "SELECT id, action_id, date_time_utc, change_amount, kind, expires_at,"
+            " available_from, comment, document, location FROM balance_changes"
+            " WHERE customer_id = ? AND date_time_utc >= ? AND date_time_utc <= ?"
+            " ORDER BY date_time_utc, id LIMIT ?",
+            (customer_id, start, end, limit),
+        )
+        return [ChangeRow(*row) for row in rows]
 
     def export_rows(
-        self, since: Instant, till: Instant, segment_id: int | None
+        self, *, since: Instant, till: Instant, segment_id: int | None
     ) -> Iterator[list[tuple[Any, ...]]]:
         """Every balance change dated in [since, till), as lists of plain
         tuples in ``ActionChangeRow`` order (the export formats millions)."""
@@ -88,7 +74,7 @@ class ActionQueries:
         while rows := cursor.fetchmany(_export_rows_per_fetch):
             yield rows
 
-    def customer_action_count(self, customer_id: int, since: Instant, till: Instant) -> int:
+    def customer_action_count(self, customer_id: int, *, since: Instant, till: Instant) -> int:
         row = self.connection.execute(
             "SELECT COUNT(DISTINCT action_id) FROM balance_changes"
             " WHERE customer_id = ? AND date_time_utc >= ? AND date_time_utc < ?",
@@ -99,9 +85,9 @@ class ActionQueries:
     def customer_action_page(
         self,
         customer_id: int,
+        *,
         since: Instant,
         till: Instant,
-        *,
         offset: int,
         limit: int,
     ) -> list[ActionChangeRow]:

@@ -1,0 +1,1 @@
+"""Fakes of the package's ports, for unit tests without I/O."""
