@@ -52,7 +52,6 @@ __all__ = [
     "open_holds_max",
     "points_per_request_max",
     "postgres_read_attempts_max",
-    "postgres_write_attempts_max",
     "ready_seconds_max",
     "ready_write_failure_seconds",
     "requested_amount_units_max",
@@ -65,6 +64,7 @@ __all__ = [
     "sso_token_ttl_seconds_default",
     "stream_chunks_waiting_max",
     "text_chars_max",
+    "write_attempts_max",
     "write_batch_max",
     "write_queue_max",
     "write_wait_seconds_max_default",
@@ -177,7 +177,7 @@ segment_unknown_numbers_shown_max = 10
 settled_read_attempts_max = 3
 # A request that meets a held lock, a deadlock or a serialization failure
 # this many times is answered "retry later" instead of being tried again.
-postgres_write_attempts_max = 10
+write_attempts_max = 10
 # A read that meets a dead connection is tried once more.
 postgres_read_attempts_max = 2
 # An export's formatted chunks waiting for a slow client (~1 MB each).

@@ -86,7 +86,7 @@ def test_a_refusal_shows_nothing_of_another_customers_issue(store: Store) -> Non
     assert issue(store, "C1")[0] == ISSUED
     status, view = issue(store, "C2", mode="by-value", value="ONLY", pool=None)
     assert status == NOT_AVAILABLE_FOR_ISSUE and view is not None
-    assert (view.issued_at, view.issued_point_of_contact_id, view.used_at) == (None, None, None)
+    assert (view.issued_at, view.issued_point_of_contact, view.used_at) == (None, None, None)
 
 
 def test_a_code_cannot_be_redeemed_before_it_was_issued(store: Store) -> None:

@@ -6,7 +6,7 @@ alone, commits once, and only then answers every write of the batch. A
 write the backend may not finish now (a lock another writer holds, a lost
 deadlock) is rolled back to its savepoint and put back at the head of the
 queue for a later batch, where it may come first, at most
-``limits.postgres_write_attempts_max`` times; then it is answered
+``limits.write_attempts_max`` times; then it is answered
 ``Overloaded``. A batch whose transaction cannot begin or commit is
 answered as a whole with the ``StoreError`` that says why.
 
@@ -187,7 +187,7 @@ def _count_attempts(again: list[WriteRequest]) -> list[WriteRequest]:
     retried = []
     for request in again:
         request.attempts += 1
-        if request.attempts >= limits.postgres_write_attempts_max:
+        if request.attempts >= limits.write_attempts_max:
             answer(request, False, Overloaded("The database is busy; retry later"))
         else:
             retried.append(request)

@@ -12,67 +12,13 @@ from __future__ import annotations
 
 from pointkeeper.errors import ErrorCode, PointkeeperError
 
-__all__ = ["DOMAIN_WORDED", "TEXTS", "error_location", "message"]
+__all__ = ["TEXTS", "error_location", "message"]
 
 TEXTS: dict[ErrorCode, str] = {
     ErrorCode.insufficient_balance: "The debit is larger than the available balance",
     ErrorCode.not_enrolled: "Not enrolled in Loyalty",
     ErrorCode.transaction_reused: "This transactionId was already used for a different request",
 }
-# The domain's codes answered in its own words (``ErrorCode.text``), each
-# chosen: a code the domain gains is worded above or listed here
-# (``tests/unit/test_wording.py``).
-DOMAIN_WORDED = frozenset(
-    {
-        ErrorCode.customer_not_found,
-        ErrorCode.customers_not_found,
-        ErrorCode.ids_required,
-        ErrorCode.id_taken,
-        ErrorCode.program_not_found,
-        ErrorCode.status_invalid,
-        ErrorCode.points_out_of_range,
-        ErrorCode.amount_out_of_range,
-        ErrorCode.change_amount_invalid,
-        ErrorCode.kind_invalid,
-        ErrorCode.kind_reserved,
-        ErrorCode.debit_dated,
-        ErrorCode.expiry_before_availability,
-        ErrorCode.template_not_found,
-        ErrorCode.point_of_contact_not_found,
-        ErrorCode.balance_change_not_found,
-        ErrorCode.not_a_debit,
-        ErrorCode.already_refunded,
-        ErrorCode.sale_already_authorized,
-        ErrorCode.hold_not_found,
-        ErrorCode.hold_expired,
-        ErrorCode.hold_resolved,
-        ErrorCode.history_too_long,
-        ErrorCode.too_many_open_holds,
-        ErrorCode.pool_not_found,
-        ErrorCode.pool_name_required,
-        ErrorCode.window_reversed,
-        ErrorCode.multi_use_fixed,
-        ErrorCode.too_many_codes,
-        ErrorCode.count_out_of_range,
-        ErrorCode.pattern_invalid,
-        ErrorCode.pattern_exhausted,
-        ErrorCode.promo_code_not_found,
-        ErrorCode.promo_code_value_invalid,
-        ErrorCode.code_repeated,
-        ErrorCode.code_exists,
-        ErrorCode.code_window_reversed,
-        ErrorCode.promo_code_blocked,
-        ErrorCode.promo_code_not_issued,
-        ErrorCode.promo_code_not_yet_issued,
-        ErrorCode.promo_code_used,
-        ErrorCode.promo_code_not_yet_available,
-        ErrorCode.promo_code_expired,
-        ErrorCode.promo_code_not_used,
-        ErrorCode.segment_not_found,
-        ErrorCode.length_out_of_range,
-        ErrorCode.too_many_members,
-    }
-)
 
 # Where a refusal from the services points in the request, by the domain's field name.
 _locations = {
