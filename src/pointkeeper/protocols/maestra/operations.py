@@ -37,18 +37,18 @@ def _customer_ids(customer: Customer) -> dict[str, Any]:
     }
 
 
-def _account_tree(account: Account) -> dict[str, Any]:
-    figures = account.balances
+def _account_tree(shown: Account) -> dict[str, Any]:
+    figures = shown.balances
     return {
-        "customer": {"ids": _customer_ids(account.customer)},
+        "customer": {"ids": _customer_ids(shown.customer)},
         "balances": [
             {
                 "totalValue": figures.point_balance,
                 "availableValue": figures.available,
                 "blockedValue": figures.blocked,
                 "balanceType": {
-                    "ids": {"systemName": account.balance_type},
-                    "name": account.balance_type,
+                    "ids": {"systemName": shown.balance_type},
+                    "name": shown.balance_type,
                 },
             }
         ],
