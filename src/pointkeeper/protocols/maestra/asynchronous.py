@@ -12,13 +12,13 @@ from typing import Any
 
 from pointkeeper.config import Config
 from pointkeeper.domain.time import Instant
-from pointkeeper.errors import DuplicateTransaction, PointkeeperError, StoreError
+from pointkeeper.errors import PointkeeperError, StoreError
 from pointkeeper.store.tx import AsyncOperation, Tx
 
 from . import codec
 from .fields import Fields
 from .kinds import prepare
-from .wording import error_location, message
+from .wording import refusal_tree
 
 __all__ = ["MaestraCalls"]
 
@@ -48,12 +48,6 @@ class MaestraCalls:
     def refusal(self, error: Exception) -> dict[str, Any] | None:
         if isinstance(error, codec.MalformedRequest):
             return {"status": "ProtocolError", "errorMessage": error.message}
-        if isinstance(error, DuplicateTransaction):
-            return {"status": "ProtocolError", "errorMessage": message(error)}
         if isinstance(error, PointkeeperError) and not isinstance(error, StoreError):
-            location = error_location(error.field)
-            return {
-                "status": "ValidationError",
-                "validationMessages": [{"message": message(error), "location": location}],
-            }
+            return refusal_tree(error)
         return None

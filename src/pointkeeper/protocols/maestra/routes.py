@@ -126,15 +126,6 @@ def _render(tree: dict[str, Any], answer_format: str) -> bytes:
     return codec.render_xml(tree) if answer_format == "xml" else codec.render_json(tree)
 
 
-def _refusal(exc: PointkeeperError) -> dict[str, Any]:
-    return {
-        "status": "ValidationError",
-        "validationMessages": [
-            {"message": wording.message(exc), "location": wording.error_location(exc.field)}
-        ],
-    }
-
-
 def _internal_error(
     status: int, message: str, *, logged: str, exc: Exception | None = None
 ) -> tuple[int, dict[str, Any]]:
@@ -178,7 +169,7 @@ async def _stream_export(
     except StoreError:
         raise
     except PointkeeperError as exc:
-        return 200, _refusal(exc)
+        return 200, wording.refusal_tree(exc)
     headers = [(b"content-type", _content_types[answer_format])]
     gone = asyncio.ensure_future(_disconnected(receive))
     try:
@@ -259,13 +250,13 @@ async def _operations(scope: Scope, receive: Receive, send: Send) -> None:
     except ClientDisconnect:
         outcome = None  # no one to answer
     except DuplicateTransaction as exc:
-        outcome = 409, {"status": "ProtocolError", "errorMessage": wording.message(exc)}
+        outcome = 409, wording.refusal_tree(exc)
     except Overloaded as exc:
         outcome = _internal_error(503, exc.message, logged=exc.message)
     except StoreError as exc:
         outcome = _internal_error(503, "Service unavailable; retry later", logged=exc.message)
     except PointkeeperError as exc:
-        outcome = 200, _refusal(exc)
+        outcome = 200, wording.refusal_tree(exc)
     except Exception as exc:
         outcome = _internal_error(
             500, "Unexpected server error", logged="unexpected failure", exc=exc

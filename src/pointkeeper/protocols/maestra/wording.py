@@ -10,9 +10,11 @@ that already is a location is answered as it is.
 
 from __future__ import annotations
 
-from pointkeeper.errors import ErrorCode, PointkeeperError
+from typing import Any
 
-__all__ = ["TEXTS", "error_location", "message"]
+from pointkeeper.errors import DuplicateTransaction, ErrorCode, PointkeeperError
+
+__all__ = ["TEXTS", "error_location", "message", "refusal_tree"]
 
 TEXTS: dict[ErrorCode, str] = {
     ErrorCode.insufficient_balance: "The debit is larger than the available balance",
@@ -50,3 +52,17 @@ def error_location(field: str | None) -> str:
 def message(error: PointkeeperError) -> str:
     name = None if error.field is None else error_location(error.field).rpartition("/")[2]
     return error.worded(TEXTS, field=name)
+
+
+def refusal_tree(error: PointkeeperError) -> dict[str, Any]:
+    """The answer to a refused call: a transactionId reused for another
+    request is a ``ProtocolError``, every other refusal a ``ValidationError``
+    at its location."""
+    if isinstance(error, DuplicateTransaction):
+        return {"status": "ProtocolError", "errorMessage": message(error)}
+    return {
+        "status": "ValidationError",
+        "validationMessages": [
+            {"message": message(error), "location": error_location(error.field)}
+        ],
+    }
