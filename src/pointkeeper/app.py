@@ -29,7 +29,6 @@ from pointkeeper.protocols.cp_extender import cp_extender_routes
 from pointkeeper.protocols.maestra.asynchronous import MaestraCalls
 from pointkeeper.protocols.maestra.routes import maestra_routes
 from pointkeeper.store import open_store
-from pointkeeper.store.reference_data import sync_reference_data
 from pointkeeper.store.tx import Tx
 
 __all__ = ["create_app", "create_app_from_environment", "tune_process"]
@@ -112,9 +111,6 @@ def create_app(config: Config, *, clock: Callable[[], Instant] = time.now) -> St
         except StoreError as exc:
             state.startup_failure = f"database: {exc.message}"
             raise
-        # The store's first write on the loop that serves requests, before any
-        # request: the reference data written and read again, through a batch.
-        store.replace_reference_data(await store.write(sync_reference_data, config.programs))
         state.store = store
         # Everything loaded so far (frameworks, schemas, configuration) lives
         # as long as the process. Frozen, it is left out of every later

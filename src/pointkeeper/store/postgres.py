@@ -291,7 +291,7 @@ class PostgresStore:
 
     async def _shared_pool(self) -> asyncpg.Pool:
         if self._pool is None:
-            if self._closing:
+            if self._closing or self._closed:
                 raise StoreError("The store is closed")
             # The pool belongs to this loop; ``close`` closes it there.
             self._loop = self._loop or asyncio.get_running_loop()
