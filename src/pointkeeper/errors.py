@@ -32,6 +32,7 @@ it and never answered as it is (the module in brackets):
     Exception
     ├── ConfigError             the configuration is invalid; the CLI says why (config)
     ├── NeedsSettlement         a read found the ledger due (services.loyalty)
+    ├── NothingDone             an answer that changes and keeps nothing (services.idempotency)
     ├── DuplicateKey            an insert met a unique key (store.tx)
     ├── LockBusy                another writer holds the customer now (store.tx)
     ├── BatchNotStarted         a batch's connection was dead at BEGIN (store.group_commit)
@@ -104,6 +105,18 @@ class ErrorCode(StrEnum):
     balance_change_not_found = auto()
     not_a_debit = auto()
     already_refunded = auto()
+    order_payment_refunded_by_order = auto()
+    order_not_found = auto()
+    order_line_not_found = auto()
+    order_website_id_taken = auto()
+    order_status_unknown = auto()
+    order_status_not_paid = auto()
+    order_quantity_out_of_range = auto()
+    order_line_given_back = auto()
+    order_line_repeated = auto()
+    order_customer_required = auto()
+    points_above_order_share = auto()
+    coupon_not_found = auto()
     # Holds (CP Extender's authorizations) and statements.
     sale_already_authorized = auto()
     hold_not_found = auto()
@@ -175,6 +188,29 @@ _texts: dict[ErrorCode, str] = {
     ErrorCode.balance_change_not_found: "Balance change not found",
     ErrorCode.not_a_debit: "Only a debit can be refunded",
     ErrorCode.already_refunded: "This balance change was already refunded",
+    ErrorCode.order_not_found: "Order not found",
+    ErrorCode.order_line_not_found: "The order has no line {line}",
+    ErrorCode.order_website_id_taken: "Another order already has this websiteId",
+    ErrorCode.order_status_unknown: "The order status {status!r} is not configured",
+    ErrorCode.order_status_not_paid: (
+        "An order is created paid: {status!r} cancels or returns; change its status later"
+    ),
+    ErrorCode.order_quantity_out_of_range: (
+        "must be more than zero, at most the line's quantity with what else is out of it,"
+        " and no less than is already in that status"
+    ),
+    ErrorCode.order_line_given_back: (
+        "A line cancelled or returned, in whole or in part, cannot be paid again"
+    ),
+    ErrorCode.order_line_repeated: "Two lines have the line number {line}",
+    ErrorCode.order_customer_required: "An order needs a customer",
+    ErrorCode.points_above_order_share: (
+        "At most {spendable} points may be spent on this order, in multiples of {step}"
+    ),
+    ErrorCode.coupon_not_found: "Coupon {coupon!r} not found",
+    ErrorCode.order_payment_refunded_by_order: (
+        "This balance change pays for an order: cancel or return the order's lines instead"
+    ),
     ErrorCode.sale_already_authorized: "The sale already holds different points",
     ErrorCode.hold_not_found: "No hold of this customer has that code",
     ErrorCode.hold_expired: "The hold has expired",

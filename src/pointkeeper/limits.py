@@ -22,6 +22,7 @@ __all__ = [
     "codes_per_import_max",
     "connections_max_default",
     "date_shown_chars_max",
+    "discount_excluded_products_max",
     "export_day_prefixes_cached_max",
     "export_names_cached_max",
     "header_bytes_max_default",
@@ -50,6 +51,8 @@ __all__ = [
     "login_throttle_entries_max",
     "login_window_seconds_default",
     "open_holds_max",
+    "order_coupons_max",
+    "order_lines_max",
     "points_per_request_max",
     "postgres_read_attempts_max",
     "ready_seconds_max",
@@ -74,7 +77,8 @@ __all__ = [
 ]
 
 # Requests.
-body_bytes_max_default = 1024 * 1024
+# An order of ``order_lines_max`` lines in XML is about 1.5 MiB.
+body_bytes_max_default = 4 * 1024 * 1024
 # Connections (``pointkeeper.serving``): a request's line and headers, how
 # long they and the body may take to arrive, how long an idle keep-alive
 # connection stays, and how many connections one process keeps open.
@@ -190,13 +194,15 @@ action_kind_chars_max = 64
 async_operations_listed_max = 100
 
 # Maestra bodies.
-# Requests nest a handful of levels and hold a few dozen elements; these
-# bounds leave ample room for every operation while refusing pathological
-# bodies early, before they cost memory or time.
+# Requests nest a handful of levels; the largest is an order of
+# ``order_lines_max`` lines of eight elements or so each. These bounds leave
+# room for one line more, so that such an order is refused by its own rule
+# (a ValidationError naming the lines), and refuse pathological bodies
+# early, before they cost memory or time.
 xml_depth_max = 32
-xml_elements_max = 10_000
+xml_elements_max = 200_000
 json_depth_max = 32
-json_values_max = 10_000
+json_values_max = 200_000
 # Element names the XML reader remembers; the characters of a bad date a
 # refusal repeats; the "YYYY-MM-DD " prefixes an export keeps formatted
 # (about 270 years of days).
@@ -207,5 +213,10 @@ export_day_prefixes_cached_max = 100_000
 # Maestra operations: balance changes in one ChangeCustomerBalance; how
 # often a queued asynchronous call is tried, and how many one job batch runs.
 balance_changes_per_request_max = 100
+# The lines of one order (docs/orders.md), and its coupons or bonus point items.
+order_lines_max = 10_000
+order_coupons_max = 100
+# The products one pool's discount may leave out.
+discount_excluded_products_max = 1_000
 async_call_attempts_max = 8
 async_calls_per_batch_max = 100

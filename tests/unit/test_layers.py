@@ -7,15 +7,17 @@ from __future__ import annotations
 
 from .test_import_cycles import import_graph
 
-# What every layer may use: the error tree, the bounds, the configuration.
-_shared = {"errors", "limits", "config", "secrets"}
+# What every layer may use: the error tree, the bounds, the configuration,
+# and the exact reading of money.
+_shared = {"errors", "limits", "config", "secrets", "money"}
 # Of the store, what the layers above it see: the ``Store`` type and the port.
 _store_interface = {"pointkeeper.store", "pointkeeper.store.tx"}
 _allowed: dict[str, set[str]] = {
     "errors": set(),
     "limits": set(),
     "secrets": set(),
-    "config": {"limits", "secrets"},
+    "money": set(),
+    "config": {"limits", "secrets", "money"},
     "domain": {"errors", "limits"},
     "store": {*_shared, "domain"},
     "services": {*_shared, "domain", *_store_interface},

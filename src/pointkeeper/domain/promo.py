@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pointkeeper import limits
 from pointkeeper.errors import ErrorCode, InvalidRequest
 
+from .orders import PoolDiscount
 from .time import Instant
 
 __all__ = [
@@ -59,6 +60,8 @@ class Pool:
     available_from: Instant | None
     available_till: Instant | None
     multi_use: bool
+    # What its codes take off an order when used as coupons (docs/orders.md).
+    discount: PoolDiscount | None = None
 
     def issues_at(self, at: Instant) -> bool:
         starts = self.issue_start is None or self.issue_start <= at
