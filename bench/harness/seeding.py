@@ -24,7 +24,9 @@ def seeding_store(
     [database] keys (`Setup.pool_config`)."""
     database = {"url": url, **(pool_config or {})}
     config = parse_config({"database": database, "programs": [{"name": PROGRAM}]}, {})
-    store = open_store(config.database, programs=config.programs)
+    store = open_store(
+        config.database, programs=config.programs, order_statuses=config.order_statuses
+    )
     try:
         yield store, config
     finally:

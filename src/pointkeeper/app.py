@@ -107,7 +107,12 @@ def create_app(config: Config, *, clock: Callable[[], Instant] = time.now) -> St
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         try:
-            store = await asyncio.to_thread(open_store, config.database, programs=config.programs)
+            store = await asyncio.to_thread(
+                open_store,
+                config.database,
+                programs=config.programs,
+                order_statuses=config.order_statuses,
+            )
         except StoreError as exc:
             state.startup_failure = f"database: {exc.message}"
             raise

@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from pointkeeper import limits
+from pointkeeper.money import money_cents
 from pointkeeper.secrets import SecretSet
 
 __all__ = [
@@ -34,6 +35,8 @@ __all__ = [
     "EndpointConfig",
     "JobsConfig",
     "OperationConfig",
+    "OrderEffect",
+    "OrderRulesConfig",
     "ProgramConfig",
     "ServerConfig",
     "UserConfig",
@@ -162,6 +165,41 @@ class CpExtenderConfig(_Section):
     _hash = field_validator("tokens", mode="before")(classmethod(lambda cls, v: _secrets(v)))
 
 
+def _cents(value: object) -> int:
+    """A money amount of the configuration ("10.00", 10), in cents."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValueError('must be an amount such as "10.00"')
+    cents = money_cents(str(value))
+    if cents is None:
+        raise ValueError('must be an amount with at most two decimals, such as "10.00"')
+    return cents
+
+
+class OrderRulesConfig(_Section):
+    """A program's rules for retail orders (docs/orders.md)."""
+
+    points_earned_per_currency_unit: int = Field(0, ge=0, le=1_000_000)
+    points_payable_share_max: int = Field(100, ge=0, le=100)
+    earning_order_total_min: int = 0
+    excluded_products: tuple[str, ...] = ()
+    multipliers: dict[str, int] = Field(default_factory=dict)
+
+    _money = field_validator("earning_order_total_min", mode="before")(
+        classmethod(lambda cls, v: _cents(v))
+    )
+
+    @field_validator("multipliers")
+    @classmethod
+    def _known_targets(cls, multipliers: dict[str, int]) -> dict[str, int]:
+        for target, factor in multipliers.items():
+            kind, _, name = target.partition(":")
+            if kind not in ("category", "product") or not name:
+                raise ValueError(f'{target!r}: must be "category:<name>" or "product:<id>"')
+            if not 0 <= factor <= 100:
+                raise ValueError(f"{target!r}: must be a whole number from 0 to 100")
+        return multipliers
+
+
 class ProgramConfig(_Section):
     name: str = Field(min_length=1, max_length=limits.id_chars_max)
     earning_description: str = ""
@@ -171,7 +209,8 @@ class ProgramConfig(_Section):
     order_bonus_pending_days: int | None = Field(None, ge=0)
     # Not in the seed: how many points one currency unit of an Authorize
     # RequestedAmount costs ("100 points = $1").
-    points_per_currency_unit: int = Field(100, ge=1)
+    points_per_currency_unit: int = Field(100, ge=1, le=1_000_000)
+    orders: OrderRulesConfig = Field(default_factory=lambda: OrderRulesConfig())
 
 
 class EndpointConfig(_Section):
@@ -181,6 +220,9 @@ class EndpointConfig(_Section):
     _hash = field_validator("secret_key", mode="before")(
         classmethod(lambda cls, v: _secrets([v]) if isinstance(v, str) else v)
     )
+
+
+OrderEffect = Literal["paid", "cancelled", "returned"]
 
 
 class OperationConfig(BaseModel):
@@ -200,6 +242,14 @@ class OperationConfig(BaseModel):
         "ChangeCustomerBalance",
         "RegisterCustomer",
         "EditCustomer",
+        "CalculateCart",
+        "CalculateAuthorizedCart",
+        "CalculateUnauthorizedCart",
+        "CreateOrder",
+        "SaveOfflineOrder",
+        "ChangeOrderStatus",
+        "UpdateOrderItemsStatus",
+        "GetCustomerOrders",
     ]
     endpoints: tuple[str, ...] = ()
     mode: Literal["by-value", "by-value-or-create", "from-pool"] | None = None
@@ -215,6 +265,13 @@ class Config(_Section):
     programs: tuple[ProgramConfig, ...] = ()
     endpoints: tuple[EndpointConfig, ...] = ()
     operations: tuple[OperationConfig, ...] = ()
+    # An order status of the project's vocabulary -> what it does to the
+    # lines moved to it.
+    order_statuses: dict[str, OrderEffect] = Field(
+        default_factory=lambda: dict[str, OrderEffect](
+            Paid="paid", Cancelled="cancelled", Returned="returned"
+        )
+    )
 
     def program(self, name: str) -> ProgramConfig | None:
         return next((p for p in self.programs if p.name == name), None)

@@ -89,7 +89,9 @@ secret_key = "{secrets.endpoint_key}"
 
 
 def _seed(config: Config) -> None:
-    store = open_store(config.database, programs=config.programs)
+    store = open_store(
+        config.database, programs=config.programs, order_statuses=config.order_statuses
+    )
     try:
         at = now()
         if store.read_sync(lambda tx: tx.customer_by("customer_number", "CPOL-123185")):

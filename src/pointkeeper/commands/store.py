@@ -42,7 +42,11 @@ def opened_store(config: Config) -> Iterator[Store]:
     refusal inside the block ends the command with its message."""
     from pointkeeper.store import open_store
 
-    store = _checked(lambda: open_store(config.database, programs=config.programs))
+    store = _checked(
+        lambda: open_store(
+            config.database, programs=config.programs, order_statuses=config.order_statuses
+        )
+    )
     try:
         yield store
     except PointkeeperError as exc:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from pointkeeper.config import DatabaseConfig, ProgramConfig, is_postgres
@@ -64,7 +64,12 @@ class Store(Protocol):
         """Closes the store; a write still queued is answered first."""
 
 
-def open_store(database: DatabaseConfig, *, programs: Sequence[ProgramConfig]) -> Store:
+def open_store(
+    database: DatabaseConfig,
+    *,
+    programs: Sequence[ProgramConfig],
+    order_statuses: Mapping[str, str] | None = None,
+) -> Store:
     """Migrates the database to the newest schema, opens it, writes the
     configured ``programs`` and the built-in templates, and hands what it
     wrote to every transaction (``ReferenceData``). Call it from a thread
@@ -72,7 +77,9 @@ def open_store(database: DatabaseConfig, *, programs: Sequence[ProgramConfig]) -
     ``StoreUnavailable`` that says why in one line."""
     store = _open(database)
     try:
-        store.replace_reference_data(store.write_sync(sync_reference_data, programs))
+        store.replace_reference_data(
+            store.write_sync(sync_reference_data, programs, order_statuses)
+        )
     except BaseException:
         store.close()
         raise

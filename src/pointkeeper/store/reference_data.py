@@ -7,8 +7,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from pointkeeper.config import ProgramConfig
+from pointkeeper.config import OrderRulesConfig, ProgramConfig
 from pointkeeper.domain.customers import Program
+from pointkeeper.domain.orders import OrderRules
 from pointkeeper.domain.templates import BUILTIN_TEMPLATES
 
 from .tx import References
@@ -18,10 +19,14 @@ __all__ = ["CurrentReferenceData", "ReferenceData", "sync_reference_data"]
 
 @dataclass(frozen=True, slots=True)
 class ReferenceData:
-    """Programs by id, and built-in template ids by system name."""
+    """Programs by id, and built-in template ids by system name; the order
+    rules of each program and the order status vocabulary, which live in
+    the configuration only."""
 
     programs: Mapping[int, Program] = field(default_factory=dict)
     templates: Mapping[str, int] = field(default_factory=dict)
+    order_rules: Mapping[int, OrderRules] = field(default_factory=dict)
+    order_statuses: Mapping[str, str] = field(default_factory=dict)
 
 
 class CurrentReferenceData:
@@ -35,14 +40,39 @@ class CurrentReferenceData:
         self.current = current or ReferenceData()
 
 
-def sync_reference_data(tx: References, programs: Sequence[ProgramConfig]) -> ReferenceData:
+def _order_rules(configured: OrderRulesConfig) -> OrderRules:
+    return OrderRules(
+        points_earned_per_currency_unit=configured.points_earned_per_currency_unit,
+        points_payable_share_max=configured.points_payable_share_max,
+        earning_order_total_min=configured.earning_order_total_min,
+        excluded_products=frozenset(configured.excluded_products),
+        multipliers=dict(configured.multipliers),
+    )
+
+
+def sync_reference_data(
+    tx: References,
+    programs: Sequence[ProgramConfig],
+    order_statuses: Mapping[str, str] | None = None,
+) -> ReferenceData:
     """Writes the configured programs and the built-in templates, and answers
     the reference data the store hands to every later transaction."""
     for program in programs:
-        tx.upsert_program(program.model_dump())
+        tx.upsert_program(program.model_dump(exclude={"orders"}))
     # Built-in templates are created once; an operator may rename them later.
     templates = {
         system_name: tx.ensure_template(system_name, name=name)
         for system_name, name in BUILTIN_TEMPLATES.items()
     }
-    return ReferenceData(programs=tx.load_programs(), templates=templates)
+    loaded = tx.load_programs()
+    rules = {program.name: _order_rules(program.orders) for program in programs}
+    return ReferenceData(
+        programs=loaded,
+        templates=templates,
+        order_rules={
+            program_id: rules[program.name]
+            for program_id, program in loaded.items()
+            if program.name in rules
+        },
+        order_statuses=dict(order_statuses or {}),
+    )

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from pointkeeper.domain.customers import Customer, Program
 from pointkeeper.domain.ledger import Draw, Hold, Lot
+from pointkeeper.domain.orders import OrderRules, PlacedOrder
 from pointkeeper.domain.promo import Code, Pool
 from pointkeeper.domain.time import Instant
 
@@ -34,6 +35,7 @@ __all__ = [
     "Ledger",
     "LockBusy",
     "Operations",
+    "Orders",
     "PromoCodes",
     "References",
     "SegmentRow",
@@ -509,6 +511,58 @@ class Operations(Protocol):
     ) -> None: ...
 
 
+class Orders(Protocol):
+    """Retail orders, their lines and coupons, and the rules they follow."""
+
+    def order_rules(self, program_id: int) -> OrderRules:
+        """The program's configured rules (the defaults when it has none)."""
+        ...
+
+    def order_status_effect(self, status: str) -> str | None:
+        """What the configured order status does (``EFFECTS``); None when it
+        is not in the vocabulary."""
+        ...
+
+    def insert_order(self, order: PlacedOrder, *, recorded_at: Instant) -> int:
+        """Records the order and its lines (``order.id`` is not read) and
+        answers its id; a website id already taken is a unique-column
+        violation (callers wrap it in ``unique_values``)."""
+        ...
+
+    def insert_order_coupons(self, order_id: int, coupons: Iterable[tuple[int, int]]) -> None:
+        """(code id, cents it took off the order) of each coupon used."""
+        ...
+
+    def order_by(self, *, order_id: int | None, website_id: str | None) -> PlacedOrder | None:
+        """The order with that id (or, without one, that website id); in a
+        write, locked until commit."""
+        ...
+
+    def update_order(self, order: PlacedOrder) -> None:
+        """Writes what changes of an order after it is created: each line's
+        status, quantities out and shares given back, and the totals."""
+        ...
+
+    def give_back_coupons(self, order_id: int) -> list[tuple[int, bool]]:
+        """Marks the order's coupons given back; answers (code id, whether
+        it is multi-use) of those not given back before."""
+        ...
+
+    def add_order_change(self, order_id: int, *, change_id: int, role: str) -> None: ...
+
+    def order_change_ids(self, order_id: int, *, role: str) -> list[int]: ...
+
+    def is_order_payment(self, change_id: int) -> bool: ...
+
+    def customer_order_count(self, customer_id: int, *, since: Instant, till: Instant) -> int: ...
+
+    def customer_orders(
+        self, customer_id: int, *, since: Instant, till: Instant, offset: int, limit: int
+    ) -> list[PlacedOrder]:
+        """One page of the customer's orders dated in [since, till), newest first."""
+        ...
+
+
 class Segments(Protocol):
     def upsert_segment(self, external_id: str, *, name: str) -> int: ...
 
@@ -546,6 +600,7 @@ class Tx(
     Histories,
     PromoCodes,
     Operations,
+    Orders,
     Segments,
     Protocol,
 ):

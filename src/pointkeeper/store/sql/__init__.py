@@ -14,6 +14,7 @@ from .histories import HistoryQueries
 from .holds import HoldQueries
 from .ledger import LedgerQueries
 from .operations import OperationQueries
+from .orders import OrderQueries
 from .promo import PromoQueries
 from .reference import ReferenceQueries
 from .segments import SegmentQueries
@@ -31,6 +32,7 @@ class SqlTx(
     HistoryQueries,
     PromoQueries,
     OperationQueries,
+    OrderQueries,
     SegmentQueries,
 ):
     """The areas' queries on one connection, in one transaction."""

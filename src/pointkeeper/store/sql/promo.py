@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
+
+from pointkeeper.domain.orders import PoolDiscount
 from pointkeeper.domain.promo import Code, Pool
 from pointkeeper.domain.time import Instant
 
@@ -15,7 +18,7 @@ __all__ = ["PromoQueries"]
 
 _pool_columns = (
     "id, external_id, name, description, issue_start, issue_end, available_from,"
-    " available_till, multi_use"
+    " available_till, multi_use, discount"
 )
 _code_columns = (
     "id, value, pool_id, available_from, available_till, blocked_at, issued_customer_id,"
@@ -26,10 +29,47 @@ _code_columns = (
 def _pool(row: Sequence[Any] | None) -> Pool | None:
     if row is None:
         return None
-    pool_id, external_id, name, description, issue_start, issue_end, start, end, multi = row
-    return Pool(
-        pool_id, external_id, name, description, issue_start, issue_end, start, end, bool(multi)
+    pool_id, external_id, name, description, issue_start, issue_end, start, end, multi, discount = (
+        row
     )
+    return Pool(
+        pool_id,
+        external_id,
+        name,
+        description,
+        issue_start,
+        issue_end,
+        start,
+        end,
+        bool(multi),
+        None if discount is None else _discount(discount),
+    )
+
+
+def _discount(stored: str) -> PoolDiscount:
+    values = orjson.loads(stored)
+    return PoolDiscount(
+        percent=values.get("percent"),
+        amount=values.get("amount"),
+        order_total_min=values.get("order_total_min", 0),
+        excluded_products=frozenset(values.get("excluded_products", ())),
+    )
+
+
+def _stored(values: dict[str, Any]) -> dict[str, Any]:
+    """The column values, a pool's discount as its JSON text."""
+    discount = values.get("discount")
+    if not isinstance(discount, PoolDiscount):
+        return values
+    text = orjson.dumps(
+        {
+            "percent": discount.percent,
+            "amount": discount.amount,
+            "order_total_min": discount.order_total_min,
+            "excluded_products": sorted(discount.excluded_products),
+        }
+    ).decode()
+    return {**values, "discount": text}
 
 
 class PromoQueries(SqlArea):
@@ -40,6 +80,7 @@ class PromoQueries(SqlArea):
     # -- pools -------------------------------------------------------------
 
     def insert_pool(self, external_id: str, values: dict[str, Any]) -> None:
+        values = _stored(values)
         names = ["external_id", *values]
         self.connection.execute(
             f"INSERT INTO promo_pools ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
@@ -47,6 +88,7 @@ class PromoQueries(SqlArea):
         )
 
     def update_pool(self, external_id: str, values: dict[str, Any]) -> None:
+        values = _stored(values)
         if values:
             assignments = ", ".join(f"{name} = ?" for name in values)
             self.connection.execute(
