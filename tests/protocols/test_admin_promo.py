@@ -102,6 +102,7 @@ def test_put_creates_a_single_use_pool_and_get_shows_it(client: TestClient) -> N
         "availableFromDateTimeUtc": None,
         "availableTillDateTimeUtc": None,
         "multiUse": False,
+        "discount": None,
         "counts": NO_COUNTS,
     }
     assert (answer.status_code, answer.json()) == (200, expected)
@@ -121,7 +122,7 @@ def test_put_changes_only_the_keys_given(client: TestClient) -> None:
     }
     answer = put_pool(client, full)
     assert answer.status_code == 200, answer.text
-    shown = {**full, "externalId": "WELCOME", "counts": NO_COUNTS}
+    shown = {**full, "externalId": "WELCOME", "discount": None, "counts": NO_COUNTS}
     shown["issueEndDateTimeUtc"] = "2026-03-31T00:00:00Z"
     shown["availableFromDateTimeUtc"] = "2026-03-01T00:00:00Z"
     shown["availableTillDateTimeUtc"] = "2026-06-01T00:00:00.250000Z"
@@ -571,3 +572,115 @@ def test_the_openapi_document_describes_the_promo_paths(client: TestClient) -> N
                 assert {"400", "401", "404", "413"} <= set(operation["responses"])
                 assert "422" not in operation["responses"]
                 assert operation["tags"] == ["promo codes"]
+
+
+# -- pool discounts ------------------------------------------------------------
+
+PERCENT_OFF = {"percent": 10}
+AMOUNT_OFF = {"amount": "5.5", "orderTotalMin": "20", "excludedProducts": ["GIFT", "BOOK"]}
+
+
+def test_a_percent_pool_round_trips(client: TestClient) -> None:
+    answer = put_pool(client, {"name": "Welcome", "discount": PERCENT_OFF})
+    shown = {"percent": 10, "amount": None, "orderTotalMin": "0.00", "excludedProducts": []}
+    assert (answer.status_code, answer.json()["discount"]) == (200, shown)
+    assert get_pool(client).json()["discount"] == shown
+
+
+def test_an_amount_pool_round_trips_with_money_as_text(client: TestClient) -> None:
+    answer = put_pool(client, {"name": "Welcome", "discount": AMOUNT_OFF})
+    shown = {
+        "percent": None,
+        "amount": "5.50",
+        "orderTotalMin": "20.00",
+        "excludedProducts": ["BOOK", "GIFT"],
+    }
+    assert (answer.status_code, answer.json()["discount"]) == (200, shown)
+    assert get_pool(client).json()["discount"] == shown
+
+
+def test_changing_other_keys_keeps_the_discount(client: TestClient) -> None:
+    first = put_pool(client, {"name": "Welcome", "discount": AMOUNT_OFF}).json()
+    answer = put_pool(client, {"name": "Hello", "description": "Hi", "multiUse": True})
+    changed = {**first, "name": "Hello", "description": "Hi", "multiUse": True}
+    assert (answer.status_code, answer.json()) == (200, changed)
+    assert get_pool(client).json() == changed
+
+
+def test_a_new_discount_replaces_the_old_one_whole(client: TestClient) -> None:
+    put_pool(client, {"name": "Welcome", "discount": AMOUNT_OFF})
+    answer = put_pool(client, {"discount": PERCENT_OFF})
+    shown = {"percent": 10, "amount": None, "orderTotalMin": "0.00", "excludedProducts": []}
+    assert (answer.status_code, answer.json()["discount"]) == (200, shown)
+
+
+def test_an_explicit_null_clears_the_discount(client: TestClient) -> None:
+    first = put_pool(client, {"name": "Welcome", "discount": PERCENT_OFF}).json()
+    answer = put_pool(client, {"discount": None})
+    assert (answer.status_code, answer.json()) == (200, {**first, "discount": None})
+    assert get_pool(client).json()["discount"] is None
+
+
+@pytest.mark.parametrize(
+    ("discount", "field", "message"),
+    [
+        ({"percent": 10, "amount": "5.00"}, "discount", "give either percent or amount"),
+        ({}, "discount", "give either percent or amount"),
+        ({"orderTotalMin": "20.00"}, "discount", "give either percent or amount"),
+        ({"percent": 0}, "discount.percent", None),
+        ({"percent": 101}, "discount.percent", None),
+        ({"percent": "10"}, "discount.percent", None),
+        ({"percent": 10.0}, "discount.percent", None),
+        ({"percent": True}, "discount.percent", None),
+        ({"amount": "5.001"}, "discount.amount", None),
+        ({"amount": "0.00"}, "discount", "amount must be above 0.00"),
+        ({"amount": 5}, "discount.amount", None),
+        ({"amount": 5.0}, "discount.amount", None),
+        ({"percent": 10, "orderTotalMin": 20}, "discount.orderTotalMin", None),
+        ({"percent": 10, "off": 1}, "discount.off", "Unknown field"),
+        ({"percent": 10, "excludedProducts": "GIFT"}, "discount.excludedProducts", None),
+        ({"percent": 10, "excludedProducts": [""]}, "discount.excludedProducts.0", None),
+        (
+            {"percent": 10, "excludedProducts": [f"P{n}" for n in range(1001)]},
+            "discount.excludedProducts",
+            None,
+        ),
+        (10, "discount", None),
+        ("10%", "discount", None),
+    ],
+)
+def test_bad_discounts_are_400_and_change_nothing(
+    client: TestClient, config: Config, discount: Any, field: str, message: str | None
+) -> None:
+    put_pool(client, {"name": "Welcome", "discount": AMOUNT_OFF})
+    before = db_snapshot(config)
+    answer = put_pool(client, {"name": "Changed", "discount": discount})
+    assert answer.status_code == 400, answer.text
+    found = error(answer)
+    assert (found["code"], found["field"]) == ("invalid_request", field)
+    if message is not None:
+        assert found["message"] == message
+    assert db_snapshot(config) == before
+
+
+def test_a_bad_discount_of_a_new_pool_creates_nothing(client: TestClient, config: Config) -> None:
+    before = db_snapshot(config)
+    answer = put_pool(client, {"name": "Welcome", "discount": {"percent": 101}})
+    assert (answer.status_code, error(answer)["field"]) == (400, "discount.percent")
+    assert db_snapshot(config) == before
+    assert get_pool(client).status_code == 404
+
+
+def test_a_thousand_excluded_products_are_allowed(client: TestClient) -> None:
+    products = [f"P{n:04d}" for n in range(1000)]
+    discount = {"percent": 10, "excludedProducts": products}
+    answer = put_pool(client, {"name": "Welcome", "discount": discount})
+    assert answer.status_code == 200, answer.text
+    assert get_pool(client).json()["discount"]["excludedProducts"] == products
+
+
+def test_the_openapi_document_shows_discount_money_as_text(client: TestClient) -> None:
+    schemas = client.get("/admin/openapi.json").json()["components"]["schemas"]
+    properties = schemas["DiscountIn"]["properties"]
+    assert [kind["type"] for kind in properties["amount"]["anyOf"]] == ["string", "null"]
+    assert properties["orderTotalMin"]["type"] == "string"

@@ -14,6 +14,8 @@ from click.testing import CliRunner, Result
 
 from pointkeeper import limits
 from pointkeeper.cli import main
+from pointkeeper.config import load_config
+from tests.conftest import db_snapshot
 
 VALUE_REASON = (
     "A promo code is 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit"
@@ -103,6 +105,7 @@ def test_put_creates_a_single_use_pool_and_show_prints_it(config_file: Path) -> 
         "availableFromDateTimeUtc": None,
         "availableTillDateTimeUtc": None,
         "multiUse": False,
+        "discount": None,
         "counts": NO_COUNTS,
     }
     assert ok(run(config_file, "pools", "show", "WELCOME")) == created
@@ -126,6 +129,7 @@ def test_put_changes_only_the_options_given(config_file: Path, pool: str) -> Non
         "availableFromDateTimeUtc": "2026-03-01T00:00:00Z",
         "availableTillDateTimeUtc": "2026-06-01T00:00:00Z",
         "multiUse": True,
+        "discount": None,
         "counts": NO_COUNTS,
     }
     renamed = ok(run(config_file, "pools", "put", pool, "--name", "Hello", "--single-use"))
@@ -338,3 +342,109 @@ def test_a_missing_file_is_a_usage_error(config_file: Path, tmp_path: Path, pool
     result = import_file(config_file, tmp_path / "missing.csv")
     assert result.exit_code == 2, result.output
     assert "does not exist" in result.stderr
+
+
+# -- pools put --discount --------------------------------------------------------
+
+PERCENT_SHOWN = {"percent": 10, "amount": None, "orderTotalMin": "0.00", "excludedProducts": []}
+AMOUNT_OFF = '{"amount": "5.5", "orderTotalMin": "20", "excludedProducts": ["GIFT", "BOOK"]}'
+MONEY_REASON = 'must be an amount as text with at most two decimals, such as "5.00"'
+AMOUNT_SHOWN = {
+    "percent": None,
+    "amount": "5.50",
+    "orderTotalMin": "20.00",
+    "excludedProducts": ["BOOK", "GIFT"],
+}
+
+
+def put_discount(config_file: Path, discount: str, *options: str, pool: str = "WELCOME") -> Result:
+    return run(config_file, "pools", "put", pool, "--discount", discount, *options)
+
+
+def usage_error(result: Result, message: str) -> None:
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    assert result.stderr.splitlines()[-1] == f"Error: Invalid value for '--discount': {message}"
+
+
+def test_put_sets_a_percent_discount_and_show_prints_it(config_file: Path) -> None:
+    created = ok(put_discount(config_file, '{"percent": 10}', "--name", "Welcome"))
+    assert created["discount"] == PERCENT_SHOWN
+    assert ok(run(config_file, "pools", "show", "WELCOME")) == created
+
+
+def test_put_sets_an_amount_discount_with_money_as_text(config_file: Path, pool: str) -> None:
+    changed = ok(put_discount(config_file, AMOUNT_OFF))
+    assert changed["discount"] == AMOUNT_SHOWN
+    assert ok(run(config_file, "pools", "show", pool)) == changed
+
+
+def test_other_options_keep_the_discount(config_file: Path, pool: str) -> None:
+    first = ok(put_discount(config_file, AMOUNT_OFF))
+    changed = ok(run(config_file, "pools", "put", pool, "--name", "Hello", "--multi-use"))
+    assert changed == {**first, "name": "Hello", "multiUse": True}
+    assert ok(run(config_file, "pools", "show", pool))["discount"] == AMOUNT_SHOWN
+
+
+def test_a_new_discount_replaces_the_old_one_whole(config_file: Path, pool: str) -> None:
+    ok(put_discount(config_file, AMOUNT_OFF))
+    assert ok(put_discount(config_file, '{"percent": 10}'))["discount"] == PERCENT_SHOWN
+
+
+def test_null_clears_the_discount(config_file: Path, pool: str) -> None:
+    first = ok(put_discount(config_file, '{"percent": 10}'))
+    assert ok(put_discount(config_file, " null ")) == {**first, "discount": None}
+    assert ok(run(config_file, "pools", "show", pool))["discount"] is None
+
+
+@pytest.mark.parametrize(
+    ("discount", "message"),
+    [
+        ("", "not JSON: Expecting value: line 1 column 1 (char 0)"),
+        (
+            "{percent: 10}",
+            "not JSON: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)",
+        ),
+        ("10", 'must be a JSON object such as {"percent": 10}, or null'),
+        ('["percent", 10]', 'must be a JSON object such as {"percent": 10}, or null'),
+        ('{"percent": 10, "amount": "5.00"}', "give either percent or amount"),
+        ("{}", "give either percent or amount"),
+        ('{"percent": 0}', "Input should be greater than or equal to 1 (percent)"),
+        ('{"percent": 101}', "Input should be less than or equal to 100 (percent)"),
+        ('{"percent": "10"}', "Input should be a valid integer (percent)"),
+        ('{"amount": "5.001"}', f"{MONEY_REASON} (amount)"),
+        ('{"amount": "0.00"}', "amount must be above 0.00"),
+        ('{"amount": 5}', f"{MONEY_REASON} (amount)"),
+        ('{"percent": 10, "off": 1}', "Unknown field (off)"),
+        (
+            '{"percent": 10, "excludedProducts": [""]}',
+            "String should have at least 1 character (excludedProducts.0)",
+        ),
+        (
+            json.dumps({"percent": 10, "excludedProducts": [f"P{n}" for n in range(1001)]}),
+            "List should have at most 1000 items after validation, not 1001 (excludedProducts)",
+        ),
+    ],
+)
+def test_a_bad_discount_is_a_one_line_usage_error_and_changes_nothing(
+    config_file: Path, pool: str, discount: str, message: str
+) -> None:
+    ok(put_discount(config_file, AMOUNT_OFF))
+    before = db_snapshot(load_config(config_file))
+    usage_error(put_discount(config_file, discount, "--name", "Changed"), message)
+    assert db_snapshot(load_config(config_file)) == before
+
+
+def test_a_bad_discount_of_a_new_pool_creates_nothing(config_file: Path, pool: str) -> None:
+    before = db_snapshot(load_config(config_file))
+    result = put_discount(config_file, '{"percent": 101}', "--name", "New", pool="NEW")
+    usage_error(result, "Input should be less than or equal to 100 (percent)")
+    assert db_snapshot(load_config(config_file)) == before
+    refused(run(config_file, "pools", "show", "NEW"), "Promo code pool not found (pool)")
+
+
+def test_the_put_help_describes_the_discount_option() -> None:
+    result = CliRunner().invoke(main, ["pools", "put", "--help"])
+    assert result.exit_code == 0
+    assert "--discount JSON" in result.stdout
+    assert "'null' clears it" in " ".join(result.stdout.split())

@@ -2,6 +2,10 @@
 import-codes``: promo code pools and codes from the shell, through the same
 service functions as the admin API, printing JSON.
 
+A pool's ``--discount`` is the admin API's ``discount`` as JSON, read by the
+admin API's own schema, so that both refuse the same values in the same
+words.
+
 ``import-codes`` is for files of millions of rows: it reads the CSV as it
 goes and imports it in transactions of ``--batch-rows`` rows, each whole
 or not at all, so memory stays flat and a crash loses at most the batch in
@@ -15,28 +19,34 @@ import contextlib
 import gc
 import io
 import itertools
+import json
 import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from click.core import ParameterSource
 
 from pointkeeper import limits
+from pointkeeper.domain.orders import PoolDiscount
 from pointkeeper.domain.promo import Code, Pool
 from pointkeeper.domain.time import Instant, to_datetime
 from pointkeeper.domain.time import now as clock_now
 from pointkeeper.errors import PointkeeperError
 from pointkeeper.limits import codes_per_generation_max, codes_per_import_max
+from pointkeeper.money import format_cents
 from pointkeeper.protocols.codes_csv import Rejection, parse_instant, read_codes
 from pointkeeper.services import promo as service
 from pointkeeper.services.promo import ImportRow
 from pointkeeper.store import Store
 
 from .store import config_option, echo_json, load, opened_store
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 __all__ = [
     "batch_rows_default",
@@ -66,11 +76,24 @@ _pool_options = (
     "available_from",
     "available_till",
     "multi_use",
+    "discount",
 )
 
 
 def _iso(instant: Instant | None) -> str | None:
     return None if instant is None else to_datetime(instant).isoformat().replace("+00:00", "Z")
+
+
+def _discount_json(discount: PoolDiscount | None) -> dict[str, object] | None:
+    # The admin API's ``DiscountOut``: money as text, products sorted.
+    if discount is None:
+        return None
+    return {
+        "percent": discount.percent,
+        "amount": None if discount.amount is None else format_cents(discount.amount),
+        "orderTotalMin": format_cents(discount.order_total_min),
+        "excludedProducts": sorted(discount.excluded_products),
+    }
 
 
 def _pool_json(pool: Pool, counts: tuple[int, int, int, int]) -> dict[str, object]:
@@ -84,6 +107,7 @@ def _pool_json(pool: Pool, counts: tuple[int, int, int, int]) -> dict[str, objec
         "availableFromDateTimeUtc": _iso(pool.available_from),
         "availableTillDateTimeUtc": _iso(pool.available_till),
         "multiUse": pool.multi_use,
+        "discount": _discount_json(pool.discount),
         "counts": {"available": available, "issued": issued, "used": used, "blocked": blocked},
     }
 
@@ -112,6 +136,40 @@ def _date(ctx: click.Context, param: click.Parameter, text: str | None) -> Insta
         ) from None
 
 
+def _discount(ctx: click.Context, param: click.Parameter, text: str | None) -> PoolDiscount | None:
+    # None both when the option is absent and when it is "null": ``put``
+    # tells the two apart by the option's source.
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise click.BadParameter(f"not JSON: {exc}") from None
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise click.BadParameter('must be a JSON object such as {"percent": 10}, or null')
+    # Loaded only when a discount is given: the CLI starts without FastAPI.
+    from pydantic import ValidationError
+
+    from pointkeeper.protocols.admin.promo_schemas import DiscountIn
+
+    try:
+        return DiscountIn.model_validate(value).discount()
+    except ValidationError as exc:
+        raise click.BadParameter(_invalid(exc)) from None
+
+
+def _invalid(exc: ValidationError) -> str:
+    # The first error in the admin API's words: its message, then the key
+    # (camelCase, dotted) in brackets.
+    first = exc.errors()[0]
+    message = "Unknown field" if first["type"] == "extra_forbidden" else first["msg"]
+    message = message.removeprefix("Value error, ")
+    field = ".".join(str(part) for part in first["loc"])
+    return message + (f" ({field})" if field else "")
+
+
 @click.group()
 def pools() -> None:
     """Promo code pools: create, change, show, fill with generated codes."""
@@ -126,11 +184,21 @@ def pools() -> None:
 @click.option("--available-from", callback=_date, help="Default start of code availability.")
 @click.option("--available-till", callback=_date, help="Default end of code availability.")
 @click.option("--multi-use/--single-use", default=None, help="New pools are single-use.")
+@click.option(
+    "--discount",
+    metavar="JSON",
+    callback=_discount,
+    help=(
+        "What its codes take off an order as coupons, as in the admin API: "
+        '\'{"percent": 10}\' or \'{"amount": "5.00", "orderTotalMin": "20.00", '
+        '"excludedProducts": ["GIFT"]}\' (money as text); \'null\' clears it.'
+    ),
+)
 @config_option
 def put(external_id: str, config_path: str | None, **options: Any) -> None:
     """Create or change the pool POOL (only the options given change); print
-    it with its code counts as JSON. Dates are ISO 8601, UTC unless an offset
-    is given; an empty date or description clears it."""
+    it with its discount and code counts as JSON. Dates are ISO 8601, UTC
+    unless an offset is given; an empty date or description clears it."""
     ctx = click.get_current_context()
     given = [n for n in _pool_options if ctx.get_parameter_source(n) is not ParameterSource.DEFAULT]
     values: dict[str, Any] = {name: options[name] for name in given}
@@ -146,7 +214,7 @@ def put(external_id: str, config_path: str | None, **options: Any) -> None:
 @click.argument("external_id", metavar="POOL")
 @config_option
 def show(external_id: str, config_path: str | None) -> None:
-    """Print the pool POOL with its code counts as JSON."""
+    """Print the pool POOL with its discount and code counts as JSON."""
     with opened_store(load(config_path)) as store:
         pool, counts = store.read_sync(service.pool_view, external_id)
     echo_json(_pool_json(pool, counts))

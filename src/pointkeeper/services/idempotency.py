@@ -11,7 +11,19 @@ from pointkeeper.domain.time import Instant
 from pointkeeper.errors import DuplicateTransaction, ErrorCode
 from pointkeeper.store.tx import Tx
 
-__all__ = ["run_once"]
+__all__ = ["NothingDone", "run_once"]
+
+
+class NothingDone(Exception):
+    """A call that is answered but changes nothing and keeps nothing under
+    its transactionId (an order whose price changed: its retry is judged
+    anew). Raised out of the unit of work, so that the transactionId it
+    claimed is rolled back with everything else; the protocol answers
+    ``answer``."""
+
+    def __init__(self, answer: dict[str, Any]) -> None:
+        super().__init__("answered without a change")
+        self.answer = answer
 
 
 def run_once(

@@ -32,24 +32,31 @@ from pointkeeper.errors import (
     InvalidRequest,
     NotFound,
 )
-from pointkeeper.store.tx import Holds, Ledger, References
+from pointkeeper.store.tx import Holds, Ledger, Orders, References
 
 __all__ = [
     "ActionSpec",
     "LedgerTx",
+    "RefundTx",
     "Settlement",
     "credit",
     "current_balances",
     "debit",
     "open_action",
+    "put_back",
     "refund",
     "release_hold",
     "settle",
+    "take_back",
 ]
 
 
 class LedgerTx(References, Ledger, Holds, Protocol):
     """The areas of the port the ledger's use cases need."""
+
+
+class RefundTx(LedgerTx, Orders, Protocol):
+    """A refund by hand also asks whether an order owns the debit."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +189,7 @@ def debit(
     return change_id
 
 
-def refund(tx: LedgerTx, change_id: int, *, now: Instant, comment: str | None) -> int:
+def refund(tx: RefundTx, change_id: int, *, now: Instant, comment: str | None) -> int:
     """Reverses a debit into the very lots it drew from; points that land in
     a lot that has expired meanwhile are written off at once."""
     found = tx.change(change_id)
@@ -194,25 +201,91 @@ def refund(tx: LedgerTx, change_id: int, *, now: Instant, comment: str | None) -
         raise InvalidRequest(code=ErrorCode.not_a_debit, field="balance_change")
     if tx.refund_of(change_id) is not None:
         raise Conflict(code=ErrorCode.already_refunded)
+    if tx.is_order_payment(change_id):
+        # Its order's returns refund it line by line; all at once here would
+        # let both happen.
+        raise Conflict(code=ErrorCode.order_payment_refunded_by_order, field="balance_change")
     spec = ActionSpec(customer_id=customer_id, template=TEMPLATE_REFUND, at=now, now=now)
     action_id = open_action(tx, spec)
     assert action_id is not None
-    draws = tx.draws_of(change_id)
+    refund_id = put_back(
+        tx, action_id, spec, draws=tx.draws_of(change_id), comment=comment, document=document
+    )
+    tx.record_refund(change_id, refund_change_id=refund_id)
+    return refund_id
+
+
+def put_back(
+    tx: LedgerTx,
+    action_id: int,
+    spec: ActionSpec,
+    *,
+    draws: list[Draw],
+    comment: str | None = None,
+    document: str | None = None,
+) -> int:
+    """Gives a debit's ``draws`` (or part of them) back to their lots as one
+    ``Refund`` change; points that land in a lot that has expired meanwhile
+    are written off at once."""
+    assert draws and all(draw.points > 0 for draw in draws)
     refund_id = tx.insert_change(
         action_id=action_id,
-        customer_id=customer_id,
-        amount=-amount,
+        customer_id=spec.customer_id,
+        amount=sum(draw.points for draw in draws),
         kind=KIND_REFUND,
-        at=now,
-        recorded_at=now,
+        at=spec.at,
+        recorded_at=spec.now,
         comment=comment,
         document=document,
     )
-    tx.record_refund(change_id, refund_change_id=refund_id)
     tx.draw(refund_id, [Draw(d.lot_id, -d.points) for d in draws])
-    outcome = release(draws, tx.lots_by_id(d.lot_id for d in draws), at=now)
-    _write_off(tx, customer_id, outcome.write_offs, now=now)
+    outcome = release(draws, tx.lots_by_id(d.lot_id for d in draws), at=spec.now)
+    _write_off(tx, spec.customer_id, outcome.write_offs, now=spec.now)
     return refund_id
+
+
+def take_back(
+    tx: LedgerTx, action_id: int, spec: ActionSpec, *, bonus_lot_id: int, points: int, kind: str
+) -> tuple[int | None, int]:
+    """Takes ``points`` of a credit back: out of its own lot first (while the
+    lot is pending, the change is pending with it and so leaves the active
+    balance alone), then, where the credit was spent meanwhile, out of the
+    customer's other available points; never below zero. Answers the
+    change (None when nothing was left to take) and the points not taken."""
+    assert points > 0
+    settle(tx, spec.customer_id, now=spec.now)
+    lot = tx.lots_by_id([bonus_lot_id])[bonus_lot_id]
+    if lot.is_pending(spec.now):
+        assert lot.remaining >= points, "a pending lot is drawn by its take-backs only"
+        draws = [Draw(lot.id, points)]
+        available_from: Instant | None = lot.available_from
+    else:
+        draws, needed = [], points
+        if lot.is_drawable(spec.now):
+            draws.append(Draw(lot.id, min(lot.remaining, needed)))
+            needed -= draws[0].points
+        for other in tx.drawable_lots(spec.customer_id, at=spec.now) if needed else ():
+            if other.id == lot.id or not other.is_drawable(spec.now):
+                continue
+            draws.append(Draw(other.id, min(other.remaining, needed)))
+            needed -= draws[-1].points
+            if needed == 0:
+                break
+        available_from = None
+    taken = sum(draw.points for draw in draws)
+    if taken == 0:
+        return None, points
+    change_id = tx.insert_change(
+        action_id=action_id,
+        customer_id=spec.customer_id,
+        amount=-taken,
+        kind=kind,
+        at=spec.at,
+        recorded_at=spec.now,
+        available_from=available_from,
+    )
+    tx.draw(change_id, draws)
+    return change_id, points - taken
 
 
 def release_hold(tx: LedgerTx, hold: Hold, status: str, *, at: Instant, now: Instant) -> int:

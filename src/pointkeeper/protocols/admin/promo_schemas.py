@@ -7,18 +7,30 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, StrictBool, WithJsonSchema, field_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    StrictBool,
+    StrictInt,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
+from pointkeeper.domain.orders import PoolDiscount
 from pointkeeper.domain.promo import Code, Pool
 from pointkeeper.domain.time import Instant, from_datetime, to_datetime
 from pointkeeper.limits import (
     code_pattern_chars_max,
     codes_per_generation_max,
     codes_per_import_max,
+    discount_excluded_products_max,
+    id_chars_max,
     text_chars_max,
 )
+from pointkeeper.money import format_cents, money_cents
 
-from .schemas import Text, TextCharacters, UtcDateTime, _Request, _Response
+from .schemas import IdCharacters, Text, TextCharacters, UtcDateTime, _Request, _Response
 
 __all__ = [
     "CodeCountsOut",
@@ -26,12 +38,16 @@ __all__ = [
     "CodeItem",
     "CodeOut",
     "CodesIn",
+    "DiscountIn",
+    "DiscountOut",
     "GenerateIn",
     "GeneratedOut",
     "ImportOut",
+    "Money",
     "Name",
     "PoolIn",
     "PoolOut",
+    "ProductId",
     "RejectedOut",
 ]
 
@@ -46,7 +62,71 @@ _pool_columns = {
     "available_from_date_time_utc": "available_from",
     "available_till_date_time_utc": "available_till",
     "multi_use": "multi_use",
+    "discount": "discount",
 }
+
+
+def _cents(value: object) -> int:
+    cents = money_cents(value) if isinstance(value, str) else None
+    if cents is None or cents < 0:
+        raise ValueError('must be an amount as text with at most two decimals, such as "5.00"')
+    return cents
+
+
+Money = Annotated[
+    int,
+    BeforeValidator(_cents),
+    WithJsonSchema({"type": "string", "pattern": r"^[0-9]{1,15}(\.[0-9]{1,2})?$"}),
+]
+ProductId = Annotated[str, Field(min_length=1, max_length=id_chars_max), IdCharacters]
+
+
+class DiscountIn(_Request):
+    """What the pool's codes take off an order (docs/orders.md): a
+    ``percent`` of the eligible lines or an ``amount`` spread over them."""
+
+    percent: StrictInt | None = Field(None, ge=1, le=100)
+    amount: Money | None = None
+    order_total_min: Money = Field(
+        "0.00",  # read by ``_cents`` like any value sent
+        validate_default=True,
+        description="The order total it needs: of every line, after the coupons named before it.",
+    )
+    excluded_products: list[ProductId] = Field(
+        default_factory=list, max_length=discount_excluded_products_max
+    )
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> DiscountIn:
+        if (self.percent is None) == (self.amount is None):
+            raise ValueError("give either percent or amount")
+        if self.amount == 0:
+            raise ValueError("amount must be above 0.00")
+        return self
+
+    def discount(self) -> PoolDiscount:
+        return PoolDiscount(
+            percent=self.percent,
+            amount=self.amount,
+            order_total_min=self.order_total_min,
+            excluded_products=frozenset(self.excluded_products),
+        )
+
+
+class DiscountOut(_Response):
+    percent: int | None
+    amount: str | None
+    order_total_min: str
+    excluded_products: list[str]
+
+    @classmethod
+    def of(cls, discount: PoolDiscount) -> DiscountOut:
+        return cls(
+            percent=discount.percent,
+            amount=None if discount.amount is None else format_cents(discount.amount),
+            order_total_min=format_cents(discount.order_total_min),
+            excluded_products=sorted(discount.excluded_products),
+        )
 
 
 def _datetime(instant: Instant | None) -> datetime | None:
@@ -74,6 +154,9 @@ class PoolIn(_Request):
     multi_use: StrictBool | None = Field(
         None, description="A multi-use code may be issued to any number of customers."
     )
+    discount: DiscountIn | None = Field(
+        None, description="What its codes take off an order as coupons; null for none."
+    )
 
     @field_validator("name", "multi_use")
     @classmethod
@@ -88,7 +171,11 @@ class PoolIn(_Request):
         for field, column in _pool_columns.items():
             if field in self.model_fields_set:
                 value = getattr(self, field)
-                values[column] = from_datetime(value) if isinstance(value, datetime) else value
+                if isinstance(value, datetime):
+                    value = from_datetime(value)
+                elif isinstance(value, DiscountIn):
+                    value = value.discount()
+                values[column] = value
         return values
 
 
@@ -108,6 +195,7 @@ class PoolOut(_Response):
     available_from_date_time_utc: datetime | None
     available_till_date_time_utc: datetime | None
     multi_use: bool
+    discount: DiscountOut | None
     counts: CodeCountsOut
 
     @classmethod
@@ -122,6 +210,7 @@ class PoolOut(_Response):
             available_from_date_time_utc=_datetime(pool.available_from),
             available_till_date_time_utc=_datetime(pool.available_till),
             multi_use=pool.multi_use,
+            discount=None if pool.discount is None else DiscountOut.of(pool.discount),
             counts=CodeCountsOut(available=available, issued=issued, used=used, blocked=blocked),
         )
 

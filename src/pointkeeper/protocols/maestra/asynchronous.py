@@ -13,11 +13,12 @@ from typing import Any
 from pointkeeper.config import Config
 from pointkeeper.domain.time import Instant
 from pointkeeper.errors import PointkeeperError, StoreError
+from pointkeeper.services.idempotency import NothingDone
 from pointkeeper.store.tx import AsyncOperation, Tx
 
 from . import codec
 from .fields import Fields
-from .kinds import prepare
+from .kinds import prepare, reads_exact_decimals
 from .wording import refusal_tree
 
 __all__ = ["MaestraCalls"]
@@ -33,8 +34,11 @@ class MaestraCalls:
         operation = next((o for o in self.config.operations if o.name == call.operation), None)
         if operation is None:
             raise PointkeeperError(f"Operation {call.operation} is no longer configured")
-        parse = codec.parse_xml if call.request_format == "xml" else codec.parse_json
-        fields = Fields(parse(call.body), from_xml=call.request_format == "xml")
+        if call.request_format == "xml":
+            tree = codec.parse_xml(call.body)
+        else:
+            tree = codec.parse_json(call.body, exact_decimals=reads_exact_decimals(operation))
+        fields = Fields(tree, from_xml=call.request_format == "xml")
         prepared = prepare(fields, operation, call.transaction_id)
         answer = prepared.run(
             tx,
@@ -46,6 +50,8 @@ class MaestraCalls:
         return {"status": "Success", **answer}
 
     def refusal(self, error: Exception) -> dict[str, Any] | None:
+        if isinstance(error, NothingDone):
+            return {"status": "Success", **error.answer}
         if isinstance(error, codec.MalformedRequest):
             return {"status": "ProtocolError", "errorMessage": error.message}
         if isinstance(error, PointkeeperError) and not isinstance(error, StoreError):

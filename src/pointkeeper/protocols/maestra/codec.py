@@ -15,7 +15,9 @@ bounded in nesting depth and in the number of elements or values.
 
 from __future__ import annotations
 
+import json
 import re
+from decimal import Decimal
 from typing import Any
 
 import defusedxml.ElementTree as _defused
@@ -77,16 +79,38 @@ def parse_xml(body: bytes) -> Tree:
     return builder.tree
 
 
-def parse_json(body: bytes) -> Tree:
-    """The body's top-level JSON object, values as JSON gives them."""
+def parse_json(body: bytes, *, exact_decimals: bool = False) -> Tree:
+    """The body's top-level JSON object, values as JSON gives them; with
+    ``exact_decimals`` (money), a number with a fraction or an exponent is
+    a ``Decimal`` of exactly what was written instead of a float."""
     try:
-        tree = orjson.loads(body)
+        tree = _exact_json(body) if exact_decimals else orjson.loads(body)
     except orjson.JSONDecodeError as error:
         raise MalformedRequest(f"The body is not valid JSON: {error}.") from None
     if not isinstance(tree, dict):
         raise MalformedRequest("The JSON body must be an object.")
     _check_json_bounds(tree)
     return tree
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _exact_json(body: bytes) -> Any:
+    """orjson reads every fraction as a float, so money goes through the
+    standard library's parser, which can hand the digits to ``Decimal``."""
+    try:
+        text = body.decode("utf-8")
+        return json.loads(text, parse_float=Decimal, parse_constant=_refuse_constant)
+    except UnicodeDecodeError:
+        raise MalformedRequest("The body is not UTF-8 text.") from None
+    except RecursionError:
+        raise MalformedRequest(
+            f"The body nests values deeper than {limits.json_depth_max}."
+        ) from None
+    except ValueError as error:
+        raise MalformedRequest(f"The body is not valid JSON: {error}.") from None
 
 
 def render_xml(tree: Tree, *, root: str = ANSWER_ROOT) -> bytes:

@@ -14,11 +14,14 @@ through ``integer``, which checks the caller's range (by default the signed
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from pointkeeper import limits
 from pointkeeper.domain.time import Instant
 from pointkeeper.errors import InvalidRequest
+from pointkeeper.money import money_cents, quantity_thousandths
 from pointkeeper.protocols.text import refusal
 
 from .dates import parse_date
@@ -67,6 +70,10 @@ class Fields:
                 )
             node = node.get(name)
         return node
+
+    def names(self) -> list[str]:
+        """The names of this element's children, in the request's order."""
+        return list(self._tree)
 
     def has(self, *path: str) -> bool:
         return self._value(path) not in (None, "", {})
@@ -147,6 +154,43 @@ class Fields:
             raise InvalidRequest(
                 f"must be an integer from {minimum} to {maximum}", field=self.where(*path)
             )
+        return number
+
+    def money(self, *path: str, required: bool = False) -> int | None:
+        """A money amount of at least zero, in cents: an XML decimal, a JSON
+        number (read exactly, never as a float) or a JSON string."""
+        return self._decimal(
+            path, required, money_cents, "an amount of at least 0 with at most 2 decimals"
+        )
+
+    def quantity(self, *path: str, required: bool = False) -> int | None:
+        """A quantity above zero, in thousandths, read as ``money`` is."""
+        number = self._decimal(
+            path, required, quantity_thousandths, "a quantity above 0 with at most 3 decimals"
+        )
+        if number == 0:
+            raise InvalidRequest(
+                "must be a quantity above 0 with at most 3 decimals", field=self.where(*path)
+            )
+        return number
+
+    def _decimal(
+        self,
+        path: tuple[str, ...],
+        required: bool,
+        read: Callable[[str | Decimal | int], int | None],
+        wanted: str,
+    ) -> int | None:
+        value = self._value(path)
+        if value is None or value == "":
+            if required:
+                raise InvalidRequest("is required", field=self.where(*path))
+            return None
+        number = None
+        if isinstance(value, str) or (not self._from_xml and type(value) in (int, Decimal)):
+            number = read(value)
+        if number is None or number < 0:
+            raise InvalidRequest(f"must be {wanted}", field=self.where(*path))
         return number
 
     def boolean(self, *path: str) -> bool | None:

@@ -18,10 +18,18 @@ ANSWER_ROOT = "result"
 # <customerActions><customerAction>…</customerAction>…</customerActions> in
 # XML, "customerActions": [{…}, …] in JSON (no inner item key).
 LIST_ELEMENTS: dict[str, str] = {
+    "appliedPromotions": "appliedPromotion",
     "balanceChanges": "balanceChange",
     "balances": "balance",
+    "bonusPoints": "bonusPointsItem",
+    "bonusPointsChanges": "bonusPointsChange",
+    "bonusPointsInfo": "bonusPointsInfoItem",
+    "coupons": "coupon",
+    "couponsInfo": "couponInfo",
     "customerActions": "customerAction",
     "customerBalanceChanges": "customerBalanceChange",
+    "lines": "line",
+    "orders": "order",
     "promoCodes": "promoCode",
     "validationMessages": "validationMessage",
 }

@@ -26,12 +26,13 @@ from pointkeeper.protocols.body import BodyTooLarge, ClientDisconnect, header, r
 from pointkeeper.protocols.fingerprint import request_fingerprint
 from pointkeeper.protocols.text import refusal
 from pointkeeper.services import async_calls
+from pointkeeper.services.idempotency import NothingDone
 from pointkeeper.store.tx import Tx
 
 from . import codec, wording
 from .export import export_chunks, read_export_request
 from .fields import Fields
-from .kinds import prepare
+from .kinds import prepare, reads_exact_decimals
 
 __all__ = ["ProtocolError", "maestra_routes"]
 
@@ -113,11 +114,13 @@ def _transaction_id(query: dict[str, str]) -> str | None:
     return value
 
 
-def _parse(body: bytes, body_format: str | None) -> dict[str, Any]:
+def _parse(body: bytes, body_format: str | None, operation: OperationConfig) -> dict[str, Any]:
     if body_format is None:
         raise ProtocolError(400, "Content-Type must be application/xml or application/json")
     try:
-        return codec.parse_xml(body) if body_format == "xml" else codec.parse_json(body)
+        if body_format == "xml":
+            return codec.parse_xml(body)
+        return codec.parse_json(body, exact_decimals=reads_exact_decimals(operation))
     except codec.MalformedRequest as exc:
         raise ProtocolError(400, exc.message) from None
 
@@ -201,7 +204,7 @@ async def _run(
     transaction_id = _transaction_id(query)
     body = await read_body(scope, receive, config.server.body_bytes_max)
     body_format = _format_of(header(scope, b"content-type"))
-    tree = _parse(body, body_format)
+    tree = _parse(body, body_format, operation)
     fields = Fields(tree, from_xml=body_format == "xml")
     endpoint_id = query.get("endpointId") or query["endpoint"]
     asynchronous_call = scope["path"].endswith("/async")
@@ -249,6 +252,8 @@ async def _operations(scope: Scope, receive: Receive, send: Send) -> None:
         outcome = 413, {"status": "ProtocolError", "errorMessage": "Request body too large"}
     except ClientDisconnect:
         outcome = None  # no one to answer
+    except NothingDone as done:
+        outcome = 200, {"status": "Success", **done.answer}
     except DuplicateTransaction as exc:
         outcome = 409, wording.refusal_tree(exc)
     except Overloaded as exc:

@@ -38,6 +38,13 @@ _locations = {
     "promo_code": "/operation/promoCode/ids/value",
     "pool": "/operation/promoCode/pool/ids/externalId",
     "segment": "/operation/segment/ids/externalId",
+    "order": "/operation/order/ids",
+    "order_website_id": "/operation/order/ids/websiteId",
+    "order_line": "/operation/order/lines/line",
+    "order_line_quantity": "/operation/order/lines/line/quantity",
+    "order_status": "/operation/order/lines/line/status/ids/externalId",
+    "bonus_points": "/operation/order/bonusPoints/bonusPointsItem/amount",
+    "coupon": "/operation/order/coupons/coupon/ids/code",
 }
 
 

@@ -1,0 +1,577 @@
+"""Retail order use cases: calculating a cart, creating an order (its
+payment, coupons and bonus in one unit of work), moving its lines to a
+status (refunds and take-backs of what cancelled and returned lines
+carried), and a customer's orders. The rules are ``domain.orders``'s; the
+contract is ``docs/orders.md``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pointkeeper.domain.customers import Customer, require_enrolled
+from pointkeeper.domain.ledger import (
+    KIND_RETAIL_ORDER_BONUS,
+    KIND_RETAIL_ORDER_PAYMENT,
+    Balances,
+    Draw,
+    draw_order_key,
+)
+from pointkeeper.domain.orders import (
+    ALREADY_NOT_ACTIVE,
+    CAN_BE_USED,
+    CAN_NOT_BE_USED,
+    COUPON_NOT_FOUND,
+    COUPON_USED,
+    EFFECT_PAID,
+    Calculation,
+    CartLine,
+    Coupon,
+    GiveBack,
+    OrderRules,
+    PlacedLine,
+    PlacedOrder,
+    calculate,
+    give_back,
+    move_line,
+    points_step,
+)
+from pointkeeper.domain.promo import ISSUED, Code, Pool, available_window, issue_status
+from pointkeeper.domain.time import Instant
+from pointkeeper.errors import ErrorCode, InvalidRequest, NotFound
+from pointkeeper.limits import int64_max
+from pointkeeper.store.tx import DuplicateKey, Tx
+
+from .customers import find_customer
+from .ledger import (
+    ActionSpec,
+    credit,
+    current_balances,
+    debit,
+    open_action,
+    put_back,
+    settle,
+    take_back,
+)
+
+__all__ = [
+    "CALCULATED",
+    "PRICE_CHANGED",
+    "PROCESSED",
+    "CartView",
+    "LineMove",
+    "OrderPage",
+    "OrderRequest",
+    "StatusChange",
+    "StatusView",
+    "calculate_cart",
+    "change_order_status",
+    "create_order",
+    "customer_orders",
+]
+
+# The processing statuses of Mindbox's order answers.
+CALCULATED = "Calculated"
+PROCESSED = "Processed"
+PRICE_CHANGED = "PriceHasBeenChanged"
+
+_unauthorized_rules = OrderRules()
+_unauthorized_points_per_currency_unit = 100
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    """A cart or an order as a protocol read it."""
+
+    customer: tuple[str, object] | None
+    point_of_contact: str | None
+    at: Instant | None
+    website_id: str | None
+    lines: tuple[CartLine, ...]
+    # The status each line is created in (the vocabulary's, paid), if any.
+    line_statuses: tuple[str | None, ...]
+    coupons: tuple[str, ...]
+    points_asked: int
+    # What the client calculated the order to cost, when it says.
+    client_total: int | None = None
+    transaction_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CartView:
+    """The figures of a cart or an order, and what became of it."""
+
+    status: str
+    calculation: Calculation
+    balances: Balances | None
+    bonus_expires_at: Instant | None
+    order_id: int | None = None
+    website_id: str | None = None
+    description: str | None = None
+
+
+def _coupon(tx: Tx, value: str, customer: Customer | None, *, at: Instant) -> Coupon:
+    """The coupon as its code's state allows its use by ``customer`` at ``at``."""
+    code = tx.code(value)
+    if code is None:
+        return Coupon(value, COUPON_NOT_FOUND)
+    pool = tx.pool_by_id(code.pool_id)
+    status = _coupon_status(tx, code, pool, customer, at=at)
+    return Coupon(value, status, code.id, pool.id, pool.external_id, pool.discount)
+
+
+def _coupon_status(
+    tx: Tx, code: Code, pool: Pool, customer: Customer | None, *, at: Instant
+) -> str:
+    start, end = available_window(code, pool)
+    if code.blocked_at is not None or (end is not None and end <= at):
+        return ALREADY_NOT_ACTIVE
+    if start is not None and at < start:
+        return CAN_NOT_BE_USED
+    if pool.multi_use:
+        if customer is None:
+            return CAN_BE_USED
+        issue = tx.multi_issue(code.id, customer_id=customer.id)
+        return COUPON_USED if issue is not None and issue[3] is not None else CAN_BE_USED
+    if code.used_at is not None:
+        return COUPON_USED
+    if code.issued_customer_id is None:
+        # A free code is issued to the ordering customer on the way.
+        if customer is None or issue_status(code, pool, customer.id, at=at) == ISSUED:
+            return CAN_BE_USED
+        return CAN_NOT_BE_USED
+    if customer is None:
+        return CAN_BE_USED  # whose it is shows once the customer is known
+    if code.issued_customer_id != customer.id:
+        return CAN_NOT_BE_USED
+    if code.issued_at is not None and at < code.issued_at:
+        return CAN_NOT_BE_USED
+    return CAN_BE_USED
+
+
+@dataclass(frozen=True, slots=True)
+class _Figures:
+    customer: Customer | None
+    program_id: int | None
+    calculation: Calculation
+    balances: Balances | None
+    bonus_expires_at: Instant | None
+    step: int
+
+
+def _figures(tx: Tx, request: OrderRequest, *, at: Instant, now: Instant) -> _Figures:
+    customer = None
+    program_id = None
+    balances = None
+    bonus_expires_at = None
+    rules = _unauthorized_rules
+    points_per_currency_unit = _unauthorized_points_per_currency_unit
+    if request.customer is not None:
+        customer = find_customer(tx, *request.customer)
+        program_id = require_enrolled(customer)
+        program = tx.program(program_id)
+        rules = tx.order_rules(program_id)
+        points_per_currency_unit = tx.points_per_currency_unit(program_id)
+        balances = _settled_balances(tx, customer, now=now)
+        bonus_expires_at = program.credit_expiry(program.order_bonus_available_from(at))
+    coupons = [_coupon(tx, value, customer, at=at) for value in request.coupons]
+    calculation = calculate(
+        request.lines,
+        coupons,
+        rules=rules,
+        points_per_currency_unit=points_per_currency_unit,
+        points_asked=request.points_asked,
+        points_available=None if balances is None else balances.available,
+    )
+    return _Figures(
+        customer,
+        program_id,
+        calculation,
+        balances,
+        bonus_expires_at,
+        points_step(points_per_currency_unit),
+    )
+
+
+def _settled_balances(tx: Tx, customer: Customer, *, now: Instant) -> Balances:
+    settle(tx, customer.id, now=now)
+    return current_balances(tx, customer, now=now)
+
+
+def calculate_cart(tx: Tx, request: OrderRequest, *, now: Instant) -> CartView:
+    """What the cart would cost and earn now; changes nothing but settling
+    the customer's ledger."""
+    at = now if request.at is None else request.at
+    figures = _figures(tx, request, at=at, now=now)
+    return CartView(
+        CALCULATED,
+        figures.calculation,
+        figures.balances,
+        figures.bonus_expires_at,
+        website_id=request.website_id,
+    )
+
+
+def _point_of_contact_id(tx: Tx, external_id: str | None) -> int | None:
+    if external_id is None:
+        return None
+    found = tx.point_of_contact_id(external_id)
+    if found is None:
+        raise NotFound(code=ErrorCode.point_of_contact_not_found, field="point_of_contact")
+    return found
+
+
+def _price_change(calculation: Calculation, request: OrderRequest) -> str | None:
+    """Why the order no longer costs what the client calculated, if it does not."""
+    if request.client_total is None or request.client_total == calculation.total_price:
+        return None
+    lost = [r.coupon.value for r in calculation.coupons if r.status != CAN_BE_USED]
+    if lost:
+        return f"The coupon {', '.join(lost)} can no longer be used for this order"
+    if calculation.spent < request.points_asked:
+        return "The points asked for are no longer available"
+    return "The order's total has changed"
+
+
+def create_order(tx: Tx, request: OrderRequest, *, template: str, now: Instant) -> CartView:
+    """Creates the order in one unit of work: the points spent become one
+    ``RetailOrderPayment`` debit, each usable coupon is redeemed, the bonus
+    becomes one pending ``RetailOrderBonus`` credit. When the client's
+    total no longer matches, answers ``PriceHasBeenChanged`` having done
+    nothing (the caller keeps no result for it)."""
+    if request.customer is None:
+        raise InvalidRequest(code=ErrorCode.order_customer_required, field="customer")
+    at = now if request.at is None else request.at
+    point_of_contact_id = _point_of_contact_id(tx, request.point_of_contact)
+    figures = _figures(tx, request, at=at, now=now)
+    calculation = figures.calculation
+    customer, program_id = figures.customer, figures.program_id
+    assert customer is not None and program_id is not None
+    unknown = [r.coupon.value for r in calculation.coupons if r.status == COUPON_NOT_FOUND]
+    if unknown:
+        raise InvalidRequest(code=ErrorCode.coupon_not_found, field="coupon", coupon=unknown[0])
+    changed = _price_change(calculation, request)
+    if changed is not None:
+        return CartView(
+            PRICE_CHANGED,
+            calculation,
+            figures.balances,
+            figures.bonus_expires_at,
+            website_id=request.website_id,
+            description=changed,
+        )
+    if calculation.spent != request.points_asked:
+        raise InvalidRequest(
+            code=ErrorCode.points_above_order_share,
+            field="bonus_points",
+            spendable=calculation.spendable,
+            step=figures.step,
+        )
+    for status in request.line_statuses:
+        if status is not None and _effect(tx, status) != EFFECT_PAID:
+            raise InvalidRequest(
+                code=ErrorCode.order_status_not_paid, field="order_status", status=status
+            )
+    if request.website_id is not None and (
+        tx.order_by(order_id=None, website_id=request.website_id) is not None
+    ):
+        raise InvalidRequest(code=ErrorCode.order_website_id_taken, field="order_website_id")
+
+    tx.ensure_template(template, name=template)
+    spec = ActionSpec(
+        customer_id=customer.id,
+        template=template,
+        at=at,
+        now=now,
+        point_of_contact_id=point_of_contact_id,
+        transaction_id=request.transaction_id,
+    )
+    action_id = open_action(tx, spec)
+    assert action_id is not None
+    payment_id = None
+    if calculation.spent:
+        payment_id = debit(
+            tx,
+            action_id,
+            spec,
+            amount=calculation.spent,
+            kind=KIND_RETAIL_ORDER_PAYMENT,
+            document=request.website_id,
+        )
+    used: list[tuple[int, int]] = []
+    for result in calculation.coupons:
+        if result.status == CAN_BE_USED:
+            _use_coupon(tx, result.coupon, customer, point_of_contact_id=point_of_contact_id, at=at)
+            assert result.coupon.code_id is not None
+            used.append((result.coupon.code_id, result.discount))
+    bonus_id = None
+    if calculation.earned:
+        bonus_id = credit(
+            tx,
+            action_id,
+            spec,
+            tx.program(program_id),
+            amount=calculation.earned,
+            kind=KIND_RETAIL_ORDER_BONUS,
+            document=request.website_id,
+        )
+    order = PlacedOrder(
+        id=0,
+        customer_id=customer.id,
+        program_id=program_id,
+        website_id=request.website_id,
+        point_of_contact_id=point_of_contact_id,
+        transaction_id=request.transaction_id,
+        at=at,
+        spent=calculation.spent,
+        earned=calculation.earned,
+        payment_change_id=payment_id,
+        bonus_change_id=bonus_id,
+        refunded=0,
+        taken_back=0,
+        shortfall=0,
+        lines=[
+            PlacedLine(
+                line_number=figures.line.line_number,
+                line_id=figures.line.line_id,
+                product=figures.line.product,
+                category=figures.line.category,
+                price_per_item=figures.line.price_per_item,
+                quantity=figures.line.quantity,
+                base=figures.base,
+                discount=figures.discount,
+                spent=figures.spent,
+                paid=figures.paid,
+                earned=figures.earned,
+                status=status,
+            )
+            for figures, status in zip(calculation.lines, request.line_statuses, strict=True)
+        ],
+    )
+    try:
+        with tx.unique_values():
+            order_id = tx.insert_order(order, recorded_at=now)
+    except DuplicateKey:
+        # Another writer took the website id since it was looked up.
+        raise InvalidRequest(
+            code=ErrorCode.order_website_id_taken, field="order_website_id"
+        ) from None
+    tx.insert_order_coupons(order_id, used)
+    return CartView(
+        PROCESSED,
+        calculation,
+        current_balances(tx, customer, now=now),
+        figures.bonus_expires_at,
+        order_id=order_id,
+        website_id=request.website_id,
+    )
+
+
+def _use_coupon(
+    tx: Tx, coupon: Coupon, customer: Customer, *, point_of_contact_id: int | None, at: Instant
+) -> None:
+    """Redeems a coupon ``_coupon`` found usable, issuing it on the way."""
+    assert coupon.code_id is not None and coupon.pool_id is not None
+    pool = tx.pool_by_id(coupon.pool_id)
+    if pool.multi_use:
+        if tx.multi_issue(coupon.code_id, customer_id=customer.id) is None:
+            tx.issue_multi_use_code(
+                coupon.code_id,
+                customer_id=customer.id,
+                point_of_contact_id=point_of_contact_id,
+                at=at,
+            )
+    else:
+        code = tx.code(coupon.value)
+        assert code is not None
+        if code.issued_customer_id is None:
+            taken = tx.issue_code(
+                code.id,
+                customer_id=customer.id,
+                point_of_contact_id=point_of_contact_id,
+                at=at,
+                available_from=None,
+                available_till=None,
+            )
+            assert taken, "the code's row is this transaction's"
+    tx.set_code_used(
+        coupon.code_id,
+        customer_id=customer.id,
+        multi_use=pool.multi_use,
+        point_of_contact_id=point_of_contact_id,
+        at=at,
+    )
+
+
+# -- status changes ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LineMove:
+    """One line (by number or id) to a status; ``quantity`` in thousandths."""
+
+    line_number: int | None
+    line_id: str | None
+    status: str
+    quantity: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    order_id: int | None
+    website_id: str | None
+    # Every line to this status, or the moves of single lines.
+    order_status: str | None
+    moves: tuple[LineMove, ...]
+    point_of_contact: str | None
+    at: Instant | None
+    transaction_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusView:
+    order: PlacedOrder
+    given_back: GiveBack
+    shortfall: int  # bonus points this change could not take back
+
+
+def _effect(tx: Tx, status: str) -> str:
+    effect = tx.order_status_effect(status)
+    if effect is None:
+        raise InvalidRequest(
+            code=ErrorCode.order_status_unknown, field="order_status", status=status
+        )
+    return effect
+
+
+def _line(order: PlacedOrder, move: LineMove) -> PlacedLine:
+    for line in order.lines:
+        if move.line_number is not None and line.line_number == move.line_number:
+            return line
+        if move.line_number is None and move.line_id is not None and line.line_id == move.line_id:
+            return line
+    shown = move.line_number if move.line_number is not None else move.line_id
+    raise NotFound(code=ErrorCode.order_line_not_found, field="order_line", line=shown)
+
+
+def change_order_status(tx: Tx, change: StatusChange, *, template: str, now: Instant) -> StatusView:
+    """Moves lines to statuses; what the cancelled and returned parts carry
+    of the order's spent and earned points goes back (``give_back``)."""
+    order = tx.order_by(order_id=change.order_id, website_id=change.website_id)
+    if order is None:
+        raise NotFound(code=ErrorCode.order_not_found, field="order")
+    tx.lock_customer(order.customer_id)
+    point_of_contact_id = _point_of_contact_id(tx, change.point_of_contact)
+    if change.order_status is not None:
+        effect = _effect(tx, change.order_status)
+        for line in order.lines:
+            if effect != EFFECT_PAID or not line.quantity_out:
+                move_line(line, status=change.order_status, effect=effect, quantity=None)
+    for move in change.moves:
+        move_line(
+            _line(order, move),
+            status=move.status,
+            effect=_effect(tx, move.status),
+            quantity=move.quantity,
+        )
+    given = give_back(order)
+    shortfall = 0
+    if given.refund or given.take_back:
+        tx.ensure_template(template, name=template)
+        spec = ActionSpec(
+            customer_id=order.customer_id,
+            template=template,
+            at=now if change.at is None else change.at,
+            now=now,
+            point_of_contact_id=point_of_contact_id,
+            transaction_id=change.transaction_id,
+        )
+        action_id = open_action(tx, spec)
+        assert action_id is not None
+        if given.refund:
+            draws = _refund_draws(tx, order, given.refund, now=now)
+            refund_id = put_back(tx, action_id, spec, draws=draws, document=order.website_id)
+            tx.add_order_change(order.id, change_id=refund_id, role="refund")
+        if given.take_back:
+            assert order.bonus_change_id is not None
+            taken_id, shortfall = take_back(
+                tx,
+                action_id,
+                spec,
+                bonus_lot_id=order.bonus_change_id,
+                points=given.take_back,
+                kind=KIND_RETAIL_ORDER_BONUS,
+            )
+            if taken_id is not None:
+                tx.add_order_change(order.id, change_id=taken_id, role="take_back")
+            order.shortfall += shortfall
+    if order.fully_cancelled():
+        for code_id, multi_use in tx.give_back_coupons(order.id):
+            tx.set_code_used(
+                code_id,
+                customer_id=order.customer_id,
+                multi_use=multi_use,
+                point_of_contact_id=None,
+                at=None,
+            )
+    tx.update_order(order)
+    return StatusView(order, given, shortfall)
+
+
+def _refund_draws(tx: Tx, order: PlacedOrder, points: int, *, now: Instant) -> list[Draw]:
+    """The lots a part of the order's payment goes back to: those it drew
+    from, less what earlier refunds gave them, latest-expiring first (the
+    points that would have been spent last come back first)."""
+    assert order.payment_change_id is not None
+    left = {draw.lot_id: draw.points for draw in tx.draws_of(order.payment_change_id)}
+    for refund_id in tx.order_change_ids(order.id, role="refund"):
+        for draw in tx.draws_of(refund_id):
+            left[draw.lot_id] += draw.points  # a refund's draws are negative
+    lots = tx.lots_by_id(left)
+    draws: list[Draw] = []
+    needed = points
+    for lot_id in sorted(left, key=lambda i: draw_order_key(lots[i]), reverse=True):
+        taken = min(left[lot_id], needed)
+        if taken:
+            draws.append(Draw(lot_id, taken))
+            needed -= taken
+        if needed == 0:
+            break
+    assert needed == 0, "an order never refunds more than it spent"
+    return draws
+
+
+# -- reading -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OrderPage:
+    orders_total: int
+    orders: list[PlacedOrder]
+    points_of_contact: dict[int, str]
+
+
+def customer_orders(
+    tx: Tx,
+    *,
+    customer_kind: str,
+    customer_value: object,
+    since: Instant,
+    till: Instant | None,
+    page_number: int,
+    per_page: int,
+) -> OrderPage:
+    """A page of the customer's orders dated from ``since`` up to ``till``
+    (without it, every later one: an order may carry a time ahead of the
+    server's clock), newest first."""
+    customer = find_customer(tx, customer_kind, customer_value)
+    end = int64_max if till is None else till
+    orders = tx.customer_orders(
+        customer.id, since=since, till=end, offset=(page_number - 1) * per_page, limit=per_page
+    )
+    return OrderPage(
+        orders_total=tx.customer_order_count(customer.id, since=since, till=end),
+        orders=orders,
+        points_of_contact=tx.points_of_contact_by_id(
+            {o.point_of_contact_id for o in orders if o.point_of_contact_id is not None}
+        ),
+    )
