@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pointkeeper.config import Config, load_config
+from pointkeeper.domain.orders import PoolDiscount
 from pointkeeper.domain.time import from_datetime, ms_per_day, now
 from pointkeeper.secrets import new_secret
 from pointkeeper.services import loyalty, promo
@@ -41,6 +42,10 @@ _operations = (
     ("Website.EditCustomer", "EditCustomer"),
     ("Website.RedeemPromoCode", "RedeemPromoCode"),
     ("Website.CancelPromoCodeRedemption", "CancelPromoCodeRedemption"),
+    ("Website.CalculateCart", "CalculateCart"),
+    ("Website.CreateOrder", "CreateOrder"),
+    ("Website.ChangeOrderStatus", "ChangeOrderStatus"),
+    ("Website.GetCustomerOrders", "GetCustomerOrders"),
 )
 _issue_operation = (
     '\n[[operations]]\nname = "Website.IssuePromoCode"\nkind = "IssuePromoCode"\n'
@@ -81,6 +86,11 @@ name = "{PROGRAM}"
 earning_description = "1 point per dollar"
 redemption_description = "100 points = $1"
 balance_type = "Points"
+order_bonus_pending_days = 14
+
+[programs.orders]
+points_earned_per_currency_unit = 1
+points_payable_share_max = 50
 
 [[endpoints]]
 id = "shop-web"
@@ -138,7 +148,11 @@ def _seed(config: Config) -> None:
         store.write_sync(
             promo.put_pool,
             "WELCOME",
-            values={"name": "Welcome codes", "description": "10% off the first order"},
+            values={
+                "name": "Welcome codes",
+                "description": "10% off the first order",
+                "discount": PoolDiscount(percent=10),
+            },
         )
         store.write_sync(promo.generate_codes, "WELCOME", count=100, pattern="WELCOME-XXXX-XXXX")
     finally:
@@ -158,6 +172,15 @@ def prepare_demo(folder: Path, port: int) -> tuple[Config, DemoSecrets | None]:
     config = load_config(config_path, environ={})
     _seed(config)
     return config, secrets
+
+
+# A cart of two lines for web-1, spending 200 of its points (docs/orders.md).
+_cart = (
+    '{"customer":{"ids":{"webSiteUserId":"web-1"}},"order":{"ids":{"websiteId":"DEMO-1001"},'
+    '"lines":[{"lineNumber":1,"product":{"ids":{"website":"SKU-1"}},"basePricePerItem":"12.50",'
+    '"quantity":2},{"lineNumber":2,"product":{"ids":{"website":"SKU-2"}},'
+    '"basePricePerItem":"4.99","quantity":1}],"bonusPoints":[{"amount":200}]}}'
+)
 
 
 def usage(folder: Path, url: str, secrets: DemoSecrets | None) -> str:
@@ -199,4 +222,8 @@ curl '{url}/admin/v1/async-operations?transactionId=demo-async-1' {admin}
 curl -X POST '{url}/v3/operations/sync?endpointId=shop-web&operation=Website.IssuePromoCode' {maestra} -H 'Content-Type: application/xml' -d '<operation><customer><ids><webSiteUserId>web-1</webSiteUserId></ids></customer></operation>'
 curl -X POST '{url}/v3/operations/sync?endpointId=shop-web&operation=Website.RedeemPromoCode' {maestra} -H 'Content-Type: application/xml' -d '<operation><customer><ids><webSiteUserId>web-1</webSiteUserId></ids></customer><promoCode><ids><value>[value from IssuePromoCode]</value></ids></promoCode></operation>'
 curl {url}/admin/v1/pools/WELCOME {admin}
+curl -X POST '{url}/v3/operations/sync?endpointId=shop-web&operation=Website.CalculateCart' {maestra} -H 'Content-Type: application/json' -d '{_cart}'
+curl -X POST '{url}/v3/operations/sync?endpointId=shop-web&operation=Website.CreateOrder&transactionId=demo-order-1' {maestra} -H 'Content-Type: application/json' -d '{_cart}'
+curl -X POST '{url}/v3/operations/sync?endpointId=shop-web&operation=Website.ChangeOrderStatus&transactionId=demo-return-1' {maestra} -H 'Content-Type: application/json' -d '{{"order":{{"ids":{{"websiteId":"DEMO-1001"}},"lines":[{{"lineNumber":1,"quantity":1,"status":{{"ids":{{"externalId":"Returned"}}}}}}]}}}}'
+curl -X POST '{url}/v3/operations/sync?endpointId=shop-web&operation=Website.GetCustomerOrders' {maestra} -H 'Content-Type: application/json' -d '{{"customer":{{"ids":{{"webSiteUserId":"web-1"}}}}}}'
 """
