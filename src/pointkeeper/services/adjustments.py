@@ -10,12 +10,13 @@ from pointkeeper.domain.customers import require_enrolled
 from pointkeeper.domain.ledger import KIND_CUSTOM, KIND_EXPIRED
 from pointkeeper.domain.templates import TEMPLATE_ADMIN
 from pointkeeper.domain.time import Instant
-from pointkeeper.errors import ErrorCode, InvalidRequest, NotFound
+from pointkeeper.errors import ErrorCode, InvalidRequest
 from pointkeeper.limits import points_per_request_max
 from pointkeeper.store.tx import Tx
 
 from .customers import find_customer
 from .ledger import ActionSpec, credit, debit, open_action
+from .reference import find_point_of_contact
 
 __all__ = ["BalanceChangeRequest", "change_balance"]
 
@@ -70,11 +71,7 @@ def change_balance(
     _check(request)
     customer = find_customer(tx, customer_kind, customer_value)
     program = tx.program(require_enrolled(customer))
-    point_of_contact_id = None
-    if request.point_of_contact is not None:
-        point_of_contact_id = tx.point_of_contact_id(request.point_of_contact)
-        if point_of_contact_id is None:
-            raise NotFound(code=ErrorCode.point_of_contact_not_found, field="point_of_contact")
+    point_of_contact_id = find_point_of_contact(tx, request.point_of_contact)
     # Without a scope the caller keeps its own idempotency (Maestra's
     # transactionId results) and the id is only recorded on the action.
     key = None

@@ -52,6 +52,7 @@ from .ledger import (
     settle,
     take_back,
 )
+from .reference import find_point_of_contact
 
 __all__ = [
     "CALCULATED",
@@ -211,15 +212,6 @@ def calculate_cart(tx: Tx, request: OrderRequest, *, now: Instant) -> CartView:
     )
 
 
-def _point_of_contact_id(tx: Tx, external_id: str | None) -> int | None:
-    if external_id is None:
-        return None
-    found = tx.point_of_contact_id(external_id)
-    if found is None:
-        raise NotFound(code=ErrorCode.point_of_contact_not_found, field="point_of_contact")
-    return found
-
-
 def _price_change(calculation: Calculation, request: OrderRequest) -> str | None:
     """Why the order no longer costs what the client calculated, if it does not."""
     if request.client_total is None or request.client_total == calculation.total_price:
@@ -241,7 +233,7 @@ def create_order(tx: Tx, request: OrderRequest, *, template: str, now: Instant) 
     if request.customer is None:
         raise InvalidRequest(code=ErrorCode.order_customer_required, field="customer")
     at = now if request.at is None else request.at
-    point_of_contact_id = _point_of_contact_id(tx, request.point_of_contact)
+    point_of_contact_id = find_point_of_contact(tx, request.point_of_contact)
     figures = _figures(tx, request, at=at, now=now)
     calculation = figures.calculation
     customer, program_id = figures.customer, figures.program_id
@@ -460,7 +452,7 @@ def change_order_status(tx: Tx, change: StatusChange, *, template: str, now: Ins
     if order is None:
         raise NotFound(code=ErrorCode.order_not_found, field="order")
     tx.lock_customer(order.customer_id)
-    point_of_contact_id = _point_of_contact_id(tx, change.point_of_contact)
+    point_of_contact_id = find_point_of_contact(tx, change.point_of_contact)
     if change.order_status is not None:
         effect = _effect(tx, change.order_status)
         for line in order.lines:

@@ -30,6 +30,7 @@ from pointkeeper.errors import ErrorCode, InvalidRequest, NotFound
 from pointkeeper.store.tx import Tx
 
 from .customers import find_customer
+from .reference import find_point_of_contact
 
 __all__ = [
     "CodeView",
@@ -232,15 +233,6 @@ def _point_of_contact_named(tx: Tx, point_of_contact_id: int | None) -> PointOfC
     return PointOfContact(*tx.point_of_contact_by_id(point_of_contact_id))
 
 
-def _point_of_contact(tx: Tx, external_id: str | None) -> int | None:
-    if external_id is None:
-        return None
-    found = tx.point_of_contact_id(external_id)
-    if found is None:
-        raise NotFound(code=ErrorCode.point_of_contact_not_found, field="point_of_contact")
-    return found
-
-
 @dataclass(frozen=True, slots=True)
 class IssueRequest:
     mode: str
@@ -292,7 +284,7 @@ def issue_code(tx: Tx, request: IssueRequest, *, now: Instant) -> tuple[str, Cod
     """Issues a code by the operation's mode; answers the issue status and,
     where there is a code, the code as the customer sees it."""
     customer = find_customer(tx, request.customer_kind, request.customer_value)
-    point_of_contact_id = _point_of_contact(tx, request.point_of_contact)
+    point_of_contact_id = find_point_of_contact(tx, request.point_of_contact)
     at = now if request.at is None else request.at
     found = _find_code(tx, request, at)
     if isinstance(found, str):
@@ -342,7 +334,7 @@ def redeem_code(
     customer, code, pool = _redeemable(
         tx, customer_kind=customer_kind, customer_value=customer_value, value=value
     )
-    point_of_contact_id = _point_of_contact(tx, point_of_contact)
+    point_of_contact_id = find_point_of_contact(tx, point_of_contact)
     if (
         pool.multi_use
         and tx.multi_issue(code.id, customer_id=customer.id) is None

@@ -211,6 +211,19 @@ class Fields:
             return None
         return parse_date(value, self.where(*path))
 
+    def paging(self, *, per_page_default: int) -> tuple[Instant | None, Instant | None, int, int]:
+        """A ``page`` element's (since, till, page number, items per page).
+        The page number is bounded so that the page's offset fits in the
+        databases' 64 bits."""
+        number = self.integer("pageNumber", minimum=1, maximum=limits.history_page_number_max)
+        per_page = self.integer("itemsPerPage", minimum=1, maximum=limits.history_page_items_max)
+        return (
+            self.date("sinceDateTimeUtc"),
+            self.date("tillDateTimeUtc"),
+            1 if number is None else number,
+            per_page_default if per_page is None else per_page,
+        )
+
     def customer(self, *path: str) -> tuple[str, object]:
         """The first customer id given under ``…/ids``, as (domain kind, value)."""
         ids = self.child(*path, "ids")

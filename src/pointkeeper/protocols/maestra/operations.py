@@ -107,14 +107,8 @@ def _get_history(
     page = fields.child("page")
     if page is None:
         raise InvalidRequest("is required", field=fields.where("page"))
-    given_since = page.date("sinceDateTimeUtc")
+    given_since, till, number, per_page = page.paging(per_page_default=_history_page_items_default)
     since = 0 if given_since is None else given_since
-    till = page.date("tillDateTimeUtc")
-    # Bounded so that the page's offset fits in the databases' 64 bits.
-    given_number = page.integer("pageNumber", minimum=1, maximum=limits.history_page_number_max)
-    number = 1 if given_number is None else given_number
-    given_per_page = page.integer("itemsPerPage", minimum=1, maximum=limits.history_page_items_max)
-    per_page = _history_page_items_default if given_per_page is None else given_per_page
 
     def work(tx: Tx, now: Instant) -> dict[str, Any]:
         page = action_page(

@@ -378,17 +378,11 @@ def _customer_orders(
 ) -> Prepared:
     kind, value = fields.customer("customer")
     page = fields.child("page")
-    since = till = None
-    number, per_page = 1, _items_per_page_default
-    if page is not None:
-        since = page.date("sinceDateTimeUtc")
-        till = page.date("tillDateTimeUtc")
-        given_number = page.integer("pageNumber", minimum=1, maximum=limits.history_page_number_max)
-        number = 1 if given_number is None else given_number
-        given_per_page = page.integer(
-            "itemsPerPage", minimum=1, maximum=limits.history_page_items_max
-        )
-        per_page = _items_per_page_default if given_per_page is None else given_per_page
+    since, till, number, per_page = (
+        (None, None, 1, _items_per_page_default)
+        if page is None
+        else page.paging(per_page_default=_items_per_page_default)
+    )
 
     def work(tx: Tx, now: Instant) -> dict[str, Any]:
         found = customer_orders(
