@@ -132,9 +132,6 @@ class InMemoryTx:
         else:
             self.programs[program_id].update(values)
 
-    def points_per_currency_unit(self, program_id: int) -> int:
-        return int(self.programs[program_id]["points_per_currency_unit"])
-
     def template_id(self, system_name: str) -> int | None:
         found = self.templates.get(system_name)
         return None if found is None else found[0]

@@ -32,6 +32,8 @@ class Program:
     balance_type: str
     credit_lifetime_days: int | None
     order_bonus_pending_days: int | None
+    # What one currency unit costs in points ("100 points = $1").
+    points_per_currency_unit: int = 100
 
     def credit_expiry(self, available_from: Instant) -> Instant | None:
         """When a credit with no explicit expiry expires by default."""

@@ -101,7 +101,7 @@ def authorize(
     program_id = require_enrolled(customer)
     if points is None:
         assert amount_units is not None
-        points = _points_for_amount(tx.points_per_currency_unit(program_id), amount_units)
+        points = _points_for_amount(tx.program(program_id).points_per_currency_unit, amount_units)
     settle(tx, customer.id, now=now)
     existing = tx.live_hold_for_sale(customer.id, sale_id)
     if existing is not None:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pointkeeper.domain.customers import Customer, require_enrolled
+from pointkeeper.domain.customers import Customer, Program, require_enrolled
 from pointkeeper.domain.ledger import (
     KIND_RETAIL_ORDER_BONUS,
     KIND_RETAIL_ORDER_PAYMENT,
     Balances,
     Draw,
+    balances,
     draw_order_key,
 )
 from pointkeeper.domain.orders import (
@@ -110,12 +111,21 @@ class CartView:
     description: str | None = None
 
 
-def _coupon(tx: Tx, value: str, customer: Customer | None, *, at: Instant) -> Coupon:
-    """The coupon as its code's state allows its use by ``customer`` at ``at``."""
+def _coupon(
+    tx: Tx,
+    value: str,
+    customer: Customer | None,
+    codes: dict[str, tuple[Code, Pool]],
+    *,
+    at: Instant,
+) -> Coupon:
+    """The coupon as its code's state allows its use by ``customer`` at
+    ``at``; the code and its pool, when there is one, go into ``codes``."""
     code = tx.code(value)
     if code is None:
         return Coupon(value, COUPON_NOT_FOUND)
     pool = tx.pool_by_id(code.pool_id)
+    codes[value] = code, pool
     status = _coupon_status(tx, code, pool, customer, at=at)
     return Coupon(value, status, code.id, pool.id, pool.external_id, pool.discount)
 
@@ -152,18 +162,21 @@ def _coupon_status(
 @dataclass(frozen=True, slots=True)
 class _Figures:
     customer: Customer | None
-    program_id: int | None
+    program: Program | None
     calculation: Calculation
     balances: Balances | None
+    bonus_available_from: Instant | None
     bonus_expires_at: Instant | None
     step: int
+    # The code and pool of each coupon found, by its value.
+    codes: dict[str, tuple[Code, Pool]]
 
 
 def _figures(tx: Tx, request: OrderRequest, *, at: Instant, now: Instant) -> _Figures:
     customer = None
-    program_id = None
-    balances = None
-    bonus_expires_at = None
+    program = None
+    customer_balances = None
+    bonus_available_from = bonus_expires_at = None
     rules = _unauthorized_rules
     points_per_currency_unit = _unauthorized_points_per_currency_unit
     if request.customer is not None:
@@ -171,25 +184,29 @@ def _figures(tx: Tx, request: OrderRequest, *, at: Instant, now: Instant) -> _Fi
         program_id = require_enrolled(customer)
         program = tx.program(program_id)
         rules = tx.order_rules(program_id)
-        points_per_currency_unit = tx.points_per_currency_unit(program_id)
-        balances = _settled_balances(tx, customer, now=now)
-        bonus_expires_at = program.credit_expiry(program.order_bonus_available_from(at))
-    coupons = [_coupon(tx, value, customer, at=at) for value in request.coupons]
+        points_per_currency_unit = program.points_per_currency_unit
+        customer_balances = _settled_balances(tx, customer, now=now)
+        bonus_available_from = program.order_bonus_available_from(at)
+        bonus_expires_at = program.credit_expiry(bonus_available_from)
+    codes: dict[str, tuple[Code, Pool]] = {}
+    coupons = [_coupon(tx, value, customer, codes, at=at) for value in request.coupons]
     calculation = calculate(
         request.lines,
         coupons,
         rules=rules,
         points_per_currency_unit=points_per_currency_unit,
         points_asked=request.points_asked,
-        points_available=None if balances is None else balances.available,
+        points_available=None if customer_balances is None else customer_balances.available,
     )
     return _Figures(
         customer,
-        program_id,
+        program,
         calculation,
-        balances,
+        customer_balances,
+        bonus_available_from,
         bonus_expires_at,
         points_step(points_per_currency_unit),
+        codes,
     )
 
 
@@ -236,8 +253,8 @@ def create_order(tx: Tx, request: OrderRequest, *, template: str, now: Instant) 
     point_of_contact_id = find_point_of_contact(tx, request.point_of_contact)
     figures = _figures(tx, request, at=at, now=now)
     calculation = figures.calculation
-    customer, program_id = figures.customer, figures.program_id
-    assert customer is not None and program_id is not None
+    customer, program = figures.customer, figures.program
+    assert customer is not None and program is not None and figures.balances is not None
     unknown = [r.coupon.value for r in calculation.coupons if r.status == COUPON_NOT_FOUND]
     if unknown:
         raise InvalidRequest(code=ErrorCode.coupon_not_found, field="coupon", coupon=unknown[0])
@@ -263,12 +280,8 @@ def create_order(tx: Tx, request: OrderRequest, *, template: str, now: Instant) 
             raise InvalidRequest(
                 code=ErrorCode.order_status_not_paid, field="order_status", status=status
             )
-    if request.website_id is not None and (
-        tx.order_by(order_id=None, website_id=request.website_id) is not None
-    ):
-        raise InvalidRequest(code=ErrorCode.order_website_id_taken, field="order_website_id")
-
-    tx.ensure_template(template, name=template)
+    if tx.template_id(template) is None:
+        tx.ensure_template(template, name=template)
     spec = ActionSpec(
         customer_id=customer.id,
         template=template,
@@ -292,16 +305,16 @@ def create_order(tx: Tx, request: OrderRequest, *, template: str, now: Instant) 
     used: list[tuple[int, int]] = []
     for result in calculation.coupons:
         if result.status == CAN_BE_USED:
-            _use_coupon(tx, result.coupon, customer, point_of_contact_id=point_of_contact_id, at=at)
-            assert result.coupon.code_id is not None
-            used.append((result.coupon.code_id, result.discount))
+            code, pool = figures.codes[result.coupon.value]
+            _use_coupon(tx, code, pool, customer, point_of_contact_id=point_of_contact_id, at=at)
+            used.append((code.id, result.discount))
     bonus_id = None
     if calculation.earned:
         bonus_id = credit(
             tx,
             action_id,
             spec,
-            tx.program(program_id),
+            program,
             amount=calculation.earned,
             kind=KIND_RETAIL_ORDER_BONUS,
             document=request.website_id,
@@ -309,7 +322,7 @@ def create_order(tx: Tx, request: OrderRequest, *, template: str, now: Instant) 
     order = PlacedOrder(
         id=0,
         customer_id=customer.id,
-        program_id=program_id,
+        program_id=program.id,
         website_id=request.website_id,
         point_of_contact_id=point_of_contact_id,
         transaction_id=request.transaction_id,
@@ -343,7 +356,7 @@ def create_order(tx: Tx, request: OrderRequest, *, template: str, now: Instant) 
         with tx.unique_values():
             order_id = tx.insert_order(order, recorded_at=now)
     except DuplicateKey:
-        # Another writer took the website id since it was looked up.
+        # The unique column is the check: it holds for writers at once too.
         raise InvalidRequest(
             code=ErrorCode.order_website_id_taken, field="order_website_id"
         ) from None
@@ -351,30 +364,48 @@ def create_order(tx: Tx, request: OrderRequest, *, template: str, now: Instant) 
     return CartView(
         PROCESSED,
         calculation,
-        current_balances(tx, customer, now=now),
+        _balances_after(tx, customer, figures, now=now),
         figures.bonus_expires_at,
         order_id=order_id,
         website_id=request.website_id,
     )
 
 
+def _balances_after(tx: Tx, customer: Customer, figures: _Figures, *, now: Instant) -> Balances:
+    """The figures once the order's payment and bonus are in, from those
+    read before it (no other change comes between in one transaction)."""
+    before, earned = figures.balances, figures.calculation.earned
+    assert before is not None and figures.bonus_available_from is not None
+    expires = figures.bonus_expires_at
+    if expires is not None and expires <= now:
+        return current_balances(tx, customer, now=now)  # a back-dated bonus expired at once
+    active = earned if figures.bonus_available_from <= now else 0
+    return balances(
+        active=before.available - figures.calculation.spent + active,
+        pending=before.pending + earned - active,
+        open_authorizations=before.open_authorizations,
+    )
+
+
 def _use_coupon(
-    tx: Tx, coupon: Coupon, customer: Customer, *, point_of_contact_id: int | None, at: Instant
+    tx: Tx,
+    code: Code,
+    pool: Pool,
+    customer: Customer,
+    *,
+    point_of_contact_id: int | None,
+    at: Instant,
 ) -> None:
     """Redeems a coupon ``_coupon`` found usable, issuing it on the way."""
-    assert coupon.code_id is not None and coupon.pool_id is not None
-    pool = tx.pool_by_id(coupon.pool_id)
     if pool.multi_use:
-        if tx.multi_issue(coupon.code_id, customer_id=customer.id) is None:
+        if tx.multi_issue(code.id, customer_id=customer.id) is None:
             tx.issue_multi_use_code(
-                coupon.code_id,
+                code.id,
                 customer_id=customer.id,
                 point_of_contact_id=point_of_contact_id,
                 at=at,
             )
     else:
-        code = tx.code(coupon.value)
-        assert code is not None
         if code.issued_customer_id is None:
             taken = tx.issue_code(
                 code.id,
@@ -386,7 +417,7 @@ def _use_coupon(
             )
             assert taken, "the code's row is this transaction's"
     tx.set_code_used(
-        coupon.code_id,
+        code.id,
         customer_id=customer.id,
         multi_use=pool.multi_use,
         point_of_contact_id=point_of_contact_id,

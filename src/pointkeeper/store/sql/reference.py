@@ -30,7 +30,8 @@ class ReferenceQueries(SqlArea):
     def load_programs(self) -> dict[int, Program]:
         rows = self.connection.execute(
             "SELECT id, name, earning_description, redemption_description, balance_type,"
-            " credit_lifetime_days, order_bonus_pending_days FROM programs"
+            " credit_lifetime_days, order_bonus_pending_days, points_per_currency_unit"
+            " FROM programs"
         )
         return {row[0]: Program(*row) for row in rows}
 
@@ -41,13 +42,6 @@ class ReferenceQueries(SqlArea):
             f"INSERT INTO programs ({columns}) VALUES ({', '.join('?' * len(values))})"
             f" ON CONFLICT (name) DO UPDATE SET {updates}",
             tuple(values.values()),
-        )
-
-    def points_per_currency_unit(self, program_id: int) -> int:
-        return int(
-            self._one("SELECT points_per_currency_unit FROM programs WHERE id = ?", (program_id,))[
-                0
-            ]
         )
 
     def template_id(self, system_name: str) -> int | None:
