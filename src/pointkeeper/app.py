@@ -27,6 +27,7 @@ from pointkeeper.logs import RequestIdMiddleware, configure_logging
 from pointkeeper.protocols.admin import create_admin_app
 from pointkeeper.protocols.cp_extender import cp_extender_routes
 from pointkeeper.protocols.maestra.asynchronous import MaestraCalls
+from pointkeeper.protocols.maestra.kinds import action_templates
 from pointkeeper.protocols.maestra.routes import maestra_routes
 from pointkeeper.store import open_store
 from pointkeeper.store.tx import Tx
@@ -112,6 +113,7 @@ def create_app(config: Config, *, clock: Callable[[], Instant] = time.now) -> St
                 config.database,
                 programs=config.programs,
                 order_statuses=config.order_statuses,
+                operation_templates=action_templates(config.operations),
             )
         except StoreError as exc:
             state.startup_failure = f"database: {exc.message}"

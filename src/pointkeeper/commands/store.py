@@ -40,11 +40,15 @@ def opened_store(config: Config) -> Iterator[Store]:
     """The configured store, migrated and with its reference data written,
     as ``pointkeeper serve`` opens it; closed on the way out. A domain
     refusal inside the block ends the command with its message."""
+    from pointkeeper.protocols.maestra.kinds import action_templates
     from pointkeeper.store import open_store
 
     store = _checked(
         lambda: open_store(
-            config.database, programs=config.programs, order_statuses=config.order_statuses
+            config.database,
+            programs=config.programs,
+            order_statuses=config.order_statuses,
+            operation_templates=action_templates(config.operations),
         )
     )
     try:

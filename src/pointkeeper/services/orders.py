@@ -40,7 +40,7 @@ from pointkeeper.domain.promo import ISSUED, Code, Pool, available_window, issue
 from pointkeeper.domain.time import Instant
 from pointkeeper.errors import ErrorCode, InvalidRequest, NotFound
 from pointkeeper.limits import int64_max
-from pointkeeper.store.tx import DuplicateKey, Tx
+from pointkeeper.store.tx import Tx
 
 from .customers import find_customer
 from .ledger import (
@@ -280,8 +280,7 @@ def create_order(tx: Tx, request: OrderRequest, *, template: str, now: Instant) 
             raise InvalidRequest(
                 code=ErrorCode.order_status_not_paid, field="order_status", status=status
             )
-    if tx.template_id(template) is None:
-        tx.ensure_template(template, name=template)
+    tx.ensure_template(template, name=template)
     spec = ActionSpec(
         customer_id=customer.id,
         template=template,
@@ -352,14 +351,10 @@ def create_order(tx: Tx, request: OrderRequest, *, template: str, now: Instant) 
             for figures, status in zip(calculation.lines, request.line_statuses, strict=True)
         ],
     )
-    try:
-        with tx.unique_values():
-            order_id = tx.insert_order(order, recorded_at=now)
-    except DuplicateKey:
-        # The unique column is the check: it holds for writers at once too.
-        raise InvalidRequest(
-            code=ErrorCode.order_website_id_taken, field="order_website_id"
-        ) from None
+    # The unique column is the check: it holds for writers at once too.
+    order_id = tx.insert_order(order, recorded_at=now)
+    if order_id is None:
+        raise InvalidRequest(code=ErrorCode.order_website_id_taken, field="order_website_id")
     tx.insert_order_coupons(order_id, used)
     return CartView(
         PROCESSED,

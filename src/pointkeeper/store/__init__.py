@@ -69,6 +69,7 @@ def open_store(
     *,
     programs: Sequence[ProgramConfig],
     order_statuses: Mapping[str, str] | None = None,
+    operation_templates: Sequence[str] = (),
 ) -> Store:
     """Migrates the database to the newest schema, opens it, writes the
     configured ``programs`` and the built-in templates, and hands what it
@@ -78,7 +79,7 @@ def open_store(
     store = _open(database)
     try:
         store.replace_reference_data(
-            store.write_sync(sync_reference_data, programs, order_statuses)
+            store.write_sync(sync_reference_data, programs, order_statuses, operation_templates)
         )
     except BaseException:
         store.close()

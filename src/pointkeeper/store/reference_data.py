@@ -19,9 +19,10 @@ __all__ = ["CurrentReferenceData", "ReferenceData", "sync_reference_data"]
 
 @dataclass(frozen=True, slots=True)
 class ReferenceData:
-    """Programs by id, and built-in template ids by system name; the order
-    rules of each program and the order status vocabulary, which live in
-    the configuration only."""
+    """Programs by id; the ids of the built-in templates and of those named
+    after configured operations, by system name (each made once, at start);
+    the order rules of each program and the order status vocabulary, which
+    live in the configuration only."""
 
     programs: Mapping[int, Program] = field(default_factory=dict)
     templates: Mapping[str, int] = field(default_factory=dict)
@@ -54,6 +55,7 @@ def sync_reference_data(
     tx: References,
     programs: Sequence[ProgramConfig],
     order_statuses: Mapping[str, str] | None = None,
+    operation_templates: Sequence[str] = (),
 ) -> ReferenceData:
     """Writes the configured programs and the built-in templates, and answers
     the reference data the store hands to every later transaction."""
@@ -64,6 +66,8 @@ def sync_reference_data(
         system_name: tx.ensure_template(system_name, name=name)
         for system_name, name in BUILTIN_TEMPLATES.items()
     }
+    # An operation's actions carry its name as their template.
+    templates.update((name, tx.ensure_template(name, name=name)) for name in operation_templates)
     loaded = tx.load_programs()
     rules = {program.name: _order_rules(program.orders) for program in programs}
     return ReferenceData(

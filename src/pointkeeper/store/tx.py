@@ -521,10 +521,10 @@ class Orders(Protocol):
         is not in the vocabulary."""
         ...
 
-    def insert_order(self, order: PlacedOrder, *, recorded_at: Instant) -> int:
+    def insert_order(self, order: PlacedOrder, *, recorded_at: Instant) -> int | None:
         """Records the order and its lines (``order.id`` is not read) and
-        answers its id; a website id already taken is a unique-column
-        violation (callers wrap it in ``unique_values``)."""
+        answers its id; None, recording nothing, when its website id is
+        another order's."""
         ...
 
     def insert_order_coupons(self, order_id: int, coupons: Iterable[tuple[int, int]]) -> None:

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from pointkeeper.config import OperationConfig
 
 from .fields import Fields
@@ -11,9 +13,26 @@ from .order_operations import EXACT_DECIMAL_KINDS, ORDER_KINDS
 from .prepared import Kind, Prepared
 from .promo_operations import PROMO_KINDS
 
-__all__ = ["prepare", "reads_exact_decimals"]
+__all__ = ["action_templates", "prepare", "reads_exact_decimals"]
 
 _kinds: dict[str, Kind] = {**CUSTOMER_KINDS, **PROMO_KINDS, **ORDER_KINDS}
+
+
+# The kinds that record customer actions under the operation's name.
+_recording_kinds = frozenset(
+    {
+        "ChangeCustomerBalance",
+        "CreateOrder",
+        "SaveOfflineOrder",
+        "ChangeOrderStatus",
+        "UpdateOrderItemsStatus",
+    }
+)
+
+
+def action_templates(operations: Iterable[OperationConfig]) -> list[str]:
+    """The templates the operations record actions under, made once at start."""
+    return [operation.name for operation in operations if operation.kind in _recording_kinds]
 
 
 def reads_exact_decimals(operation: OperationConfig) -> bool:

@@ -73,12 +73,13 @@ class OrderQueries(SqlArea):
     def order_status_effect(self, status: str) -> str | None:
         return self.references.current.order_statuses.get(status)
 
-    def insert_order(self, order: PlacedOrder, *, recorded_at: Instant) -> int:
+    def insert_order(self, order: PlacedOrder, *, recorded_at: Instant) -> int | None:
         row = self._one(
             "INSERT INTO orders (customer_id, program_id, website_id, point_of_contact_id,"
             " transaction_id, date_time_utc, recorded_at, spent, earned, payment_change_id,"
             " bonus_change_id, refunded, taken_back, shortfall)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (website_id) DO NOTHING RETURNING id",
             (
                 order.customer_id,
                 order.program_id,
@@ -96,6 +97,8 @@ class OrderQueries(SqlArea):
                 order.shortfall,
             ),
         )
+        if row is None:
+            return None
         order_id = int(row[0])
         self.connection.executemany(
             f"INSERT INTO order_lines (order_id, {_line_columns})"

@@ -61,6 +61,9 @@ class ReferenceQueries(SqlArea):
 
     def ensure_template(self, system_name: str, *, name: str) -> int:
         """The template's id, creating it with ``name`` when missing."""
+        known = self.references.current.templates.get(system_name)
+        if known is not None:
+            return known
         self.connection.execute(
             "INSERT INTO action_templates (system_name, name) VALUES (?, ?)"
             " ON CONFLICT (system_name) DO NOTHING",
