@@ -115,6 +115,7 @@ class ErrorCode(StrEnum):
     order_line_given_back = auto()
     order_line_repeated = auto()
     order_customer_required = auto()
+    order_page_too_long = auto()
     points_above_order_share = auto()
     coupon_not_found = auto()
     # Holds (CP Extender's authorizations) and statements.
@@ -204,6 +205,9 @@ _texts: dict[ErrorCode, str] = {
     ),
     ErrorCode.order_line_repeated: "Two lines have the line number {line}",
     ErrorCode.order_customer_required: "An order needs a customer",
+    ErrorCode.order_page_too_long: (
+        "The orders of this page hold more than {lines_max} lines; ask for fewer itemsPerPage"
+    ),
     ErrorCode.points_above_order_share: (
         "At most {spendable} points may be spent on this order, in multiples of {step}"
     ),

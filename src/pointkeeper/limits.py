@@ -53,6 +53,7 @@ __all__ = [
     "open_holds_max",
     "order_coupons_max",
     "order_lines_max",
+    "order_page_lines_max",
     "points_per_request_max",
     "postgres_read_attempts_max",
     "ready_seconds_max",
@@ -217,6 +218,8 @@ balance_changes_per_request_max = 100
 # The lines of one order (docs/orders.md), and its coupons or bonus point items.
 order_lines_max = 10_000
 order_coupons_max = 100
+# The lines of one page of a customer's orders, all orders together.
+order_page_lines_max = 100_000
 # The products one pool's discount may leave out.
 discount_excluded_products_max = 1_000
 async_call_attempts_max = 8

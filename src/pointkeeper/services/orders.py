@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pointkeeper import limits
 from pointkeeper.domain.customers import Customer, Program, require_enrolled
 from pointkeeper.domain.ledger import (
     KIND_RETAIL_ORDER_BONUS,
@@ -39,7 +40,6 @@ from pointkeeper.domain.orders import (
 from pointkeeper.domain.promo import ISSUED, Code, Pool, available_window, issue_status
 from pointkeeper.domain.time import Instant
 from pointkeeper.errors import ErrorCode, InvalidRequest, NotFound
-from pointkeeper.limits import int64_max
 from pointkeeper.store.tx import Tx
 
 from .customers import find_customer
@@ -582,10 +582,22 @@ def customer_orders(
     (without it, every later one: an order may carry a time ahead of the
     server's clock), newest first."""
     customer = find_customer(tx, customer_kind, customer_value)
-    end = int64_max if till is None else till
+    end = limits.int64_max if till is None else till
     orders = tx.customer_orders(
-        customer.id, since=since, till=end, offset=(page_number - 1) * per_page, limit=per_page
+        customer.id,
+        since=since,
+        till=end,
+        offset=(page_number - 1) * per_page,
+        limit=per_page,
+        lines_max=limits.order_page_lines_max,
     )
+    if orders is None:
+        # A page of large orders could not be answered in bounded memory.
+        raise InvalidRequest(
+            code=ErrorCode.order_page_too_long,
+            field="page_items",
+            lines_max=limits.order_page_lines_max,
+        )
     return OrderPage(
         orders_total=tx.customer_order_count(customer.id, since=since, till=end),
         orders=orders,

@@ -555,9 +555,18 @@ class Orders(Protocol):
     def customer_order_count(self, customer_id: int, *, since: Instant, till: Instant) -> int: ...
 
     def customer_orders(
-        self, customer_id: int, *, since: Instant, till: Instant, offset: int, limit: int
-    ) -> list[PlacedOrder]:
-        """One page of the customer's orders dated in [since, till), newest first."""
+        self,
+        customer_id: int,
+        *,
+        since: Instant,
+        till: Instant,
+        offset: int,
+        limit: int,
+        lines_max: int,
+    ) -> list[PlacedOrder] | None:
+        """One page of the customer's orders dated in [since, till), newest
+        first; None, reading no line, when they hold more than ``lines_max``
+        lines together."""
         ...
 
 

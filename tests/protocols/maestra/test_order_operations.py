@@ -12,6 +12,7 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
+from pointkeeper import limits
 from pointkeeper.config import Config
 from pointkeeper.limits import order_lines_max
 from pointkeeper.protocols.maestra import codec
@@ -46,6 +47,7 @@ _kinds = {
     ITEMS_STATUS: "UpdateOrderItemsStatus",
     ORDERS: "GetCustomerOrders",
     EXPORT: "ExportBalanceChanges",
+    "History": "GetCustomerBalanceHistory",
 }
 
 PROGRAM_RULES: dict[str, Any] = {
@@ -514,6 +516,57 @@ def test_an_active_bonus_spent_meanwhile_is_taken_back_from_other_points_or_reco
 
 
 @pytest.mark.usefixtures("shop")
+def test_a_refund_into_lots_that_expired_meanwhile_is_written_off_at_once(
+    client: TestClient, clock: FakeClock
+) -> None:
+    """Points spent from a lot come back to it; from the lot that expires
+    first, which by the return has expired, they leave again at once."""
+    put_customer(client, "C4", websiteId="web-4")
+    admin(
+        client,
+        "POST",
+        "/customers/C4/balance-changes",
+        {"changeAmount": 300, "expirationDateTimeUtc": "2026-01-03T00:00:00Z"},
+    )
+    admin(client, "POST", "/customers/C4/balance-changes", {"changeAmount": 700})
+    send(
+        client,
+        CREATE,
+        cart(line(1, "SKU-1", "10.00", 2), customer="web-4", points=1_000, website_id="W-4"),
+        transaction_id="t-4",
+    )
+    assert balances(client, "C4")["availablePointBalance"] == 0
+    clock.advance(3 * 86_400_000)
+    admin(client, "POST", "/jobs/run")
+    answer = send(
+        client,
+        STATUS,
+        {
+            "order": {
+                "ids": {"websiteId": "W-4"},
+                "orderLinesStatus": {"ids": {"externalId": "Returned"}},
+            }
+        },
+        transaction_id="r-4",
+    )
+    assert answer["order"]["bonusPointsChanges"][0]["refundedAmount"] == 1_000
+    # The 300 of the expired lot came back and were written off again.
+    assert balances(client, "C4")["availablePointBalance"] == 700
+    history = send(
+        client,
+        "History",
+        {"customer": {"ids": {"customerNumber": "C4"}}, "page": {"itemsPerPage": 100}},
+    )
+    kinds = [
+        (change["balanceChangeKind"]["systemName"], change["changeAmount"])
+        for action in history["customerActions"]
+        for change in action["customerBalanceChanges"]
+    ]
+    assert ("Refund", 1_000) in kinds
+    assert ("Expired", -300) in kinds
+
+
+@pytest.mark.usefixtures("shop")
 def test_a_coupon_comes_back_only_when_every_line_is_cancelled(client: TestClient) -> None:
     send(
         client,
@@ -832,3 +885,19 @@ def test_the_export_shows_the_order_changes_with_their_point_of_contact_and_tran
         ("t-1", "shop-1", [("RetailOrderPayment", -1000), ("RetailOrderBonus", 350)]),
         ("s-1", "shop-1", [("Refund", 500), ("RetailOrderBonus", -175)]),
     ]
+
+
+@pytest.mark.usefixtures("shop")
+def test_a_page_of_orders_is_bounded_by_its_lines(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(limits, "order_page_lines_max", 5)
+    for transaction_id in ("a", "b"):
+        three = [line(n, "SKU-1", "1.00") for n in (1, 2, 3)]
+        send(client, CREATE, cart(*three), transaction_id=transaction_id)
+    customer = {"ids": {"webSiteUserId": "web-1"}}
+    refused = send(client, ORDERS, {"customer": customer, "page": {"itemsPerPage": 2}})
+    assert refused["validationMessages"][0]["location"] == "/operation/page/itemsPerPage"
+    one = send(client, ORDERS, {"customer": customer, "page": {"itemsPerPage": 1}})
+    assert one["ordersCount"] == 2
+    assert len(one["orders"]) == 1

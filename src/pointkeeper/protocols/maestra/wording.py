@@ -45,6 +45,7 @@ _locations = {
     "order_status": "/operation/order/lines/line/status/ids/externalId",
     "bonus_points": "/operation/order/bonusPoints/bonusPointsItem/amount",
     "coupon": "/operation/order/coupons/coupon/ids/code",
+    "page_items": "/operation/page/itemsPerPage",
 }
 
 

@@ -232,12 +232,27 @@ class OrderQueries(SqlArea):
         return int(row[0])
 
     def customer_orders(
-        self, customer_id: int, *, since: Instant, till: Instant, offset: int, limit: int
-    ) -> list[PlacedOrder]:
+        self,
+        customer_id: int,
+        *,
+        since: Instant,
+        till: Instant,
+        offset: int,
+        limit: int,
+        lines_max: int,
+    ) -> list[PlacedOrder] | None:
         rows = self.connection.execute(
             f"SELECT {_order_columns} FROM orders WHERE customer_id = ? AND date_time_utc >= ?"
             " AND date_time_utc < ? ORDER BY date_time_utc DESC, id DESC LIMIT ? OFFSET ?",
             (customer_id, since, till, limit, offset),
         ).fetchall()
-        lines = self._lines(int(row[0]) for row in rows)
+        order_ids = [int(row[0]) for row in rows]
+        counted = 0
+        for marks, ids in in_lists(order_ids):
+            counted += int(
+                self._one(f"SELECT COUNT(*) FROM order_lines WHERE order_id IN ({marks})", ids)[0]
+            )
+        if counted > lines_max:
+            return None
+        lines = self._lines(order_ids)
         return [_order(row, lines[int(row[0])]) for row in rows]
