@@ -108,9 +108,21 @@ def jobs_run(config_path: str | None) -> None:
     config = load(config_path)
     with opened_store(config) as store:
         report = _run_on_own_loop(
-            store, run_jobs(store, time.now, async_calls=MaestraCalls(config))
+            store,
+            run_jobs(
+                store,
+                time.now,
+                async_calls=MaestraCalls(config),
+                retention_days=config.jobs.retention_days,
+            ),
         )
-    echo_json({**dataclasses.asdict(report.ledger), "async_operations": report.async_operations})
+    echo_json(
+        {
+            **dataclasses.asdict(report.ledger),
+            "async_operations": report.async_operations,
+            "pruned": report.pruned,
+        }
+    )
 
 
 @main.command()

@@ -125,6 +125,9 @@ class ServerConfig(_Section):
 class JobsConfig(_Section):
     enabled: bool = True
     interval_seconds: float = Field(limits.jobs_interval_seconds_default, gt=0, le=86_400)
+    # How long a transactionId's answer and a finished asynchronous call are
+    # kept; after it the same transactionId is a new call.
+    retention_days: int = Field(limits.retention_days_default, ge=1, le=3_650)
 
 
 class AdminConfig(_Section):

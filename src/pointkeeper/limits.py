@@ -59,6 +59,7 @@ __all__ = [
     "ready_seconds_max",
     "ready_write_failure_seconds",
     "requested_amount_units_max",
+    "retention_days_default",
     "retry_after_seconds",
     "segment_members_per_request_max",
     "segment_unknown_numbers_shown_max",
@@ -215,6 +216,8 @@ export_day_prefixes_cached_max = 100_000
 # Maestra operations: balance changes in one ChangeCustomerBalance; how
 # often a queued asynchronous call is tried, and how many one job batch runs.
 balance_changes_per_request_max = 100
+# How long transactionId results and finished asynchronous calls are kept.
+retention_days_default = 30
 # The lines of one order (docs/orders.md), and its coupons or bonus point items.
 order_lines_max = 10_000
 order_coupons_max = 100

@@ -449,6 +449,7 @@ def test_jobs_run_expires_a_credit_once_its_time_has_passed(
         "pointsExpired": 0,
         "creditsActivated": 0,
         "asyncOperations": 0,
+        "pruned": 0,
     }
     clock.advance(2 * DAY_MS)
     answer = client.post("/admin/v1/jobs/run", headers=admin_headers())
@@ -459,6 +460,7 @@ def test_jobs_run_expires_a_credit_once_its_time_has_passed(
         "pointsExpired": 30,
         "creditsActivated": 0,
         "asyncOperations": 0,
+        "pruned": 0,
     }
     assert balances(client) == figures(100)
 

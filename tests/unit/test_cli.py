@@ -32,6 +32,7 @@ def test_migrate_and_jobs_run(tmp_path: Path) -> None:
         "points_expired": 0,
         "credits_activated": 0,
         "async_operations": 0,
+        "pruned": 0,
     }
 
 

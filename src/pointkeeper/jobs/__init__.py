@@ -1,5 +1,5 @@
-"""Periodic jobs: hold timeouts, expiry, pending activation, and the queued
-asynchronous Maestra calls."""
+"""Periodic jobs: hold timeouts, expiry, pending activation, the queued
+asynchronous Maestra calls, and pruning what is kept past its retention."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pointkeeper.config import Config
 from pointkeeper.domain.time import Instant
 from pointkeeper.services.async_calls import CallRunner, run_due
 from pointkeeper.services.jobs import JobReport, run_batch
+from pointkeeper.services.retention import prune_kept
 from pointkeeper.store import Store
 
 __all__ = ["JobsReport", "run_jobs", "run_periodically"]
@@ -25,10 +26,16 @@ _log = logging.getLogger(__name__)
 class JobsReport:
     ledger: JobReport
     async_operations: int
+    # Kept transactionId answers and finished asynchronous calls deleted.
+    pruned: int = 0
 
 
 async def run_jobs(
-    store: Store, clock: Callable[[], Instant], *, async_calls: CallRunner
+    store: Store,
+    clock: Callable[[], Instant],
+    *,
+    async_calls: CallRunner,
+    retention_days: int,
 ) -> JobsReport:
     """Runs every job until nothing is due, one bounded batch per transaction."""
     ledger = JobReport()
@@ -43,7 +50,13 @@ async def run_jobs(
         handled += count
         if count == 0:
             break
-    return JobsReport(ledger, handled)
+    pruned = 0
+    for _ in range(limits.job_batches_per_run_max):
+        count = await store.write(prune_kept, retention_days=retention_days, now=clock())
+        pruned += count
+        if count == 0:
+            break
+    return JobsReport(ledger, handled, pruned)
 
 
 async def run_periodically(
@@ -60,8 +73,13 @@ async def run_periodically(
     while True:
         wake.clear()
         try:
-            report = await run_jobs(store, clock, async_calls=async_calls)
-            if report.ledger.did_anything or report.async_operations:
+            report = await run_jobs(
+                store,
+                clock,
+                async_calls=async_calls,
+                retention_days=config.jobs.retention_days,
+            )
+            if report.ledger.did_anything or report.async_operations or report.pruned:
                 _log.info("jobs ran", extra={"report": report})
         except asyncio.CancelledError:
             raise

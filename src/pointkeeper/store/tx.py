@@ -508,6 +508,16 @@ class Operations(Protocol):
         self, operation_id: int, *, error: str, next_attempt_at: Instant
     ) -> None: ...
 
+    def prune_operation_results(self, before: Instant, *, limit: int) -> int:
+        """Deletes at most ``limit`` kept results recorded before ``before``,
+        the oldest first; answers how many."""
+        ...
+
+    def prune_async_operations(self, before: Instant, *, limit: int) -> int:
+        """Deletes at most ``limit`` calls finished before ``before``, the
+        oldest first; answers how many."""
+        ...
+
 
 class Orders(Protocol):
     """Retail orders, their lines and coupons, and the rules they follow."""

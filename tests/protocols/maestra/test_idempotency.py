@@ -334,3 +334,19 @@ def test_concurrent_retries_run_once(shop: TestClient) -> None:
         answers = set(pool.map(send, range(16)))
     assert len(answers) == 1
     assert balance_of(shop, "C1") == 140
+
+
+def test_a_kept_answer_is_pruned_after_the_retention_and_the_id_is_new_again(
+    shop: TestClient, clock: FakeClock, config: Config
+) -> None:
+    body = REQUESTS[CHANGE]["json"]
+    assert call(shop, CHANGE, body, fmt="json", transaction_id="t-1").status_code == 200
+    assert balance_of(shop, "C1") == 140
+    clock.advance((config.jobs.retention_days - 1) * 86_400_000)
+    assert admin(shop, "POST", "/jobs/run")["pruned"] == 0
+    call(shop, CHANGE, body, fmt="json", transaction_id="t-1")
+    assert balance_of(shop, "C1") == 140  # still a replay
+    clock.advance(2 * 86_400_000)
+    assert admin(shop, "POST", "/jobs/run")["pruned"] == 1
+    call(shop, CHANGE, body, fmt="json", transaction_id="t-1")
+    assert balance_of(shop, "C1") == 180  # a new call under an old id

@@ -210,7 +210,12 @@ async def put_action_template(
 async def post_jobs_run(state: State) -> JobsOut:
     """Runs hold timeouts, expiry, pending activation and waiting
     asynchronous calls now."""
-    report = await run_jobs(state.ready_store, state.clock, async_calls=state.async_calls)
+    report = await run_jobs(
+        state.ready_store,
+        state.clock,
+        async_calls=state.async_calls,
+        retention_days=state.config.jobs.retention_days,
+    )
     ledger = report.ledger
     return JobsOut(
         holds_expired=ledger.holds_expired,
@@ -218,6 +223,7 @@ async def post_jobs_run(state: State) -> JobsOut:
         points_expired=ledger.points_expired,
         credits_activated=ledger.credits_activated,
         async_operations=report.async_operations,
+        pruned=report.pruned,
     )
 
 

@@ -228,6 +228,10 @@ class JobsOut(_Response):
     points_expired: int
     credits_activated: int
     async_operations: int
+    pruned: int = Field(
+        description="Kept transactionId answers and finished asynchronous calls past their"
+        " retention (jobs.retention_days), deleted."
+    )
 
 
 class AsyncOperationOut(_Response):

@@ -124,6 +124,23 @@ class OperationQueries(SqlArea):
         )
         assert cursor.rowcount == 1, "an async operation finishes exactly once"
 
+    def prune_operation_results(self, before: Instant, *, limit: int) -> int:
+        cursor = self.connection.execute(
+            "DELETE FROM operation_results WHERE (endpoint_id, transaction_id) IN"
+            " (SELECT endpoint_id, transaction_id FROM operation_results"
+            " WHERE recorded_at < ? ORDER BY recorded_at LIMIT ?)",
+            (before, limit),
+        )
+        return int(cursor.rowcount)
+
+    def prune_async_operations(self, before: Instant, *, limit: int) -> int:
+        cursor = self.connection.execute(
+            "DELETE FROM async_operations WHERE id IN (SELECT id FROM async_operations"
+            " WHERE finished_at IS NOT NULL AND finished_at < ? ORDER BY finished_at LIMIT ?)",
+            (before, limit),
+        )
+        return int(cursor.rowcount)
+
     def retry_async_operation(
         self, operation_id: int, *, error: str, next_attempt_at: Instant
     ) -> None:
