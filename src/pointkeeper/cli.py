@@ -144,6 +144,28 @@ def worker(config_path: str | None) -> None:
 
 @main.command()
 @click.option(
+    "--to",
+    "target",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The new file to write the copy to (it must not exist).",
+)
+@config_option
+def backup(target: Path, config_path: str | None) -> None:
+    """Copy the SQLite database to a new file while the server runs."""
+    from pointkeeper.errors import StoreError
+    from pointkeeper.store.backup import backup_sqlite
+
+    config = load(config_path)
+    try:
+        pages = backup_sqlite(config.database.url, target)
+    except StoreError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"backed up {pages} pages to {target}")
+
+
+@main.command()
+@click.option(
     "--dir",
     "folder",
     default="pointkeeper-demo",
