@@ -142,6 +142,26 @@ def worker(config_path: str | None) -> None:
         _run_on_own_loop(store, jobs)
 
 
+@main.group("config")
+def config_group() -> None:
+    """The configuration file (pointkeeper.example.toml, docs/configuration.md)."""
+
+
+@config_group.command("check")
+@config_option
+def config_check(config_path: str | None) -> None:
+    """Check a configuration and print every error in it, one per line."""
+    from pointkeeper.config import ConfigError, load_config
+
+    try:
+        load_config(config_path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(problem, err=True)
+        raise SystemExit(1) from None
+    click.echo(f"{config_path or 'the defaults'}: ok")
+
+
 @main.command()
 @click.option(
     "--to",

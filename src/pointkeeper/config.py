@@ -2,7 +2,8 @@
 ``POINTKEEPER_<SECTION>_<KEY>`` environment variables, validated whole.
 
 Loading does no I/O beyond reading the file; a wrong file stops start-up
-with a ``ConfigError`` that names the key.
+with a ``ConfigError`` that names every wrong key at once, each by its TOML
+path or by the environment variable that set it.
 """
 
 from __future__ import annotations
@@ -51,7 +52,12 @@ _table_sections = ("database", "server", "jobs", "admin", "cp_extender")
 
 
 class ConfigError(Exception):
-    """The configuration cannot be used; the message names the key."""
+    """The configuration cannot be used: ``problems`` says why, one line
+    each, named by the key."""
+
+    def __init__(self, *problems: str) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
 
 
 class _Section(BaseModel):
@@ -280,22 +286,27 @@ class Config(_Section):
         return next((p for p in self.programs if p.name == name), None)
 
 
-def _check_references(config: Config) -> None:
+def _reference_problems(config: Config) -> list[str]:
+    """What the sections say of each other that does not hold."""
+    problems = []
     names = [program.name for program in config.programs]
     if len(set(names)) != len(names):
-        raise ConfigError("programs: two programs share a name")
+        problems.append("programs: two programs share a name")
     endpoint_ids = [endpoint.id for endpoint in config.endpoints]
     if len(set(endpoint_ids)) != len(endpoint_ids):
-        raise ConfigError("endpoints: two endpoints share an id")
+        problems.append("endpoints: two endpoints share an id")
     operation_names = [operation.name for operation in config.operations]
     if len(set(operation_names)) != len(operation_names):
-        raise ConfigError("operations: two operations share a name")
+        problems.append("operations: two operations share a name")
     for index, operation in enumerate(config.operations):
-        for endpoint in operation.endpoints:
-            if endpoint not in endpoint_ids:
-                raise ConfigError(f"operations[{index}].endpoints: unknown endpoint {endpoint!r}")
+        problems.extend(
+            f"operations[{index}].endpoints: unknown endpoint {endpoint!r}"
+            for endpoint in operation.endpoints
+            if endpoint not in endpoint_ids
+        )
     if config.cp_extender.users and not config.cp_extender.jwt_secret:
-        raise ConfigError("cp_extender.jwt_secret: required when cp_extender.users is set")
+        problems.append("cp_extender.jwt_secret: required when cp_extender.users is set")
+    return problems
 
 
 def _env_value(raw: str) -> Any:
@@ -307,34 +318,59 @@ def _env_value(raw: str) -> Any:
         return raw
 
 
-def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> None:
-    for name, raw in environ.items():
+def _apply_env(
+    data: dict[str, Any], environ: Mapping[str, str], problems: list[str]
+) -> dict[tuple[str, str], str]:
+    """Writes the overrides into ``data``; answers which variable set each
+    (section, key), and adds what is wrong with them to ``problems``."""
+    sources: dict[tuple[str, str], str] = {}
+    for name, raw in sorted(environ.items()):
         if not name.startswith(_env_prefix):
             continue
         rest = name[len(_env_prefix) :].lower()
         section = next((s for s in _table_sections if rest.startswith(s + "_")), None)
         if section is None:
             if rest != "config":
-                raise ConfigError(f"{name}: no such configuration section")
+                problems.append(f"{name}: no such configuration section")
             continue
         table = data.setdefault(section, {})
         if not isinstance(table, dict):
-            raise ConfigError(f"{section}: must be a table")
-        table[rest[len(section) + 1 :]] = _env_value(raw)
+            problems.append(f"{section}: must be a table")
+            continue
+        key = rest[len(section) + 1 :]
+        table[key] = _env_value(raw)
+        sources[section, key] = name
+    return sources
 
 
 def _location(error: Any) -> str:
-    return ".".join(str(part) for part in error["loc"]) or "(top level)"
+    """``programs[0].name``: the TOML path of a model error."""
+    path = ""
+    for part in error["loc"]:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}" if path else str(part)
+    return path or "(top level)"
+
+
+def _problem(error: Any, sources: Mapping[tuple[str, str], str]) -> str:
+    where = _location(error)
+    loc = error["loc"]
+    variable = sources.get((str(loc[0]), str(loc[1]))) if len(loc) >= 2 else None
+    if variable is not None:
+        where = f"{variable} ({where})"
+    return f"{where}: {error['msg'].removeprefix('Value error, ')}"
 
 
 def parse_config(data: dict[str, Any], environ: Mapping[str, str] | None = None) -> Config:
-    _apply_env(data, os.environ if environ is None else environ)
+    problems: list[str] = []
+    sources = _apply_env(data, os.environ if environ is None else environ, problems)
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        raise ConfigError(f"{_location(first)}: {first['msg']}") from None
-    _check_references(config)
+        problems.extend(_problem(error, sources) for error in exc.errors())
+        raise ConfigError(*problems) from None
+    problems.extend(_reference_problems(config))
+    if problems:
+        raise ConfigError(*problems)
     return config
 
 

@@ -128,10 +128,10 @@ def test_the_login_throttle_has_defaults_and_takes_overrides() -> None:
         (
             {"programs": [{"name": "a", "credit_lifetime_days": 0}]},
             {},
-            "programs.0.credit_lifetime_days",
+            "programs[0].credit_lifetime_days",
         ),
         ({"programs": [{"name": "a"}, {"name": "a"}]}, {}, "programs"),
-        ({"operations": [{"name": "x", "kind": "Nope"}]}, {}, "operations.0.kind"),
+        ({"operations": [{"name": "x", "kind": "Nope"}]}, {}, "operations[0].kind"),
         (
             {"operations": [{"name": "x", "kind": "GetCustomerBalance", "endpoints": ["nowhere"]}]},
             {},

@@ -28,11 +28,20 @@ config_option = click.option(
 
 
 def load(config_path: str | None) -> Config:
-    """The configuration, or the command ends naming the wrong key."""
+    """The configuration, or the command ends naming every wrong key. Without
+    a file the defaults apply, and the command says where its database is,
+    so that none is made in the current folder unnoticed."""
     try:
-        return load_config(config_path)
+        config = load_config(config_path)
     except ConfigError as exc:
-        raise click.ClickException(f"configuration: {exc}") from None
+        raise click.ClickException("configuration: " + "\n  ".join(exc.problems)) from None
+    if config_path is None:
+        click.echo(
+            "No configuration file (--config or POINTKEEPER_CONFIG): using the defaults,"
+            f" database {config.database.url}",
+            err=True,
+        )
+    return config
 
 
 @contextlib.contextmanager
