@@ -21,7 +21,18 @@ if TYPE_CHECKING:
 
 _T = TypeVar("_T")
 
-__all__ = ["demo", "jobs", "jobs_run", "main", "migrate", "serve", "worker"]
+__all__ = [
+    "backup",
+    "config_check",
+    "config_group",
+    "demo",
+    "jobs",
+    "jobs_run",
+    "main",
+    "migrate",
+    "serve",
+    "worker",
+]
 
 
 def _serve(config: Config, *, workers: int = 1) -> None:

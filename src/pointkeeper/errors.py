@@ -116,6 +116,8 @@ class ErrorCode(StrEnum):
     order_line_repeated = auto()
     order_customer_required = auto()
     order_page_too_long = auto()
+    order_amount_too_large = auto()
+    order_earns_too_much = auto()
     points_above_order_share = auto()
     coupon_not_found = auto()
     # Holds (CP Extender's authorizations) and statements.
@@ -203,8 +205,10 @@ _texts: dict[ErrorCode, str] = {
     ErrorCode.order_line_given_back: (
         "A line cancelled or returned, in whole or in part, cannot be paid again"
     ),
-    ErrorCode.order_line_repeated: "Two lines have the line number {line}",
+    ErrorCode.order_line_repeated: "Two lines are both {line!r}",
     ErrorCode.order_customer_required: "An order needs a customer",
+    ErrorCode.order_amount_too_large: "must come to at most {amount_max}",
+    ErrorCode.order_earns_too_much: "The order would earn more than {points_max} points",
     ErrorCode.order_page_too_long: (
         "The orders of this page hold more than {lines_max} lines; ask for fewer itemsPerPage"
     ),
@@ -213,7 +217,7 @@ _texts: dict[ErrorCode, str] = {
     ),
     ErrorCode.coupon_not_found: "Coupon {coupon!r} not found",
     ErrorCode.order_payment_refunded_by_order: (
-        "This balance change pays for an order: cancel or return the order's lines instead"
+        "This balance change belongs to an order: cancel or return the order's lines instead"
     ),
     ErrorCode.sale_already_authorized: "The sale already holds different points",
     ErrorCode.hold_not_found: "No hold of this customer has that code",

@@ -51,6 +51,7 @@ __all__ = [
     "login_throttle_entries_max",
     "login_window_seconds_default",
     "open_holds_max",
+    "order_cents_max",
     "order_coupons_max",
     "order_lines_max",
     "order_page_lines_max",
@@ -221,6 +222,9 @@ retention_days_default = 30
 # The lines of one order (docs/orders.md), and its coupons or bonus point items.
 order_lines_max = 10_000
 order_coupons_max = 100
+# The most one order line, and one order, may cost: 10,000,000,000,000.00,
+# so that every amount and sum fits the databases' 64-bit columns.
+order_cents_max = 10**15
 # The lines of one page of a customer's orders, all orders together.
 order_page_lines_max = 100_000
 # The products one pool's discount may leave out.

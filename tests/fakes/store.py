@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pointkeeper.domain.customers import ID_KINDS, Customer, Program
-from pointkeeper.domain.ledger import Draw, Hold, HoldStatus, Lot
+from pointkeeper.domain.ledger import KIND_EXPIRED, Draw, Hold, HoldStatus, Lot
 from pointkeeper.domain.time import Instant
 from pointkeeper.store.tx import DuplicateKey
 
@@ -303,6 +303,13 @@ class InMemoryTx:
 
     def draws_of(self, change_id: int) -> list[Draw]:
         return [Draw(lot_id, points) for c, lot_id, points in self.lot_draws if c == change_id]
+
+    def expired_points(self, lot_id: int) -> int:
+        return sum(
+            points
+            for change_id, drawn_lot, points in self.lot_draws
+            if drawn_lot == lot_id and self.changes[change_id].kind == KIND_EXPIRED
+        )
 
     def activate_lots(self, at: Instant, *, limit: int) -> int:
         due = [r for r in self.lots.values() if not r.activated and r.lot.available_from <= at]

@@ -38,6 +38,7 @@ __all__ = [
     "PoolDiscount",
     "calculate",
     "give_back",
+    "has_room",
     "line_base",
     "move_line",
     "part_of",
@@ -238,6 +239,10 @@ def _coupon_discounts(
         else:
             assert discount.amount is not None
             whole = min(discount.amount, eligible)
+        if whole == 0:
+            # Worth nothing on this order: kept for one where it is.
+            results.append(CouponResult(coupon, CAN_NOT_BE_USED, 0))
+            continue
         parts = share(whole, weights)
         for line_index, cents in enumerate(parts):
             if cents:
@@ -364,7 +369,10 @@ class PlacedOrder:
     bonus_change_id: int | None
     refunded: int
     taken_back: int
+    # Of ``taken_back``: what could not be taken (the balance had gone), and
+    # what the bonus had lost to expiry already (nothing left to take).
     shortfall: int
+    bonus_expired: int
     lines: list[PlacedLine]
 
     @property
@@ -404,6 +412,16 @@ def give_back(order: PlacedOrder) -> GiveBack:
     order.refunded += refund
     order.taken_back += take_back
     return GiveBack(refund, take_back)
+
+
+def has_room(line: PlacedLine, effect: str) -> bool:
+    """Whether moving the whole line to a status of ``effect`` can change
+    anything: a paid one not once anything is out, a cancelling or returning
+    one not once all of the line is out the other way."""
+    if effect == EFFECT_PAID:
+        return not line.quantity_out
+    other = line.quantity_returned if effect == EFFECT_CANCELLED else line.quantity_cancelled
+    return other < line.quantity
 
 
 def move_line(line: PlacedLine, *, status: str, effect: str, quantity: int | None) -> None:

@@ -201,9 +201,9 @@ def refund(tx: RefundTx, change_id: int, *, now: Instant, comment: str | None) -
         raise InvalidRequest(code=ErrorCode.not_a_debit, field="balance_change")
     if tx.refund_of(change_id) is not None:
         raise Conflict(code=ErrorCode.already_refunded)
-    if tx.is_order_payment(change_id):
-        # Its order's returns refund it line by line; all at once here would
-        # let both happen.
+    if tx.is_order_change(change_id):
+        # Its order's status changes undo it line by line; all at once here
+        # would let both happen (a refunded take-back would make points).
         raise Conflict(code=ErrorCode.order_payment_refunded_by_order, field="balance_change")
     spec = ActionSpec(customer_id=customer_id, template=TEMPLATE_REFUND, at=now, now=now)
     action_id = open_action(tx, spec)

@@ -34,12 +34,22 @@ from pointkeeper.domain.orders import (
     PlacedOrder,
     calculate,
     give_back,
+    has_room,
+    line_base,
     move_line,
     points_step,
 )
-from pointkeeper.domain.promo import ISSUED, Code, Pool, available_window, issue_status
+from pointkeeper.domain.promo import (
+    ISSUED,
+    Code,
+    Pool,
+    RedemptionRefused,
+    check_redemption,
+    issue_status,
+)
 from pointkeeper.domain.time import Instant
 from pointkeeper.errors import ErrorCode, InvalidRequest, NotFound
+from pointkeeper.money import format_cents
 from pointkeeper.store.tx import Tx
 
 from .customers import find_customer
@@ -59,6 +69,8 @@ __all__ = [
     "CALCULATED",
     "PRICE_CHANGED",
     "PROCESSED",
+    "ROLE_REFUND",
+    "ROLE_TAKE_BACK",
     "CartView",
     "LineMove",
     "OrderPage",
@@ -70,6 +82,10 @@ __all__ = [
     "create_order",
     "customer_orders",
 ]
+
+# What an order's later changes are to it (``Orders.add_order_change``).
+ROLE_REFUND = "refund"
+ROLE_TAKE_BACK = "take_back"
 
 # The processing statuses of Mindbox's order answers.
 CALCULATED = "Calculated"
@@ -130,32 +146,44 @@ def _coupon(
     return Coupon(value, status, code.id, pool.id, pool.external_id, pool.discount)
 
 
+# What refuses a redemption, as couponsInfo says it.
+_coupon_refusals = {
+    ErrorCode.promo_code_blocked: ALREADY_NOT_ACTIVE,
+    ErrorCode.promo_code_expired: ALREADY_NOT_ACTIVE,
+    ErrorCode.promo_code_used: COUPON_USED,
+    ErrorCode.promo_code_not_issued: CAN_NOT_BE_USED,
+    ErrorCode.promo_code_not_yet_issued: CAN_NOT_BE_USED,
+    ErrorCode.promo_code_not_yet_available: CAN_NOT_BE_USED,
+}
+
+
 def _coupon_status(
     tx: Tx, code: Code, pool: Pool, customer: Customer | None, *, at: Instant
 ) -> str:
-    start, end = available_window(code, pool)
-    if code.blocked_at is not None or (end is not None and end <= at):
-        return ALREADY_NOT_ACTIVE
-    if start is not None and at < start:
-        return CAN_NOT_BE_USED
+    """By the promo rules of a redemption (``check_redemption``). A code not
+    yet the customer's is issued to them on the way, so it counts as theirs
+    when it could be issued now; without a customer (an unauthorized cart)
+    only the code's own state counts. A single-use code someone used is
+    ``Used``, whoever it was."""
+    issued_at = used_at = None
     if pool.multi_use:
-        if customer is None:
-            return CAN_BE_USED
-        issue = tx.multi_issue(code.id, customer_id=customer.id)
-        return COUPON_USED if issue is not None and issue[3] is not None else CAN_BE_USED
-    if code.used_at is not None:
+        issued = True
+        issue = None if customer is None else tx.multi_issue(code.id, customer_id=customer.id)
+        if issue is not None:
+            _, issued_at, _, used_at = issue
+    elif code.used_at is not None:
         return COUPON_USED
-    if code.issued_customer_id is None:
-        # A free code is issued to the ordering customer on the way.
-        if customer is None or issue_status(code, pool, customer.id, at=at) == ISSUED:
-            return CAN_BE_USED
-        return CAN_NOT_BE_USED
-    if customer is None:
-        return CAN_BE_USED  # whose it is shows once the customer is known
-    if code.issued_customer_id != customer.id:
-        return CAN_NOT_BE_USED
-    if code.issued_at is not None and at < code.issued_at:
-        return CAN_NOT_BE_USED
+    elif code.issued_customer_id is None:
+        issued = customer is None or issue_status(code, pool, customer.id, at=at) == ISSUED
+    else:
+        issued = customer is None or code.issued_customer_id == customer.id
+        issued_at = code.issued_at
+    try:
+        check_redemption(
+            code, pool, issued_to_customer=issued, issued_at=issued_at, used_at=used_at, at=at
+        )
+    except RedemptionRefused as refused:
+        return _coupon_refusals[refused.code]
     return CAN_BE_USED
 
 
@@ -172,7 +200,29 @@ class _Figures:
     codes: dict[str, tuple[Code, Pool]]
 
 
+def _check_amounts(lines: tuple[CartLine, ...]) -> None:
+    """Each line's and the order's amount within what every column holds
+    (each price and quantity is bounded, their product is not)."""
+    total = 0
+    for line in lines:
+        base = line_base(line)
+        if base > limits.order_cents_max:
+            raise InvalidRequest(
+                code=ErrorCode.order_amount_too_large,
+                field="order_line_price",
+                amount_max=format_cents(limits.order_cents_max),
+            )
+        total += base
+    if total > limits.order_cents_max:
+        raise InvalidRequest(
+            code=ErrorCode.order_amount_too_large,
+            field="order_lines",
+            amount_max=format_cents(limits.order_cents_max),
+        )
+
+
 def _figures(tx: Tx, request: OrderRequest, *, at: Instant, now: Instant) -> _Figures:
+    _check_amounts(request.lines)
     customer = None
     program = None
     customer_balances = None
@@ -198,6 +248,12 @@ def _figures(tx: Tx, request: OrderRequest, *, at: Instant, now: Instant) -> _Fi
         points_asked=request.points_asked,
         points_available=None if customer_balances is None else customer_balances.available,
     )
+    if calculation.earned > limits.points_per_request_max:
+        raise InvalidRequest(
+            code=ErrorCode.order_earns_too_much,
+            field="order_lines",
+            points_max=limits.points_per_request_max,
+        )
     return _Figures(
         customer,
         program,
@@ -333,6 +389,7 @@ def create_order(tx: Tx, request: OrderRequest, *, template: str, now: Instant) 
         refunded=0,
         taken_back=0,
         shortfall=0,
+        bonus_expired=0,
         lines=[
             PlacedLine(
                 line_number=figures.line.line_number,
@@ -447,9 +504,14 @@ class StatusChange:
 
 @dataclass(frozen=True, slots=True)
 class StatusView:
+    """An order after a status change, and what this change gave back: of
+    ``given_back.take_back``, ``shortfall`` could not be taken (the balance
+    had gone) and ``expired`` had left already, through the bonus's expiry."""
+
     order: PlacedOrder
     given_back: GiveBack
-    shortfall: int  # bonus points this change could not take back
+    shortfall: int
+    expired: int
 
 
 def _effect(tx: Tx, status: str) -> str:
@@ -461,14 +523,14 @@ def _effect(tx: Tx, status: str) -> str:
     return effect
 
 
-def _line(order: PlacedOrder, move: LineMove) -> PlacedLine:
-    for line in order.lines:
-        if move.line_number is not None and line.line_number == move.line_number:
-            return line
-        if move.line_number is None and move.line_id is not None and line.line_id == move.line_id:
-            return line
-    shown = move.line_number if move.line_number is not None else move.line_id
-    raise NotFound(code=ErrorCode.order_line_not_found, field="order_line", line=shown)
+def _line(lines: dict[int | str, PlacedLine], move: LineMove) -> PlacedLine:
+    """The line a move names: by its number, or without one by its id."""
+    key = move.line_number if move.line_number is not None else move.line_id
+    assert key is not None
+    found = lines.get(key)
+    if found is None:
+        raise NotFound(code=ErrorCode.order_line_not_found, field="order_line", line=key)
+    return found
 
 
 def change_order_status(tx: Tx, change: StatusChange, *, template: str, now: Instant) -> StatusView:
@@ -481,18 +543,23 @@ def change_order_status(tx: Tx, change: StatusChange, *, template: str, now: Ins
     point_of_contact_id = find_point_of_contact(tx, change.point_of_contact)
     if change.order_status is not None:
         effect = _effect(tx, change.order_status)
+        # Every line that still has some of itself to move: not a paid
+        # status for lines with anything out, nor a cancelling or returning
+        # one for lines wholly out the other way.
         for line in order.lines:
-            if effect != EFFECT_PAID or not line.quantity_out:
+            if has_room(line, effect):
                 move_line(line, status=change.order_status, effect=effect, quantity=None)
+    by_key: dict[int | str, PlacedLine] = {line.line_number: line for line in order.lines}
+    by_key.update((line.line_id, line) for line in order.lines if line.line_id is not None)
     for move in change.moves:
         move_line(
-            _line(order, move),
+            _line(by_key, move),
             status=move.status,
             effect=_effect(tx, move.status),
             quantity=move.quantity,
         )
     given = give_back(order)
-    shortfall = 0
+    shortfall = expired = 0
     if given.refund or given.take_back:
         tx.ensure_template(template, name=template)
         spec = ActionSpec(
@@ -508,20 +575,11 @@ def change_order_status(tx: Tx, change: StatusChange, *, template: str, now: Ins
         if given.refund:
             draws = _refund_draws(tx, order, given.refund, now=now)
             refund_id = put_back(tx, action_id, spec, draws=draws, document=order.website_id)
-            tx.add_order_change(order.id, change_id=refund_id, role="refund")
+            tx.add_order_change(order.id, change_id=refund_id, role=ROLE_REFUND)
         if given.take_back:
-            assert order.bonus_change_id is not None
-            taken_id, shortfall = take_back(
-                tx,
-                action_id,
-                spec,
-                bonus_lot_id=order.bonus_change_id,
-                points=given.take_back,
-                kind=KIND_RETAIL_ORDER_BONUS,
+            shortfall, expired = _take_bonus_back(
+                tx, order, spec, action_id=action_id, points=given.take_back
             )
-            if taken_id is not None:
-                tx.add_order_change(order.id, change_id=taken_id, role="take_back")
-            order.shortfall += shortfall
     if order.fully_cancelled():
         for code_id, multi_use in tx.give_back_coupons(order.id):
             tx.set_code_used(
@@ -532,7 +590,36 @@ def change_order_status(tx: Tx, change: StatusChange, *, template: str, now: Ins
                 at=None,
             )
     tx.update_order(order)
-    return StatusView(order, given, shortfall)
+    return StatusView(order, given, shortfall, expired)
+
+
+def _take_bonus_back(
+    tx: Tx, order: PlacedOrder, spec: ActionSpec, *, action_id: int, points: int
+) -> tuple[int, int]:
+    """Takes ``points`` more of the order's bonus back; answers (shortfall,
+    expired). What the bonus lost to expiry has left the balance already
+    and is not taken again: of the bonus, the customer kept only ``earned``
+    less its expired points, so the take-backs together never pass that."""
+    assert order.bonus_change_id is not None
+    kept = order.earned - tx.expired_points(order.bonus_change_id)
+    before = order.taken_back - points
+    due = min(order.taken_back, kept) - min(before, kept)
+    expired = points - due
+    shortfall = 0
+    if due:
+        taken_id, shortfall = take_back(
+            tx,
+            action_id,
+            spec,
+            bonus_lot_id=order.bonus_change_id,
+            points=due,
+            kind=KIND_RETAIL_ORDER_BONUS,
+        )
+        if taken_id is not None:
+            tx.add_order_change(order.id, change_id=taken_id, role=ROLE_TAKE_BACK)
+    order.shortfall += shortfall
+    order.bonus_expired += expired
+    return shortfall, expired
 
 
 def _refund_draws(tx: Tx, order: PlacedOrder, points: int, *, now: Instant) -> list[Draw]:
@@ -541,7 +628,7 @@ def _refund_draws(tx: Tx, order: PlacedOrder, points: int, *, now: Instant) -> l
     points that would have been spent last come back first)."""
     assert order.payment_change_id is not None
     left = {draw.lot_id: draw.points for draw in tx.draws_of(order.payment_change_id)}
-    for refund_id in tx.order_change_ids(order.id, role="refund"):
+    for refund_id in tx.order_change_ids(order.id, role=ROLE_REFUND):
         for draw in tx.draws_of(refund_id):
             left[draw.lot_id] += draw.points  # a refund's draws are negative
     lots = tx.lots_by_id(left)

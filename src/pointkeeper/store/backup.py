@@ -55,11 +55,11 @@ def backup_sqlite(database_url: str, target: Path) -> int:
         raise StoreUnavailable(f"{source_path}: {exc}") from None
     finally:
         source.close()
-    _durable_rename(partial, target)
+    _durable_rename(partial, target=target)
     return int(pages)
 
 
-def _durable_rename(partial: Path, target: Path) -> None:
+def _durable_rename(partial: Path, *, target: Path) -> None:
     with partial.open("rb") as written:
         os.fsync(written.fileno())
     os.replace(partial, target)

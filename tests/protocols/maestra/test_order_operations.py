@@ -16,7 +16,7 @@ from pointkeeper import limits
 from pointkeeper.config import Config
 from pointkeeper.limits import order_lines_max
 from pointkeeper.protocols.maestra import codec
-from tests.conftest import PROGRAM, FakeClock, db_snapshot, make_config
+from tests.conftest import PROGRAM, FakeClock, admin_headers, db_snapshot, make_config
 
 from .conftest import (
     ENDPOINT,
@@ -901,3 +901,133 @@ def test_a_page_of_orders_is_bounded_by_its_lines(
     one = send(client, ORDERS, {"customer": customer, "page": {"itemsPerPage": 1}})
     assert one["ordersCount"] == 2
     assert len(one["orders"]) == 1
+
+
+@pytest.mark.usefixtures("shop")
+def test_a_bonus_lost_to_expiry_is_not_taken_back_again(
+    client: TestClient, clock: FakeClock
+) -> None:
+    """The bonus (500) activates, 200 of it are spent, the rest expires; a
+    return takes back the 200 spent, from other points, and not the 300
+    that already left through their expiry."""
+    put_customer(client, "C5", websiteId="web-5")
+    send(
+        client,
+        CREATE,
+        cart(line(1, "SKU-1", "100.00"), customer="web-5", website_id="W-5"),
+        transaction_id="t-5",
+    )
+    clock.advance(15 * 86_400_000)
+    admin(client, "POST", "/jobs/run")
+    admin(client, "POST", "/customers/C5/balance-changes", {"changeAmount": -200})
+    admin(
+        client,
+        "POST",
+        "/customers/C5/balance-changes",
+        {"changeAmount": 1_000, "expirationDateTimeUtc": "2030-01-01T00:00:00Z"},
+    )
+    clock.advance(366 * 86_400_000)  # past the bonus's expiry, not the 1,000's
+    admin(client, "POST", "/jobs/run")
+    assert balances(client, "C5")["availablePointBalance"] == 1_000  # the bonus's 300 expired
+    answer = send(
+        client,
+        STATUS,
+        {
+            "order": {
+                "ids": {"websiteId": "W-5"},
+                "orderLinesStatus": {"ids": {"externalId": "Returned"}},
+            }
+        },
+        transaction_id="r-5",
+    )
+    assert answer["order"]["bonusPointsChanges"] == [
+        {"refundedAmount": 0, "takenBackAmount": 200, "shortfallAmount": 0, "expiredAmount": 300}
+    ]
+    assert balances(client, "C5")["availablePointBalance"] == 800
+    order = order_of(client, "web-5")
+    assert (order["takenBackBonusPoints"], order["expiredBonusPoints"]) == (500, 300)
+
+
+@pytest.mark.usefixtures("shop")
+def test_an_order_s_changes_cannot_be_refunded_by_hand(client: TestClient, config: Config) -> None:
+    """Its payment and its take-backs are undone by its own status changes
+    only: a refund by hand beside them would give points twice."""
+    send(
+        client,
+        CREATE,
+        cart(line(1, "SKU-1", "40.00", 2), points=1_000, website_id="W-1"),
+        transaction_id="t-1",
+    )
+    send(
+        client,
+        STATUS,
+        {
+            "order": {
+                "ids": {"websiteId": "W-1"},
+                "lines": [
+                    {"lineNumber": 1, "quantity": 1, "status": {"ids": {"externalId": "Returned"}}}
+                ],
+            }
+        },
+        transaction_id="r-1",
+    )
+    changes = db_snapshot(config)["balance_changes"]
+    # (id, action id, customer id, amount, kind, ...): the order's debits.
+    debits = [row[0] for row in changes if row[3] < 0 and row[4] != "Expired"]
+    assert len(debits) == 2  # the payment and the take-back
+    before = db_snapshot(config)
+    for change_id in debits:
+        refused = client.post(
+            f"/admin/v1/balance-changes/{change_id}/refund", headers=admin_headers(), json={}
+        )
+        assert refused.status_code == 409, refused.text
+    assert db_snapshot(config) == before
+
+
+@pytest.mark.usefixtures("shop")
+def test_cancelling_the_rest_of_an_order_leaves_a_returned_line_as_it_is(
+    client: TestClient,
+) -> None:
+    send(
+        client,
+        CREATE,
+        cart(line(1, "SKU-1", "10.00"), line(2, "SKU-2", "10.00"), points=600, website_id="W-1"),
+        transaction_id="t-1",
+    )
+    returned = {"lineNumber": 1, "status": {"ids": {"externalId": "Returned"}}}
+    send(
+        client,
+        STATUS,
+        {"order": {"ids": {"websiteId": "W-1"}, "lines": [returned]}},
+        transaction_id="r-1",
+    )
+    answer = send(
+        client,
+        STATUS,
+        {
+            "order": {
+                "ids": {"websiteId": "W-1"},
+                "orderLinesStatus": {"ids": {"externalId": "Cancelled"}},
+            }
+        },
+        transaction_id="c-1",
+    )
+    assert answer["status"] == "Success", answer
+    statuses = [entry["status"]["ids"]["externalId"] for entry in answer["order"]["lines"]]
+    assert statuses == ["Returned", "Cancelled"]
+    order = order_of(client)
+    assert order["refundedBonusPoints"] == order["spentBonusPoints"] == 600
+
+
+@pytest.mark.usefixtures("shop")
+def test_a_coupon_worth_nothing_on_an_order_is_not_used_up(client: TestClient) -> None:
+    answer = send(
+        client,
+        CREATE,
+        cart(line(1, "SKU-1", "0.05"), coupons=("WELCOME-7QX2",)),
+        transaction_id="t-1",
+    )
+    (info,) = answer["order"]["couponsInfo"]
+    assert info["coupon"]["status"] == "CanNotBeUsedForCurrentOrder"
+    again = send(client, CALCULATE, cart(line(1, "SKU-1", "40.00"), coupons=("WELCOME-7QX2",)))
+    assert again["order"]["couponsInfo"][0]["coupon"]["status"] == "CanBeUsed"

@@ -61,6 +61,7 @@ def _lines(order: Fields) -> tuple[tuple[CartLine, ...], tuple[str | None, ...]]
     lines: list[CartLine] = []
     statuses: list[str | None] = []
     numbers: set[int] = set()
+    ids: set[str] = set()
     for position, line in enumerate(items, start=1):
         given = line.integer("lineNumber", minimum=1, maximum=limits.int64_max)
         number = position if given is None else given
@@ -69,6 +70,13 @@ def _lines(order: Fields) -> tuple[tuple[CartLine, ...], tuple[str | None, ...]]
                 code=ErrorCode.order_line_repeated, field=line.where("lineNumber"), line=number
             )
         numbers.add(number)
+        line_id = line.identifier("lineId")
+        if line_id is not None and line_id in ids:
+            raise InvalidRequest(
+                code=ErrorCode.order_line_repeated, field=line.where("lineId"), line=line_id
+            )
+        if line_id is not None:
+            ids.add(line_id)
         price = line.money("basePricePerItem", required=True)
         quantity = line.quantity("quantity", required=True)
         assert price is not None and quantity is not None
@@ -79,7 +87,7 @@ def _lines(order: Fields) -> tuple[tuple[CartLine, ...], tuple[str | None, ...]]
                 price_per_item=price,
                 quantity=quantity,
                 category=line.identifier("category"),
-                line_id=line.identifier("lineId"),
+                line_id=line_id,
             )
         )
         statuses.append(line.identifier("status", "ids", "externalId"))
@@ -143,10 +151,6 @@ def _order_request(
 # -- answers -----------------------------------------------------------------
 
 
-def _money(cents: int) -> str:
-    return format_cents(cents)
-
-
 def _line_tree(
     figures: LineFigures, view: CartView, coupon_codes: list[tuple[str, str | None]]
 ) -> dict[str, Any]:
@@ -156,7 +160,7 @@ def _line_tree(
         promotions.append(
             {
                 "type": "discount",
-                "amount": _money(cents),
+                "amount": format_cents(cents),
                 "coupon": {
                     "ids": {"code": code},
                     "pool": None if pool is None else {"ids": {"externalId": pool}},
@@ -178,7 +182,7 @@ def _line_tree(
     return {
         "lineNumber": figures.line.line_number,
         "lineId": figures.line.line_id,
-        "discountedPriceOfLine": _money(figures.paid),
+        "discountedPriceOfLine": format_cents(figures.paid),
         "appliedPromotions": promotions or None,
     }
 
@@ -190,14 +194,14 @@ def _cart_tree(view: CartView) -> dict[str, Any]:
         "ids": None
         if view.order_id is None and view.website_id is None
         else {"mindboxId": view.order_id, "websiteId": view.website_id},
-        "totalPrice": _money(calculation.total_price),
+        "totalPrice": format_cents(calculation.total_price),
         "processingStatus": view.status,
         "statusDescription": view.description,
         "lines": [_line_tree(figures, view, coupon_codes) for figures in calculation.lines],
         "couponsInfo": [
             {
                 "coupon": {"ids": {"code": result.coupon.value}, "status": result.status},
-                "discountAmountForCurrentOrder": _money(result.discount)
+                "discountAmountForCurrentOrder": format_cents(result.discount)
                 if result.status == CAN_BE_USED
                 else None,
             }
@@ -234,14 +238,14 @@ def _placed_line_tree(line: PlacedLine) -> dict[str, Any]:
         "lineNumber": line.line_number,
         "lineId": line.line_id,
         "product": {"ids": {"website": line.product}},
-        "basePricePerItem": _money(line.price_per_item),
+        "basePricePerItem": format_cents(line.price_per_item),
         "quantity": _quantity(line.quantity),
         "status": None if line.status is None else {"ids": {"externalId": line.status}},
         "quantityCancelled": _quantity(line.quantity_cancelled)
         if line.quantity_cancelled
         else None,
         "quantityReturned": _quantity(line.quantity_returned) if line.quantity_returned else None,
-        "discountedPriceOfLine": _money(line.paid),
+        "discountedPriceOfLine": format_cents(line.paid),
     }
 
 
@@ -252,13 +256,14 @@ def _placed_tree(order: PlacedOrder, points_of_contact: dict[int, str]) -> dict[
         "pointOfContact": None
         if order.point_of_contact_id is None
         else {"ids": {"externalId": points_of_contact[order.point_of_contact_id]}},
-        "totalPrice": _money(order.total_price),
+        "totalPrice": format_cents(order.total_price),
         "lines": [_placed_line_tree(line) for line in order.lines],
         "spentBonusPoints": order.spent,
         "earnedBonusPoints": order.earned,
         "refundedBonusPoints": order.refunded,
         "takenBackBonusPoints": order.taken_back,
         "shortfallBonusPoints": order.shortfall or None,
+        "expiredBonusPoints": order.bonus_expired or None,
     }
 
 
@@ -353,8 +358,11 @@ def _change_status(
                 "bonusPointsChanges": [
                     {
                         "refundedAmount": view.given_back.refund,
-                        "takenBackAmount": view.given_back.take_back - view.shortfall,
+                        "takenBackAmount": view.given_back.take_back
+                        - view.shortfall
+                        - view.expired,
                         "shortfallAmount": view.shortfall,
+                        "expiredAmount": view.expired or None,
                     }
                 ],
             }

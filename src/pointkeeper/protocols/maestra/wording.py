@@ -41,6 +41,8 @@ _locations = {
     "order": "/operation/order/ids",
     "order_website_id": "/operation/order/ids/websiteId",
     "order_line": "/operation/order/lines/line",
+    "order_lines": "/operation/order/lines",
+    "order_line_price": "/operation/order/lines/line/basePricePerItem",
     "order_line_quantity": "/operation/order/lines/line/quantity",
     "order_status": "/operation/order/lines/line/status/ids/externalId",
     "bonus_points": "/operation/order/bonusPoints/bonusPointsItem/amount",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from pointkeeper.domain.ledger import Draw, Lot
+from pointkeeper.domain.ledger import KIND_EXPIRED, Draw, Lot
 from pointkeeper.domain.time import Instant
 
 from ..in_lists import in_lists
@@ -179,6 +179,15 @@ class LedgerQueries(SqlArea):
             "UPDATE lots SET remaining = remaining - ? WHERE id = ?",
             [(points, lot_id) for _, lot_id, points in rows],
         )
+
+    def expired_points(self, lot_id: int) -> int:
+        row = self._one(
+            "SELECT COALESCE(SUM(d.points), 0) FROM lot_draws d"
+            " JOIN balance_changes c ON c.id = d.balance_change_id"
+            " WHERE d.lot_id = ? AND c.kind = ?",
+            (lot_id, KIND_EXPIRED),
+        )
+        return int(row[0])
 
     def draws_of(self, change_id: int) -> list[Draw]:
         """A debit's draws: at most one per lot of its customer."""

@@ -17,7 +17,7 @@ __all__ = ["OrderQueries"]
 _order_columns = (
     "id, customer_id, program_id, website_id, point_of_contact_id, transaction_id,"
     " date_time_utc, spent, earned, payment_change_id, bonus_change_id, refunded,"
-    " taken_back, shortfall"
+    " taken_back, shortfall, bonus_expired"
 )
 _line_columns = (
     "line_number, line_id, product, category, price_per_item, quantity, base, discount,"
@@ -42,6 +42,7 @@ def _order(row: Sequence[Any], lines: list[PlacedLine]) -> PlacedOrder:
         refunded,
         taken_back,
         shortfall,
+        bonus_expired,
     ) = row
     return PlacedOrder(
         id=order_id,
@@ -58,6 +59,7 @@ def _order(row: Sequence[Any], lines: list[PlacedLine]) -> PlacedOrder:
         refunded=refunded,
         taken_back=taken_back,
         shortfall=shortfall,
+        bonus_expired=bonus_expired,
         lines=lines,
     )
 
@@ -77,8 +79,8 @@ class OrderQueries(SqlArea):
         row = self._one(
             "INSERT INTO orders (customer_id, program_id, website_id, point_of_contact_id,"
             " transaction_id, date_time_utc, recorded_at, spent, earned, payment_change_id,"
-            " bonus_change_id, refunded, taken_back, shortfall)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " bonus_change_id, refunded, taken_back, shortfall, bonus_expired)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (website_id) DO NOTHING RETURNING id",
             (
                 order.customer_id,
@@ -95,6 +97,7 @@ class OrderQueries(SqlArea):
                 order.refunded,
                 order.taken_back,
                 order.shortfall,
+                order.bonus_expired,
             ),
         )
         if row is None:
@@ -167,8 +170,9 @@ class OrderQueries(SqlArea):
 
     def update_order(self, order: PlacedOrder) -> None:
         self.connection.execute(
-            "UPDATE orders SET refunded = ?, taken_back = ?, shortfall = ? WHERE id = ?",
-            (order.refunded, order.taken_back, order.shortfall, order.id),
+            "UPDATE orders SET refunded = ?, taken_back = ?, shortfall = ?, bonus_expired = ?"
+            " WHERE id = ?",
+            (order.refunded, order.taken_back, order.shortfall, order.bonus_expired, order.id),
         )
         self.connection.executemany(
             "UPDATE order_lines SET status = ?, quantity_cancelled = ?, quantity_returned = ?,"
@@ -218,10 +222,13 @@ class OrderQueries(SqlArea):
         )
         return [int(row[0]) for row in rows]
 
-    def is_order_payment(self, change_id: int) -> bool:
-        return (
-            self._one("SELECT 1 FROM orders WHERE payment_change_id = ?", (change_id,)) is not None
+    def is_order_change(self, change_id: int) -> bool:
+        row = self._one(
+            "SELECT EXISTS (SELECT 1 FROM orders WHERE payment_change_id = ?)"
+            " OR EXISTS (SELECT 1 FROM order_changes WHERE change_id = ?)",
+            (change_id, change_id),
         )
+        return bool(row[0])
 
     def customer_order_count(self, customer_id: int, *, since: Instant, till: Instant) -> int:
         row = self._one(

@@ -53,6 +53,8 @@ def upgrade() -> None:
         _number("refunded"),
         _number("taken_back"),
         _number("shortfall"),
+        # Of what was taken back, the part the bonus had lost to expiry already.
+        _number("bonus_expired"),
         sa.UniqueConstraint("website_id"),
     )
     op.create_index("orders_by_customer", "orders", ["customer_id", "date_time_utc", "id"])
