@@ -204,15 +204,31 @@ def backup(target: Path, config_path: str | None) -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Data folder.",
 )
-@click.option("--port", default=8080, show_default=True, type=int)
+@click.option(
+    "--port",
+    default=8080,
+    show_default=True,
+    type=int,
+    help="Port of a new demo configuration (an existing one keeps its own).",
+)
 @click.option("--no-serve", is_flag=True, help="Prepare the folder and print, do not serve.")
-def demo(folder: Path, port: int, no_serve: bool) -> None:
+@click.option(
+    "--reset",
+    is_flag=True,
+    help="Delete the demo's configuration and database first: fresh secrets and data.",
+)
+def demo(folder: Path, port: int, no_serve: bool, reset: bool) -> None:
     """Start a demo server: local SQLite, demo configuration and customers."""
+    from pointkeeper.config import ConfigError
     from pointkeeper.demo import prepare_demo, usage
 
-    config, secrets = prepare_demo(folder, port)
+    try:
+        prepared = prepare_demo(folder, port, reset=reset)
+    except ConfigError as exc:
+        raise click.ClickException("configuration: " + "\n  ".join(exc.problems)) from None
+    config = prepared.config
     url = f"http://{config.server.host}:{config.server.port}"
-    click.echo(usage(folder, url, secrets))
+    click.echo(usage(folder, url, prepared))
     sys.stdout.flush()
     if not no_serve:
         _serve(config)
