@@ -2,10 +2,10 @@
 the error answers, wired into one FastAPI app that ``pointkeeper.app``
 mounts at ``/admin``.
 
-Mounted, Starlette sets the scope's ``root_path`` to ``/admin``; FastAPI
-uses it to link the Swagger UI (``/admin/docs``) to the OpenAPI document
-(``/admin/openapi.json``) and to list ``/admin`` as the document's server,
-so "Try it out" calls the right URLs.
+Mounted, Starlette sets the scope's ``root_path`` to ``/admin``; it is used
+to link the Swagger UI (``/admin/docs``, served with its own files: see
+``.docs``) to the OpenAPI document (``/admin/openapi.json``) and to list
+``/admin`` as the document's server, so "Try it out" calls the right URLs.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pointkeeper.app_state import AppState
 
 from .auth import AdminAuth
 from .body_limit import BodyLimit
+from .docs import install_docs
 from .errors import UnexpectedErrors, install_error_handlers
 from .promo import router as promo_router
 from .routes import router
@@ -68,6 +69,8 @@ def create_admin_app(state: AppState) -> FastAPI:
         title="pointkeeper admin API",
         version=__version__,
         description=_description,
+        # FastAPI's pages load Swagger UI and ReDoc from CDNs; ours does not.
+        docs_url=None,
         redoc_url=None,
     )
     app.state.pointkeeper = state
@@ -76,14 +79,14 @@ def create_admin_app(state: AppState) -> FastAPI:
     app.include_router(promo_router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     install_error_handlers(app)
-    public_paths = {app.openapi_url, app.docs_url, app.swagger_ui_oauth2_redirect_url}
+    docs_paths = install_docs(app, docs_path="/docs")
     # Added last, runs first: whatever raises is answered, and the token is
     # checked before the body is read.
     app.add_middleware(BodyLimit, body_bytes_max=state.config.server.body_bytes_max)
     app.add_middleware(
         AdminAuth,
         tokens=state.config.admin.tokens,
-        public_paths={path for path in public_paths if path},
+        public_paths={path for path in (app.openapi_url, *docs_paths) if path},
     )
     app.add_middleware(UnexpectedErrors)
     return app
