@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pointkeeper import limits
+from pointkeeper import limits, metrics
 from pointkeeper.app_state import AppState
 from pointkeeper.config import Config, load_config
 from pointkeeper.domain import time
@@ -24,6 +24,7 @@ from pointkeeper.domain.time import Instant
 from pointkeeper.errors import StoreError
 from pointkeeper.jobs import run_periodically
 from pointkeeper.logs import RequestIdMiddleware, configure_logging
+from pointkeeper.metrics import MetricsMiddleware
 from pointkeeper.protocols.admin import create_admin_app
 from pointkeeper.protocols.cp_extender import cp_extender_routes
 from pointkeeper.protocols.maestra.asynchronous import MaestraCalls
@@ -58,6 +59,11 @@ async def _readyz(request: Request) -> Response:
     if state.store.write_failures.seen_within(limits.ready_write_failure_seconds):
         return JSONResponse({"status": "database failing writes"}, status_code=503)
     return JSONResponse({"status": "ready"})
+
+
+async def _metrics(request: Request) -> Response:
+    body, content_type = await asyncio.to_thread(metrics.exposition)
+    return Response(body, media_type=content_type)
 
 
 class _StartupFailureInOneLine:
@@ -146,6 +152,7 @@ def create_app(config: Config, *, clock: Callable[[], Instant] = time.now) -> St
     routes = [
         Route("/healthz", _healthz),
         Route("/readyz", _readyz),
+        *([Route("/metrics", _metrics)] if config.metrics.serve == "main-port" else []),
         *cp_extender_routes(config.cp_extender),
         *maestra_routes(),
         Mount("/admin", app=create_admin_app(state)),
@@ -153,7 +160,11 @@ def create_app(config: Config, *, clock: Callable[[], Instant] = time.now) -> St
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(_StartupFailureInOneLine), Middleware(RequestIdMiddleware)],
+        middleware=[
+            *([Middleware(MetricsMiddleware)] if config.metrics.serve != "off" else []),
+            Middleware(_StartupFailureInOneLine),
+            Middleware(RequestIdMiddleware),
+        ],
     )
     app.state.pointkeeper = state
     return app

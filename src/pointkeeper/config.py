@@ -35,6 +35,7 @@ __all__ = [
     "DatabaseConfig",
     "EndpointConfig",
     "JobsConfig",
+    "MetricsConfig",
     "OperationConfig",
     "OrderEffect",
     "OrderRulesConfig",
@@ -48,7 +49,7 @@ __all__ = [
 ]
 
 _env_prefix = "POINTKEEPER_"
-_table_sections = ("database", "server", "jobs", "admin", "cp_extender")
+_table_sections = ("database", "server", "metrics", "jobs", "admin", "cp_extender")
 
 
 class ConfigError(Exception):
@@ -107,6 +108,15 @@ class DatabaseConfig(_Section):
         if self.connections_max <= self.writers:
             raise ValueError("connections_max must be more than writers")
         return self
+
+
+class MetricsConfig(_Section):
+    """Prometheus ``/metrics``: off, on the server's own port, or on a port of
+    its own (``host``/``port``), so that it need not be public."""
+
+    serve: Literal["off", "main-port", "own-port"] = "off"
+    host: str = "127.0.0.1"
+    port: int = Field(9464, ge=1, le=65_535)
 
 
 class ServerConfig(_Section):
@@ -268,6 +278,7 @@ class OperationConfig(BaseModel):
 class Config(_Section):
     database: DatabaseConfig = DatabaseConfig()
     server: ServerConfig = ServerConfig()
+    metrics: MetricsConfig = MetricsConfig()
     jobs: JobsConfig = JobsConfig()
     admin: AdminConfig = AdminConfig()
     cp_extender: CpExtenderConfig = CpExtenderConfig()

@@ -26,9 +26,11 @@ import asyncio
 import logging
 import resource
 import sys
+import tempfile
 import weakref
 from dataclasses import dataclass
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 
 import httptools
@@ -37,6 +39,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 from uvicorn.supervisors import Multiprocess
 
+from pointkeeper import metrics
 from pointkeeper.config import Config, ServerConfig, is_postgres
 
 __all__ = ["ConnectionLimits", "GuardedHttpToolsProtocol", "run_server", "uvicorn_config"]
@@ -296,6 +299,12 @@ def uvicorn_config(app: Any, config: Config, **options: Any) -> uvicorn.Config:
 def run_server(config: Config, app: Any, *, workers: int = 1) -> None:
     """Serves ``app`` until stopped; with ``workers`` above 1, ``app`` is the
     import string of a factory each process calls (they share the port)."""
+    if workers > 1 and config.metrics.serve != "off":
+        # One folder for every worker's metrics, emptied of an earlier run's.
+        folder = Path(tempfile.gettempdir()) / f"pointkeeper-metrics-{config.server.port}"
+        metrics.prepare_multiprocess(folder)
+    if config.metrics.serve == "own-port":
+        metrics.serve_on_own_port(config.metrics.host, config.metrics.port)
     if workers == 1:
         server = uvicorn.Server(uvicorn_config(app, config))
         server.run()

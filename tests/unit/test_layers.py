@@ -9,7 +9,7 @@ from .test_import_cycles import import_graph
 
 # What every layer may use: the error tree, the bounds, the configuration,
 # and the exact reading of money.
-_shared = {"errors", "limits", "config", "secrets", "money"}
+_shared = {"errors", "limits", "config", "secrets", "money", "metrics"}
 # Of the store, what the layers above it see: the ``Store`` type and the port.
 _store_interface = {"pointkeeper.store", "pointkeeper.store.tx"}
 _allowed: dict[str, set[str]] = {
@@ -17,6 +17,7 @@ _allowed: dict[str, set[str]] = {
     "limits": set(),
     "secrets": set(),
     "money": set(),
+    "metrics": set(),
     "config": {"limits", "secrets", "money"},
     "domain": {"errors", "limits"},
     "store": {*_shared, "domain"},

@@ -15,10 +15,12 @@ from typing import Any, Protocol
 
 import orjson
 
-from pointkeeper import limits
+from pointkeeper import limits, metrics
 from pointkeeper.domain.time import Instant, ms_per_second
 from pointkeeper.errors import DuplicateTransaction, ErrorCode, StoreError
 from pointkeeper.store.tx import AsyncOperation, LockBusy, Tx
+
+from .idempotency import NothingDone
 
 __all__ = ["CallRunner", "enqueue", "listed", "run_due"]
 
@@ -90,13 +92,22 @@ def run_due(tx: Tx, *, runner: CallRunner, now: Instant) -> int:
             continue
         except StoreError as exc:
             _try_again(tx, call, exc.message, now)
+            metrics.count(metrics.async_failures, outcome="retried")
         except Exception as exc:
             refused = runner.refusal(exc)
             if refused is None:
                 raise
+            # A call answered without a change (NothingDone) was done, not refused.
+            done = isinstance(exc, NothingDone)
             tx.finish_async_operation(
-                call.id, status="failed", result=orjson.dumps(refused), error=str(exc), at=now
+                call.id,
+                status="done" if done else "failed",
+                result=orjson.dumps(refused),
+                error=None if done else str(exc),
+                at=now,
             )
+            if not done:
+                metrics.count(metrics.async_failures, outcome="failed")
         else:
             tx.finish_async_operation(
                 call.id, status="done", result=orjson.dumps(answer), error=None, at=now

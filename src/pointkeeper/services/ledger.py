@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from pointkeeper import limits
+from pointkeeper import limits, metrics
 from pointkeeper.domain.customers import Customer, Program
 from pointkeeper.domain.ledger import (
     KIND_EXPIRED,
@@ -154,6 +154,7 @@ def credit(
         expires_at=expires_at,
         activated=available_from <= spec.now,
     )
+    metrics.count(metrics.points, amount, direction="credited", kind=kind)
     if expires_at is not None and expires_at <= spec.now:
         settle(tx, spec.customer_id, now=spec.now)
     return change_id
@@ -186,6 +187,7 @@ def debit(
         location=location,
     )
     tx.draw(change_id, draws)
+    metrics.count(metrics.points, amount, direction="debited", kind=kind)
     return change_id
 
 
@@ -239,6 +241,9 @@ def put_back(
         document=document,
     )
     tx.draw(refund_id, [Draw(d.lot_id, -d.points) for d in draws])
+    metrics.count(
+        metrics.points, sum(d.points for d in draws), direction="refunded", kind=KIND_REFUND
+    )
     outcome = release(draws, tx.lots_by_id(d.lot_id for d in draws), at=spec.now)
     _write_off(tx, spec.customer_id, outcome.write_offs, now=spec.now)
     return refund_id
@@ -285,6 +290,7 @@ def take_back(
         available_from=available_from,
     )
     tx.draw(change_id, draws)
+    metrics.count(metrics.points, taken, direction="debited", kind=kind)
     return change_id, points - taken
 
 
@@ -295,6 +301,7 @@ def release_hold(tx: LedgerTx, hold: Hold, status: str, *, at: Instant, now: Ins
     assert status in (HoldStatus.CANCELLED, HoldStatus.EXPIRED)
     outcome = release(hold.draws, tx.lots_by_id(d.lot_id for d in hold.draws), at=at)
     tx.resolve_hold(hold, status, at=at)
+    metrics.count(metrics.holds, event=status)
     _write_off(tx, hold.customer_id, outcome.write_offs, now=now)
     return sum(w.points for w in outcome.write_offs)
 
@@ -340,6 +347,7 @@ def _write_off(
             recorded_at=now,
         )
         tx.draw(change_id, [Draw(write_off.lot_id, write_off.points)])
+        metrics.count(metrics.points, write_off.points, direction="expired", kind=KIND_EXPIRED)
 
 
 def current_balances(tx: LedgerTx, customer: Customer, *, now: Instant) -> Balances:

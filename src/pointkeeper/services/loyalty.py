@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Protocol
 
-from pointkeeper import limits
+from pointkeeper import limits, metrics
 from pointkeeper.domain.customers import Customer, Program, require_enrolled
 from pointkeeper.domain.ledger import (
     KIND_CUSTOM,
@@ -120,6 +120,7 @@ def authorize(
         expires_at=now + ttl_ms,
     )
     tx.reserve(hold_id, draws)
+    metrics.count(metrics.holds, event="opened")
     return Hold(
         id=hold_id,
         customer_id=customer.id,
@@ -171,6 +172,8 @@ def resolve_authorization(
         location=hold.location,
     )
     tx.resolve_hold(hold, HoldStatus.CONFIRMED, at=now, payment_change_id=change_id)
+    metrics.count(metrics.holds, event=HoldStatus.CONFIRMED)
+    metrics.count(metrics.points, hold.points, direction="debited", kind=KIND_RETAIL_ORDER_PAYMENT)
 
 
 @dataclass(frozen=True, slots=True)

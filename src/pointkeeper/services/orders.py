@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pointkeeper import limits
+from pointkeeper import limits, metrics
 from pointkeeper.domain.customers import Customer, Program, require_enrolled
 from pointkeeper.domain.ledger import (
     KIND_RETAIL_ORDER_BONUS,
@@ -449,25 +449,24 @@ def _use_coupon(
     at: Instant,
 ) -> None:
     """Redeems a coupon ``_coupon`` found usable, issuing it on the way."""
+    issued = False
     if pool.multi_use:
-        if tx.multi_issue(code.id, customer_id=customer.id) is None:
-            tx.issue_multi_use_code(
-                code.id,
-                customer_id=customer.id,
-                point_of_contact_id=point_of_contact_id,
-                at=at,
-            )
-    else:
-        if code.issued_customer_id is None:
-            taken = tx.issue_code(
-                code.id,
-                customer_id=customer.id,
-                point_of_contact_id=point_of_contact_id,
-                at=at,
-                available_from=None,
-                available_till=None,
-            )
-            assert taken, "the code's row is this transaction's"
+        issued = tx.issue_multi_use_code(
+            code.id, customer_id=customer.id, point_of_contact_id=point_of_contact_id, at=at
+        )
+    elif code.issued_customer_id is None:
+        issued = tx.issue_code(
+            code.id,
+            customer_id=customer.id,
+            point_of_contact_id=point_of_contact_id,
+            at=at,
+            available_from=None,
+            available_till=None,
+        )
+        assert issued, "the code's row is this transaction's"
+    if issued:
+        metrics.count(metrics.promo_codes, event="issued", pool=pool.external_id)
+    metrics.count(metrics.promo_codes, event="redeemed", pool=pool.external_id)
     tx.set_code_used(
         code.id,
         customer_id=customer.id,

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pointkeeper import limits
+from pointkeeper import limits, metrics
 from pointkeeper.domain.customers import Customer
 from pointkeeper.domain.promo import (
     ISSUED,
@@ -292,9 +292,10 @@ def issue_code(tx: Tx, request: IssueRequest, *, now: Instant) -> tuple[str, Cod
     code, pool = found
     status = issue_status(code, pool, customer.id, at=at)
     if status == ISSUED and pool.multi_use:
-        tx.issue_multi_use_code(
+        if tx.issue_multi_use_code(
             code.id, customer_id=customer.id, point_of_contact_id=point_of_contact_id, at=at
-        )
+        ):
+            metrics.count(metrics.promo_codes, event="issued", pool=pool.external_id)
     elif status == ISSUED and code.issued_customer_id is None:
         taken = tx.issue_code(
             code.id,
@@ -305,6 +306,7 @@ def issue_code(tx: Tx, request: IssueRequest, *, now: Instant) -> tuple[str, Cod
             available_till=request.available_till,
         )
         assert taken, "the code's row is this transaction's"
+        metrics.count(metrics.promo_codes, event="issued", pool=pool.external_id)
     fresh = tx.code(code.value)
     assert fresh is not None
     return status, _view(tx, fresh, pool, customer, status)
@@ -364,6 +366,8 @@ def _mark_use(
 ) -> CodeView:
     """Records a redemption (``at``) or its cancellation (``at`` None) and
     answers the code as the customer now sees it."""
+    if at is not None:
+        metrics.count(metrics.promo_codes, event="redeemed", pool=pool.external_id)
     tx.set_code_used(
         code.id,
         customer_id=customer.id,

@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
-from pointkeeper import limits
+from pointkeeper import limits, metrics
 from pointkeeper.errors import Overloaded, StoreError
 
 from .tx import Tx
@@ -104,6 +105,7 @@ class GroupCommit:
         loop = asyncio.get_running_loop()
         while self._queue:
             batch = self._queue.take(loop)
+            metrics.write_queue_depth.set(len(self._queue))
             if not batch:
                 continue
             try:
@@ -141,7 +143,10 @@ class GroupCommit:
         try:
             await hooks.begin()
             outcomes, again = await hooks.run(functools.partial(_run_requests, hooks, batch))
+            committing = time.perf_counter()
             await hooks.commit()
+            metrics.observe(metrics.commit_seconds, time.perf_counter() - committing)
+            metrics.observe(metrics.write_batch_size, len(outcomes))
         except BatchNotStarted:
             raise
         except StoreError as error:
@@ -151,9 +156,13 @@ class GroupCommit:
             if failure is None:
                 outcomes, again = [], batch
         if failure is not None:
+            metrics.count(metrics.database_errors, len(batch), operation="write")
             outcomes, again = [(request, False, failure) for request in batch], []
         self._write_failures.note((ok, value) for _, ok, value in outcomes)
         for request, ok, value in outcomes:
+            if ok:
+                # What the write counted holds now that it is committed.
+                metrics.flush(request.events)
             answer(request, ok, value)
         return _count_attempts(again), failure
 
@@ -169,7 +178,8 @@ def _run_requests(
         if index:
             hooks.next_savepoint()
         try:
-            result = request.work(tx, *request.args, **request.kwargs)
+            with metrics.deferred() as request.events:
+                result = request.work(tx, *request.args, **request.kwargs)
         except Exception as exc:
             error = hooks.request_failed(exc)
             if error is None:

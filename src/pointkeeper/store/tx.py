@@ -434,7 +434,9 @@ class PromoCodes(Protocol):
 
     def issue_multi_use_code(
         self, code_id: int, *, customer_id: int, point_of_contact_id: int | None, at: Instant
-    ) -> None: ...
+    ) -> bool:
+        """Gives a multi-use code to one more customer; False when they had it."""
+        ...
 
     def set_code_used(
         self,
@@ -511,6 +513,10 @@ class Operations(Protocol):
     def retry_async_operation(
         self, operation_id: int, *, error: str, next_attempt_at: Instant
     ) -> None: ...
+
+    def queued_async_count(self) -> int:
+        """How many asynchronous calls wait to be done."""
+        ...
 
     def prune_operation_results(self, before: Instant, *, limit: int) -> int:
         """Deletes at most ``limit`` kept results recorded before ``before``,

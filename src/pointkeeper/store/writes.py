@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from pointkeeper import limits
+from pointkeeper import limits, metrics
 from pointkeeper.errors import Overloaded, StoreUnavailable
 
 __all__ = ["Work", "WriteFailures", "WriteQueue", "WriteRequest", "answer"]
@@ -28,9 +28,10 @@ Work = Callable[..., Any]
 
 class WriteRequest:
     """``work(tx, *args, **kwargs)`` and the future its caller awaits;
-    ``attempts`` counts the batches that had to put it back."""
+    ``attempts`` counts the batches that had to put it back; ``events`` what
+    its last run counted, added to the metrics once its batch commits."""
 
-    __slots__ = ("args", "attempts", "future", "kwargs", "queued_at", "work")
+    __slots__ = ("args", "attempts", "events", "future", "kwargs", "queued_at", "work")
 
     def __init__(
         self,
@@ -43,6 +44,7 @@ class WriteRequest:
         self.work = work
         self.args = args
         self.kwargs = kwargs
+        self.events: list[metrics.Event] = []
         self.future = future
         self.queued_at = queued_at
         self.attempts = 0

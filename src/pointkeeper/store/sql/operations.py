@@ -124,6 +124,10 @@ class OperationQueries(SqlArea):
         )
         assert cursor.rowcount == 1, "an async operation finishes exactly once"
 
+    def queued_async_count(self) -> int:
+        row = self._one("SELECT COUNT(*) FROM async_operations WHERE status = 'queued'")
+        return int(row[0])
+
     def prune_operation_results(self, before: Instant, *, limit: int) -> int:
         cursor = self.connection.execute(
             "DELETE FROM operation_results WHERE (endpoint_id, transaction_id) IN"

@@ -204,12 +204,13 @@ class PromoQueries(SqlArea):
 
     def issue_multi_use_code(
         self, code_id: int, *, customer_id: int, point_of_contact_id: int | None, at: Instant
-    ) -> None:
-        self.connection.execute(
+    ) -> bool:
+        cursor = self.connection.execute(
             "INSERT INTO promo_issues (code_id, customer_id, point_of_contact_id, issued_at)"
             " VALUES (?, ?, ?, ?) ON CONFLICT (code_id, customer_id) DO NOTHING",
             (code_id, customer_id, point_of_contact_id, at),
         )
+        return bool(cursor.rowcount)
 
     def set_code_used(
         self,
