@@ -24,7 +24,6 @@ from pointkeeper.domain.time import Instant
 from pointkeeper.errors import StoreError
 from pointkeeper.jobs import run_periodically
 from pointkeeper.logs import RequestIdMiddleware, configure_logging
-from pointkeeper.metrics import MetricsMiddleware
 from pointkeeper.protocols.admin import create_admin_app
 from pointkeeper.protocols.cp_extender import cp_extender_routes
 from pointkeeper.protocols.maestra.asynchronous import MaestraCalls
@@ -161,9 +160,8 @@ def create_app(config: Config, *, clock: Callable[[], Instant] = time.now) -> St
         routes=routes,
         lifespan=lifespan,
         middleware=[
-            *([Middleware(MetricsMiddleware)] if config.metrics.serve != "off" else []),
             Middleware(_StartupFailureInOneLine),
-            Middleware(RequestIdMiddleware),
+            Middleware(RequestIdMiddleware, timed=config.metrics.serve != "off"),
         ],
     )
     app.state.pointkeeper = state

@@ -18,6 +18,8 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from pointkeeper.metrics import RequestTimer
+
 __all__ = ["RequestIdMiddleware", "configure_logging", "new_error_id", "request_id"]
 
 request_id: contextvars.ContextVar[bytes | None] = contextvars.ContextVar(
@@ -75,13 +77,16 @@ class RequestIdMiddleware:
     one bytes formatting.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, timed: bool = False) -> None:
         self.app = app
+        # With metrics on, the request is also timed here (``metrics.RequestTimer``).
+        self.timed = timed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        timer = RequestTimer(scope["method"]) if self.timed else None
         current = None
         for name, value in scope["headers"]:
             if name == b"x-request-id":
@@ -95,9 +100,13 @@ class RequestIdMiddleware:
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message["headers"] = [*message.get("headers", ()), header]
+                if timer is not None:
+                    timer.status = message["status"]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
         finally:
             request_id.reset(token)
+            if timer is not None:
+                timer.done(scope)

@@ -40,11 +40,11 @@ from prometheus_client import (
     multiprocess,
     start_http_server,
 )
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 __all__ = [
     "Event",
-    "MetricsMiddleware",
+    "RequestTimer",
     "active_requests",
     "async_backlog",
     "async_failures",
@@ -143,6 +143,20 @@ _pending: contextvars.ContextVar[list[Event] | None] = contextvars.ContextVar(
 )
 
 
+# Each metric's child per label values: ``labels()`` checks its arguments
+# every time, which on every request adds up. The values are few (kinds,
+# pools, routes), so the cache stays small.
+_children: dict[tuple[int, tuple[tuple[str, str], ...]], Any] = {}
+
+
+def _child(metric: Any, labels: dict[str, str]) -> Any:
+    key = (id(metric), tuple(labels.items()))
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = metric.labels(**labels) if labels else metric
+    return child
+
+
 def count(metric: Any, amount: float = 1, **labels: str) -> None:
     """Adds ``amount`` to a counter: at the commit of the write it is
     counted in, or at once outside a write."""
@@ -150,13 +164,13 @@ def count(metric: Any, amount: float = 1, **labels: str) -> None:
         return
     events = _pending.get()
     if events is None:
-        (metric.labels(**labels) if labels else metric).inc(amount)
+        _child(metric, labels).inc(amount)
     else:
         events.append((metric, labels, amount))
 
 
 def observe(metric: Any, value: float, **labels: str) -> None:
-    (metric.labels(**labels) if labels else metric).observe(value)
+    _child(metric, labels).observe(value)
 
 
 @contextlib.contextmanager
@@ -172,7 +186,7 @@ def deferred() -> Iterator[list[Event]]:
 
 def flush(events: list[Event]) -> None:
     for metric, labels, amount in events:
-        (metric.labels(**labels) if labels else metric).inc(amount)
+        _child(metric, labels).inc(amount)
 
 
 def prepare_multiprocess(folder: Path) -> None:
@@ -247,33 +261,26 @@ def _route_template(scope: Scope) -> str:
     return f"{scope.get('root_path', '')}{path}"
 
 
-class MetricsMiddleware:
-    """Times every HTTP request by method, route template and status, and
-    counts those being served."""
+class RequestTimer:
+    """Times one HTTP request for ``http_server_request_duration_seconds``
+    and counts it in ``http_server_active_requests`` while it runs. Driven by
+    the one middleware every request passes anyway (``logs.RequestIdMiddleware``),
+    so that timing adds no layer of its own."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    __slots__ = ("_active", "_method", "_started", "status")
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        method = scope["method"]
-        status = 500
-        started = time.perf_counter()
+    def __init__(self, method: str) -> None:
+        self._method = method
+        self._active = _child(active_requests, {"http_request_method": method})
+        self._active.inc()
+        self._started = time.perf_counter()
+        self.status = 500  # a request that ends before its answer started
 
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        active = active_requests.labels(method)
-        active.inc()
-        try:
-            await self.app(scope, receive, send_status)
-        finally:
-            active.dec()
-            request_duration.labels(method, _route_template(scope), str(status)).observe(
-                time.perf_counter() - started
-            )
+    def done(self, scope: Scope) -> None:
+        self._active.dec()
+        labels = {
+            "http_request_method": self._method,
+            "http_route": _route_template(scope),
+            "http_response_status_code": str(self.status),
+        }
+        _child(request_duration, labels).observe(time.perf_counter() - self._started)
