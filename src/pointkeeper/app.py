@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pointkeeper import limits, metrics
 from pointkeeper.app_state import AppState
-from pointkeeper.config import Config, load_config
+from pointkeeper.config import Config, load_config, secret_warnings
 from pointkeeper.domain import time
 from pointkeeper.domain.time import Instant
 from pointkeeper.errors import StoreError
@@ -112,6 +112,8 @@ def create_app(config: Config, *, clock: Callable[[], Instant] = time.now) -> St
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        for warning in secret_warnings(config):
+            _log.warning("configuration: %s", warning)
         try:
             store = await asyncio.to_thread(
                 open_store,
@@ -161,7 +163,11 @@ def create_app(config: Config, *, clock: Callable[[], Instant] = time.now) -> St
         lifespan=lifespan,
         middleware=[
             Middleware(_StartupFailureInOneLine),
-            Middleware(RequestIdMiddleware, timed=config.metrics.serve != "off"),
+            Middleware(
+                RequestIdMiddleware,
+                timed=config.metrics.serve != "off",
+                access_log=config.logs.access_log,
+            ),
         ],
     )
     app.state.pointkeeper = state

@@ -35,6 +35,7 @@ __all__ = [
     "DatabaseConfig",
     "EndpointConfig",
     "JobsConfig",
+    "LogsConfig",
     "MetricsConfig",
     "OperationConfig",
     "OrderEffect",
@@ -46,10 +47,11 @@ __all__ = [
     "load_config",
     "parse_config",
     "postgres_dsn",
+    "secret_warnings",
 ]
 
 _env_prefix = "POINTKEEPER_"
-_table_sections = ("database", "server", "metrics", "jobs", "admin", "cp_extender")
+_table_sections = ("database", "server", "metrics", "logs", "jobs", "admin", "cp_extender")
 
 
 class ConfigError(Exception):
@@ -108,6 +110,12 @@ class DatabaseConfig(_Section):
         if self.connections_max <= self.writers:
             raise ValueError("connections_max must be more than writers")
         return self
+
+
+class LogsConfig(_Section):
+    # One JSON line per request (logger pointkeeper.access): request id,
+    # method, route template, status and duration; never a header or body.
+    access_log: bool = False
 
 
 class MetricsConfig(_Section):
@@ -279,6 +287,7 @@ class Config(_Section):
     database: DatabaseConfig = DatabaseConfig()
     server: ServerConfig = ServerConfig()
     metrics: MetricsConfig = MetricsConfig()
+    logs: LogsConfig = LogsConfig()
     jobs: JobsConfig = JobsConfig()
     admin: AdminConfig = AdminConfig()
     cp_extender: CpExtenderConfig = CpExtenderConfig()
@@ -295,6 +304,39 @@ class Config(_Section):
 
     def program(self, name: str) -> ProgramConfig | None:
         return next((p for p in self.programs if p.name == name), None)
+
+
+def secret_warnings(config: Config) -> list[str]:
+    """What an operator should hear at start: an API no secret opens, and
+    secrets short enough to guess."""
+    warnings = []
+    if not len(config.admin.tokens):
+        warnings.append("admin.tokens: none configured, the admin API refuses every call")
+    if not len(config.cp_extender.tokens) and not config.cp_extender.users:
+        warnings.append(
+            "cp_extender.tokens: none configured (and no users), the CP Extender API"
+            " refuses every call"
+        )
+    if not config.endpoints:
+        warnings.append("endpoints: none configured, the Maestra API refuses every call")
+    named = [
+        ("admin.tokens", config.admin.tokens),
+        ("cp_extender.tokens", config.cp_extender.tokens),
+        *(
+            (f"cp_extender.users[{index}].password", user.password)
+            for index, user in enumerate(config.cp_extender.users)
+        ),
+        *(
+            (f"endpoints[{index}].secret_key", endpoint.secret_key)
+            for index, endpoint in enumerate(config.endpoints)
+        ),
+    ]
+    warnings.extend(
+        f"{name}: a secret shorter than {limits.secret_chars_warning_min} characters"
+        for name, secret_set in named
+        if secret_set.shortest is not None and secret_set.shortest < limits.secret_chars_warning_min
+    )
+    return warnings
 
 
 def _reference_problems(config: Config) -> list[str]:

@@ -62,6 +62,7 @@ __all__ = [
     "requested_amount_units_max",
     "retention_days_default",
     "retry_after_seconds",
+    "secret_chars_warning_min",
     "segment_members_per_request_max",
     "segment_unknown_numbers_shown_max",
     "settled_read_attempts_max",
@@ -217,6 +218,8 @@ export_day_prefixes_cached_max = 100_000
 # Maestra operations: balance changes in one ChangeCustomerBalance; how
 # often a queued asynchronous call is tried, and how many one job batch runs.
 balance_changes_per_request_max = 100
+# A token, key or password shorter than this is warned of at start.
+secret_chars_warning_min = 16
 # How long transactionId results and finished asynchronous calls are kept.
 retention_days_default = 30
 # The lines of one order (docs/orders.md), and its coupons or bonus point items.

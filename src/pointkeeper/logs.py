@@ -22,6 +22,8 @@ from pointkeeper.metrics import RequestTimer
 
 __all__ = ["RequestIdMiddleware", "configure_logging", "new_error_id", "request_id"]
 
+_access = logging.getLogger("pointkeeper.access")
+
 request_id: contextvars.ContextVar[bytes | None] = contextvars.ContextVar(
     "request_id", default=None
 )
@@ -77,16 +79,20 @@ class RequestIdMiddleware:
     one bytes formatting.
     """
 
-    def __init__(self, app: ASGIApp, *, timed: bool = False) -> None:
+    def __init__(self, app: ASGIApp, *, timed: bool = False, access_log: bool = False) -> None:
         self.app = app
-        # With metrics on, the request is also timed here (``metrics.RequestTimer``).
+        # With metrics on the request is timed here too (``metrics.RequestTimer``),
+        # and with the access log on it is logged here once it is answered.
         self.timed = timed
+        self.access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        timer = RequestTimer(scope["method"]) if self.timed else None
+        timer = None
+        if self.timed or self.access_log:
+            timer = RequestTimer(scope["method"], counted=self.timed)
         current = None
         for name, value in scope["headers"]:
             if name == b"x-request-id":
@@ -107,6 +113,17 @@ class RequestIdMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            request_id.reset(token)
             if timer is not None:
-                timer.done(scope)
+                route, seconds = timer.done(scope)
+                if self.access_log:
+                    # The route's template, never its path (ids) nor a header or body.
+                    _access.info(
+                        "request",
+                        extra={
+                            "method": scope["method"],
+                            "route": route,
+                            "status": timer.status,
+                            "durationMs": round(seconds * 1000, 3),
+                        },
+                    )
+            request_id.reset(token)

@@ -62,6 +62,7 @@ __all__ = [
     "prepare_multiprocess",
     "promo_codes",
     "request_duration",
+    "route_template",
     "serve_on_own_port",
     "write_batch_size",
     "write_queue_depth",
@@ -250,7 +251,7 @@ def serve_on_own_port(host: str, port: int) -> None:
     start_http_server(port, addr=host, registry=registry)
 
 
-def _route_template(scope: Scope) -> str:
+def route_template(scope: Scope) -> str:
     """The matched route's template (``/Loyalty/{customerNumber}/BalanceCheck``),
     under the mount it was found in; ``unmatched`` when none matched, so that
     no raw path (with customer numbers in it) ever becomes a label."""
@@ -262,25 +263,32 @@ def _route_template(scope: Scope) -> str:
 
 
 class RequestTimer:
-    """Times one HTTP request for ``http_server_request_duration_seconds``
-    and counts it in ``http_server_active_requests`` while it runs. Driven by
-    the one middleware every request passes anyway (``logs.RequestIdMiddleware``),
-    so that timing adds no layer of its own."""
+    """Times one HTTP request: for ``http_server_request_duration_seconds``
+    and ``http_server_active_requests`` when ``counted``, and for the access
+    log. Driven by the one middleware every request passes anyway
+    (``logs.RequestIdMiddleware``), so that timing adds no layer of its own."""
 
     __slots__ = ("_active", "_method", "_started", "status")
 
-    def __init__(self, method: str) -> None:
+    def __init__(self, method: str, *, counted: bool) -> None:
         self._method = method
-        self._active = _child(active_requests, {"http_request_method": method})
-        self._active.inc()
+        self._active = None
+        if counted:
+            self._active = _child(active_requests, {"http_request_method": method})
+            self._active.inc()
         self._started = time.perf_counter()
         self.status = 500  # a request that ends before its answer started
 
-    def done(self, scope: Scope) -> None:
-        self._active.dec()
-        labels = {
-            "http_request_method": self._method,
-            "http_route": _route_template(scope),
-            "http_response_status_code": str(self.status),
-        }
-        _child(request_duration, labels).observe(time.perf_counter() - self._started)
+    def done(self, scope: Scope) -> tuple[str, float]:
+        """Ends the timing; answers the route template and the seconds taken."""
+        seconds = time.perf_counter() - self._started
+        route = route_template(scope)
+        if self._active is not None:
+            self._active.dec()
+            labels = {
+                "http_request_method": self._method,
+                "http_route": route,
+                "http_response_status_code": str(self.status),
+            }
+            _child(request_duration, labels).observe(seconds)
+        return route, seconds

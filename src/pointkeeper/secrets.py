@@ -28,10 +28,13 @@ def new_secret(nbytes: int = 24) -> str:
 class SecretSet:
     """A set of secrets that answers membership in constant time per entry."""
 
-    __slots__ = ("_hashes",)
+    __slots__ = ("_hashes", "shortest")
 
     def __init__(self, values: Iterable[str]) -> None:
-        self._hashes = tuple(hash_secret(value) for value in values)
+        kept = tuple(values)
+        self._hashes = tuple(hash_secret(value) for value in kept)
+        # Only the length of the shortest stays, for the warning of a weak one.
+        self.shortest = min((len(value) for value in kept), default=None)
 
     def __contains__(self, candidate: object) -> bool:
         if not isinstance(candidate, str):

@@ -102,3 +102,31 @@ def test_a_command_without_a_configuration_says_where_its_database_is(
     assert result.exit_code == 0, result.output
     assert "No configuration file" in result.output
     assert "sqlite:///./pointkeeper-data/pointkeeper.db" in result.output
+
+
+def test_start_up_warns_of_apis_no_secret_opens_and_of_short_secrets() -> None:
+    from pointkeeper.config import parse_config, secret_warnings
+
+    bare = parse_config({}, environ={})
+    assert secret_warnings(bare) == [
+        "admin.tokens: none configured, the admin API refuses every call",
+        "cp_extender.tokens: none configured (and no users), the CP Extender API refuses"
+        " every call",
+        "endpoints: none configured, the Maestra API refuses every call",
+    ]
+    weak = parse_config(
+        {
+            "admin": {"tokens": ["a-long-enough-admin-token", "short"]},
+            "cp_extender": {
+                "tokens": ["a-long-enough-cp-token-1"],
+                "jwt_secret": "x" * 32,
+                "users": [{"name": "web", "password": "pw"}],
+            },
+            "endpoints": [{"id": "shop", "secret_key": "a-long-enough-key-12"}],
+        },
+        environ={},
+    )
+    assert secret_warnings(weak) == [
+        "admin.tokens: a secret shorter than 16 characters",
+        "cp_extender.users[0].password: a secret shorter than 16 characters",
+    ]
