@@ -14,7 +14,6 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -45,7 +44,7 @@ from pointkeeper.store import Store
 from pointkeeper.store.reference_data import sync_reference_data
 from pointkeeper.store.tx import Tx
 
-from .ledger_databases import LedgerDatabase, PostgresRows, SqliteCopies, make_sqlite_template
+from .ledger_databases import LedgerDatabase, PostgresRows, SqliteCopies
 from .manual_changes import fingerprint_of
 from .reference_model import Account, Change, Figures, ModelDebit, ModelHold, Refusal
 
@@ -94,24 +93,6 @@ _pick = st.integers(0, 1_000)
 _txid = st.one_of(st.none(), st.none(), st.sampled_from(["t0", "t1", "t2"]))
 # What debits and holds ask for: mostly within reach, sometimes not.
 _draw_points = st.integers(1, 40) | st.integers(1, 200)
-
-
-@pytest.fixture(scope="module")
-def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One migrated SQLite database that every example starts from as a copy."""
-    return make_sqlite_template(tmp_path_factory.mktemp("template") / "pointkeeper.db")
-
-
-@pytest.fixture
-def ledger_database(database_url: str, template_db: Path) -> Iterator[LedgerDatabase]:
-    """Each example's empty ledger, on the backend of ``database_url`` (on
-    SQLite the copies of ``template_db`` stand in for the file it names)."""
-    if database_url.startswith("sqlite:"):
-        yield SqliteCopies(template_db)
-        return
-    database = PostgresRows(database_url)
-    yield database
-    database.shutdown()
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,7 @@ single-use coupon is used exactly while an order that used it stands.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -44,7 +42,7 @@ from pointkeeper.store import Store
 from pointkeeper.store.reference_data import sync_reference_data
 from pointkeeper.store.tx import Tx
 
-from .ledger_databases import LedgerDatabase, PostgresRows, SqliteCopies, make_sqlite_template
+from .ledger_databases import LedgerDatabase, PostgresRows, SqliteCopies
 
 HOUR = 3_600_000
 DAY = 24 * HOUR
@@ -84,21 +82,6 @@ _line = st.tuples(
     st.sampled_from([1_000, 2_000, 3_000, 1_500, 333, 7]),  # thousandths
 )
 _coupons = st.lists(st.sampled_from([*SINGLE_USE, MULTI_USE, "NOPE-0"]), max_size=2)
-
-
-@pytest.fixture(scope="module")
-def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_sqlite_template(tmp_path_factory.mktemp("template") / "pointkeeper.db")
-
-
-@pytest.fixture
-def ledger_database(database_url: str, template_db: Path) -> Iterator[LedgerDatabase]:
-    if database_url.startswith("sqlite:"):
-        yield SqliteCopies(template_db)
-        return
-    database = PostgresRows(database_url)
-    yield database
-    database.shutdown()
 
 
 @dataclass

@@ -201,6 +201,26 @@ def line(number: int, product: str, price: str, quantity: Any = 1, **more: Any) 
     }
 
 
+def order_status(website_id: str, status: str) -> dict[str, Any]:
+    """A ChangeOrderStatus of every line of the order."""
+    return {
+        "order": {
+            "ids": {"websiteId": website_id},
+            "orderLinesStatus": {"ids": {"externalId": status}},
+        }
+    }
+
+
+def line_status(
+    website_id: str, number: int, status: str, *, quantity: Any = None
+) -> dict[str, Any]:
+    """A ChangeOrderStatus of one line (of ``quantity`` of it, when given)."""
+    moved: dict[str, Any] = {"lineNumber": number, "status": {"ids": {"externalId": status}}}
+    if quantity is not None:
+        moved["quantity"] = quantity
+    return {"order": {"ids": {"websiteId": website_id}, "lines": [moved]}}
+
+
 def balances(client: TestClient, number: str = "C1") -> dict[str, int]:
     found: dict[str, int] = admin(client, "GET", f"/customers/{number}")["balances"]
     return found
@@ -443,29 +463,13 @@ def test_returning_everything_gives_back_every_point(client: TestClient) -> None
         send(
             client,
             STATUS,
-            {
-                "order": {
-                    "ids": {"websiteId": "W-1"},
-                    "lines": [
-                        {
-                            "lineNumber": 1,
-                            "quantity": quantity,
-                            "status": {"ids": {"externalId": "Returned"}},
-                        }
-                    ],
-                }
-            },
+            line_status("W-1", 1, "Returned", quantity=quantity),
             transaction_id=transaction_id,
         )
     send(
         client,
         ITEMS_STATUS,
-        {
-            "order": {
-                "ids": {"websiteId": "W-1"},
-                "lines": [{"lineNumber": 2, "status": {"ids": {"externalId": "Cancelled"}}}],
-            }
-        },
+        line_status("W-1", 2, "Cancelled"),
         transaction_id="s-4",
     )
     assert balances(client) == {
@@ -498,12 +502,7 @@ def test_an_active_bonus_spent_meanwhile_is_taken_back_from_other_points_or_reco
     answer = send(
         client,
         STATUS,
-        {
-            "order": {
-                "ids": {"websiteId": "W-3"},
-                "orderLinesStatus": {"ids": {"externalId": "Returned"}},
-            }
-        },
+        order_status("W-3", "Returned"),
         transaction_id="r-3",
     )
     assert answer["order"]["bonusPointsChanges"] == [
@@ -541,12 +540,7 @@ def test_a_refund_into_lots_that_expired_meanwhile_is_written_off_at_once(
     answer = send(
         client,
         STATUS,
-        {
-            "order": {
-                "ids": {"websiteId": "W-4"},
-                "orderLinesStatus": {"ids": {"externalId": "Returned"}},
-            }
-        },
+        order_status("W-4", "Returned"),
         transaction_id="r-4",
     )
     assert answer["order"]["bonusPointsChanges"][0]["refundedAmount"] == 1_000
@@ -750,34 +744,17 @@ _status_refusals: list[tuple[str, dict[str, Any], str]] = [
     ),
     (
         "unknown status",
-        {
-            "order": {
-                "ids": {"websiteId": "W-1"},
-                "orderLinesStatus": {"ids": {"externalId": "Lost"}},
-            }
-        },
+        order_status("W-1", "Lost"),
         f"{LINE_AT}/status/ids/externalId",
     ),
     (
         "unknown line",
-        {
-            "order": {
-                "ids": {"websiteId": "W-1"},
-                "lines": [{"lineNumber": 7, "status": {"ids": {"externalId": "Cancelled"}}}],
-            }
-        },
+        line_status("W-1", 7, "Cancelled"),
         LINE_AT,
     ),
     (
         "more than the line",
-        {
-            "order": {
-                "ids": {"websiteId": "W-1"},
-                "lines": [
-                    {"lineNumber": 1, "quantity": 3, "status": {"ids": {"externalId": "Cancelled"}}}
-                ],
-            }
-        },
+        line_status("W-1", 1, "Cancelled", quantity=3),
         f"{LINE_AT}/quantity",
     ),
     (
@@ -932,12 +909,7 @@ def test_a_bonus_lost_to_expiry_is_not_taken_back_again(
     answer = send(
         client,
         STATUS,
-        {
-            "order": {
-                "ids": {"websiteId": "W-5"},
-                "orderLinesStatus": {"ids": {"externalId": "Returned"}},
-            }
-        },
+        order_status("W-5", "Returned"),
         transaction_id="r-5",
     )
     assert answer["order"]["bonusPointsChanges"] == [
@@ -961,14 +933,7 @@ def test_an_order_s_changes_cannot_be_refunded_by_hand(client: TestClient, confi
     send(
         client,
         STATUS,
-        {
-            "order": {
-                "ids": {"websiteId": "W-1"},
-                "lines": [
-                    {"lineNumber": 1, "quantity": 1, "status": {"ids": {"externalId": "Returned"}}}
-                ],
-            }
-        },
+        line_status("W-1", 1, "Returned", quantity=1),
         transaction_id="r-1",
     )
     changes = db_snapshot(config)["balance_changes"]
@@ -1004,12 +969,7 @@ def test_cancelling_the_rest_of_an_order_leaves_a_returned_line_as_it_is(
     answer = send(
         client,
         STATUS,
-        {
-            "order": {
-                "ids": {"websiteId": "W-1"},
-                "orderLinesStatus": {"ids": {"externalId": "Cancelled"}},
-            }
-        },
+        order_status("W-1", "Cancelled"),
         transaction_id="c-1",
     )
     assert answer["status"] == "Success", answer
