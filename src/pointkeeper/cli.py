@@ -1,4 +1,6 @@
-"""The ``pointkeeper`` command: demo | serve | worker | migrate | jobs."""
+"""The ``pointkeeper`` command: demo | serve | worker | migrate | jobs |
+config check | backup | copy, and the admin groups (segments, pools, codes,
+import-codes)."""
 
 from __future__ import annotations
 
@@ -234,10 +236,12 @@ def demo(folder: Path, port: int, no_serve: bool, reset: bool) -> None:
         _serve(config)
 
 
+from pointkeeper.commands.copy import copy  # noqa: E402
 from pointkeeper.commands.promo import codes, import_codes, pools  # noqa: E402
 from pointkeeper.commands.segments import segments  # noqa: E402 - groups register after main
 
 main.add_command(segments)
+main.add_command(copy)
 main.add_command(pools)
 main.add_command(codes)
 main.add_command(import_codes)

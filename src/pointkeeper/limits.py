@@ -21,6 +21,7 @@ __all__ = [
     "codes_per_generation_max",
     "codes_per_import_max",
     "connections_max_default",
+    "copy_batch_rows_max",
     "date_shown_chars_max",
     "discount_excluded_products_max",
     "export_day_prefixes_cached_max",
@@ -220,6 +221,8 @@ export_day_prefixes_cached_max = 100_000
 balance_changes_per_request_max = 100
 # A token, key or password shorter than this is warned of at start.
 secret_chars_warning_min = 16
+# Rows `pointkeeper copy` reads from SQLite at once: a bound on its memory.
+copy_batch_rows_max = 10_000
 # How long transactionId results and finished asynchronous calls are kept.
 retention_days_default = 30
 # The lines of one order (docs/orders.md), and its coupons or bonus point items.
