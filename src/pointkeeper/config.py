@@ -68,9 +68,9 @@ class _Section(BaseModel):
 
 
 def _secrets(values: list[str]) -> SecretSet:
-    if isinstance(values, str):
-        # A lone string would otherwise be taken as a list of its characters:
-        # each one character a valid token.
+    if not isinstance(values, list | tuple):
+        # A lone string would otherwise be taken as a list of its characters
+        # (each one character a valid token), a number would not be read.
         raise ValueError('must be a list of strings, such as ["a-long-token"]')
     if any(not isinstance(value, str) or not value for value in values):
         raise ValueError("every secret must be a non-empty string")
@@ -172,8 +172,9 @@ class UserConfig(_Section):
 class CpExtenderConfig(_Section):
     tokens: SecretSet = Field(default_factory=lambda: SecretSet(()))
     jwt_secret: str | None = Field(None, min_length=32, repr=False)
-    hold_ttl_seconds: int = Field(limits.hold_ttl_seconds_default, ge=1)
-    sso_token_ttl_seconds: int = Field(limits.sso_token_ttl_seconds_default, ge=1)
+    # Bounded so that every instant made from them fits the 64-bit columns.
+    hold_ttl_seconds: int = Field(limits.hold_ttl_seconds_default, ge=1, le=365 * 86_400)
+    sso_token_ttl_seconds: int = Field(limits.sso_token_ttl_seconds_default, ge=1, le=365 * 86_400)
     users: tuple[UserConfig, ...] = ()
     # The throttle of /SSO/Login (docs/decisions.md).
     login_failures_per_user_max: int = Field(
@@ -232,8 +233,8 @@ class ProgramConfig(_Section):
     earning_description: str = ""
     redemption_description: str = ""
     balance_type: str = "Points"
-    credit_lifetime_days: int | None = Field(None, ge=1)
-    order_bonus_pending_days: int | None = Field(None, ge=0)
+    credit_lifetime_days: int | None = Field(None, ge=1, le=36_500)
+    order_bonus_pending_days: int | None = Field(None, ge=0, le=3_650)
     # Not in the seed: how many points one currency unit of an Authorize
     # RequestedAmount costs ("100 points = $1").
     points_per_currency_unit: int = Field(100, ge=1, le=1_000_000)

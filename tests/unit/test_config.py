@@ -154,6 +154,13 @@ def test_the_login_throttle_has_defaults_and_takes_overrides() -> None:
             "cp_extender.login_lockout_seconds",
         ),
         ({"admin": {"tokens": [""]}}, {}, "admin.tokens"),
+        ({"admin": {"tokens": 5}}, {}, "admin.tokens"),
+        ({"cp_extender": {"hold_ttl_seconds": 10**30}}, {}, "cp_extender.hold_ttl_seconds"),
+        (
+            {"programs": [{"name": "a", "credit_lifetime_days": 10**20}]},
+            {},
+            "programs[0].credit_lifetime_days",
+        ),
         # A lone string would be a list of one-character tokens.
         ({"admin": {"tokens": "a-long-token"}}, {}, "admin.tokens"),
         ({}, {"POINTKEEPER_CP_EXTENDER_TOKENS": "a-long-token"}, "cp_extender.tokens"),
