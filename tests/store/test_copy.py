@@ -21,7 +21,7 @@ from pointkeeper.config import DatabaseConfig, parse_config
 from pointkeeper.domain.ledger import Balances
 from pointkeeper.domain.orders import CartLine, PoolDiscount
 from pointkeeper.errors import StoreError, StoreUnavailable
-from pointkeeper.services import async_calls, loyalty, orders, promo, segments
+from pointkeeper.services import async_calls, loyalty, order_status, orders, promo, segments
 from pointkeeper.services import customers as customer_service
 from pointkeeper.services import ledger as ledger_service
 from pointkeeper.services.adjustments import BalanceChangeRequest, change_balance
@@ -159,16 +159,16 @@ def _order(store: Store) -> None:
     )
     view = store.write_sync(orders.create_order, request, template="Orders", now=NOW)
     assert view.status == orders.PROCESSED
-    change = orders.StatusChange(
+    change = order_status.StatusChange(
         order_id=view.order_id,
         website_id=None,
         order_status=None,
-        moves=(orders.LineMove(1, None, "Returned", 1_000),),
+        moves=(order_status.LineMove(1, None, "Returned", 1_000),),
         point_of_contact=None,
         at=None,
         transaction_id="return-1",
     )
-    store.write_sync(orders.change_order_status, change, template="Orders", now=NOW)
+    store.write_sync(order_status.change_order_status, change, template="Orders", now=NOW)
 
 
 def _calls(store: Store) -> None:

@@ -36,7 +36,7 @@ from pointkeeper.domain.ledger import KIND_REFUND, KIND_RETAIL_ORDER_BONUS
 from pointkeeper.domain.orders import CartLine, PoolDiscount, points_step
 from pointkeeper.errors import InvalidRequest
 from pointkeeper.services import customers as customer_service
-from pointkeeper.services import jobs, loyalty, orders, promo
+from pointkeeper.services import jobs, loyalty, order_status, orders, promo
 from pointkeeper.services.adjustments import BalanceChangeRequest, change_balance
 from pointkeeper.store import Store
 from pointkeeper.store.reference_data import sync_reference_data
@@ -157,8 +157,12 @@ def _seen(tx: Tx, *, customer_id: int, number: str, order_ids: list[int], now: i
             assert found is not None
             return found[1]
 
-        refunds = [tx.change(c) for c in tx.order_change_ids(order_id, role=orders.ROLE_REFUND)]
-        taken = [tx.change(c) for c in tx.order_change_ids(order_id, role=orders.ROLE_TAKE_BACK)]
+        refunds = [
+            tx.change(c) for c in tx.order_change_ids(order_id, role=order_status.ROLE_REFUND)
+        ]
+        taken = [
+            tx.change(c) for c in tx.order_change_ids(order_id, role=order_status.ROLE_TAKE_BACK)
+        ]
         seen.orders.append(
             {
                 "order": order,
@@ -356,11 +360,11 @@ class OrderMachine(RuleBasedStateMachine):
                 refused = True
                 continue
             planned[target] = (moved, other)
-        change = orders.StatusChange(
+        change = order_status.StatusChange(
             order_id=order.order_id,
             website_id=None,
             order_status=effect if whole else None,
-            moves=() if whole else (orders.LineMove(number + 1, None, effect, quantity),),
+            moves=() if whole else (order_status.LineMove(number + 1, None, effect, quantity),),
             point_of_contact=None,
             at=None,
             transaction_id=self._next("status"),
@@ -368,7 +372,7 @@ class OrderMachine(RuleBasedStateMachine):
         if refused:
             with pytest.raises(InvalidRequest):
                 self.store.write_sync(
-                    orders.change_order_status, change, template=TEMPLATE, now=self.now
+                    order_status.change_order_status, change, template=TEMPLATE, now=self.now
                 )
             return
         before_refund = sum(m.refunded() for m in order.lines)
@@ -382,7 +386,7 @@ class OrderMachine(RuleBasedStateMachine):
         refund = sum(m.refunded() for m in order.lines) - before_refund
         take_back = sum(m.taken_back() for m in order.lines) - before_taken
         view = self.store.write_sync(
-            orders.change_order_status, change, template=TEMPLATE, now=self.now
+            order_status.change_order_status, change, template=TEMPLATE, now=self.now
         )
         assert (view.given_back.refund, view.given_back.take_back) == (refund, take_back)
         assert 0 <= view.shortfall <= take_back

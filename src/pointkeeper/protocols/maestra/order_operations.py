@@ -18,14 +18,12 @@ from pointkeeper.domain.time import Instant
 from pointkeeper.errors import ErrorCode, InvalidRequest
 from pointkeeper.money import format_cents
 from pointkeeper.services.idempotency import NothingDone
+from pointkeeper.services.order_status import LineMove, StatusChange, change_order_status
 from pointkeeper.services.orders import (
     PRICE_CHANGED,
     CartView,
-    LineMove,
     OrderRequest,
-    StatusChange,
     calculate_cart,
-    change_order_status,
     create_order,
     customer_orders,
 )
