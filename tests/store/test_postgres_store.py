@@ -547,7 +547,11 @@ def test_two_stores_running_the_jobs_do_each_job_once(
     config = _config(postgres_url)
     with all_at_once(servers):
         runs = [
-            server.run(run_jobs(server.store, lambda: LATER, async_calls=MaestraCalls(config)))
+            server.run(
+                run_jobs(
+                    server.store, lambda: LATER, async_calls=MaestraCalls(config), retention_days=30
+                )
+            )
             for server in servers
         ]
     reports: list[JobsReport] = _outcomes(runs)
@@ -569,7 +573,11 @@ def test_jobs_racing_writes_that_settle_write_off_once(
     config = _config(postgres_url)
     with all_at_once(servers):
         runs = [
-            server.run(run_jobs(server.store, lambda: LATER, async_calls=MaestraCalls(config)))
+            server.run(
+                run_jobs(
+                    server.store, lambda: LATER, async_calls=MaestraCalls(config), retention_days=30
+                )
+            )
             for server in servers
         ]
         settles = [
@@ -819,7 +827,12 @@ def test_the_jobs_finish_on_a_store_with_one_writer(lone_writer: Server, postgre
     """The jobs write batch after batch, each once the last is answered."""
     ids = lone_writer.write(_customers_with_due_work)
     run = lone_writer.run(
-        run_jobs(lone_writer.store, lambda: LATER, async_calls=MaestraCalls(_config(postgres_url)))
+        run_jobs(
+            lone_writer.store,
+            lambda: LATER,
+            async_calls=MaestraCalls(_config(postgres_url)),
+            retention_days=30,
+        )
     )
     (report,) = _outcomes([run], seconds=5)
     assert isinstance(report, JobsReport), report
