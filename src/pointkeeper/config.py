@@ -122,7 +122,8 @@ class MetricsConfig(_Section):
     """Prometheus ``/metrics``: off, on the server's own port, or on a port of
     its own (``host``/``port``), so that it need not be public."""
 
-    serve: Literal["off", "main-port", "own-port"] = "off"
+    # SPEC §5 has /metrics beside /healthz and /readyz: on by default.
+    serve: Literal["off", "main-port", "own-port"] = "main-port"
     host: str = "127.0.0.1"
     port: int = Field(9464, ge=1, le=65_535)
 
