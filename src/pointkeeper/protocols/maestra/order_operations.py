@@ -280,18 +280,20 @@ def _calculate(authorized: bool | None) -> Kind:
     return kind
 
 
-def _transaction_required(fields: Fields, transaction_id: str | None) -> str:
+def _transaction_required(transaction_id: str | None) -> str:
+    """CreateOrder and ChangeOrderStatus change an order once per call: a
+    retry must be known for one."""
     if transaction_id is None:
         # A query parameter, but refused like a field: the body is fine.
         raise InvalidRequest(
-            "is required: an order is created once per transactionId", field="/transactionId"
+            "is required: an order changes once per transactionId", field="/transactionId"
         )
     return transaction_id
 
 
 def _create(fields: Fields, operation: OperationConfig, transaction_id: str | None) -> Prepared:
     request = _order_request(
-        fields, _transaction_required(fields, transaction_id), authorized=True, with_total=True
+        fields, _transaction_required(transaction_id), authorized=True, with_total=True
     )
 
     def work(tx: Tx, now: Instant) -> dict[str, Any]:
@@ -314,7 +316,7 @@ def _order_key(order: Fields) -> tuple[int | None, str | None]:
 def _change_status(
     fields: Fields, operation: OperationConfig, transaction_id: str | None
 ) -> Prepared:
-    transaction_id = _transaction_required(fields, transaction_id)
+    transaction_id = _transaction_required(transaction_id)
     order = fields.child("order")
     if order is None:
         raise InvalidRequest("is required", field=fields.where("order"))
